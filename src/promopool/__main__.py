@@ -1,0 +1,3 @@
+from promopool.cli import main
+
+main()

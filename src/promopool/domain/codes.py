@@ -1,0 +1,33 @@
+"""Rules for code values."""
+
+from __future__ import annotations
+
+import re
+
+from promopool.domain.errors import InvalidCode
+
+MAX_CODE_LENGTH = 128
+
+# C0/C1 control characters (NUL included) and the Unicode line/paragraph separators: they cannot be typed,
+# break CSV/XML round trips and are a classic smuggling vector.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def invalid_reason(value: str) -> str | None:
+    """Why ``value`` (already stripped) cannot be a code, or None when it can."""
+    if not value:
+        return "empty"
+    if len(value) > MAX_CODE_LENGTH:
+        return "too_long"
+    if _FORBIDDEN.search(value):
+        return "control_character"
+    return None
+
+
+def clean_code(value: str) -> str:
+    """Strip surrounding whitespace and check ``value``; raise InvalidCode naming the reason."""
+    cleaned = value.strip()
+    reason = invalid_reason(cleaned)
+    if reason is not None:
+        raise InvalidCode(f"invalid code: {reason.replace('_', ' ')}", reason=reason)
+    return cleaned

@@ -1,0 +1,30 @@
+"""Account credentials: API keys are random, shown once, and stored only as a SHA-256 digest.
+
+A plain digest (not a slow password hash) is right here because the keys carry 256 bits of randomness: there
+is nothing to brute-force, and the digest doubles as the lookup key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+API_KEY_PREFIX = "pp_"
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_public_key() -> str:
+    return secrets.token_hex(16)
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def same_secret(a: str, b: str) -> bool:
+    """Constant-time comparison of two secrets (or digests)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))

@@ -1,0 +1,132 @@
+"""What promopool stores: accounts, pools, codes, profiles, redemptions. Plain values, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class CodeState(enum.StrEnum):
+    """Where a code is in its life. ``available`` codes are the only ones a claim hands out."""
+
+    AVAILABLE = "available"
+    ISSUED = "issued"
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    public_key: str  # the vendors' `shop_id`: public, identifies the account, grants nothing alone
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """An account just created, with its API key: the only time the key is ever visible."""
+
+    account: Account
+    api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    max_uses: int = 1  # how many times one code may be redeemed
+    per_profile_limit: int | None = None  # redemptions of this pool's codes one profile may make
+    expires_at: datetime | None = None  # after this, the pool's codes are not handed out
+    public_fetch: bool = False  # may unauthenticated front ends fetch codes (PersonaClick `did` mode)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCounts:
+    available: int = 0
+    issued: int = 0
+    redeemed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.available + self.issued + self.redeemed
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    id: int
+    account_id: int
+    name: str
+    settings: PoolSettings
+    counts: PoolCounts
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    id: int
+    pool_id: int
+    value: str
+    state: CodeState
+    description: str = ""
+    usage_count: int = 0
+    expires_at: datetime | None = None
+    issued_at: datetime | None = None
+    profile_id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A code handed out by a claim; ``replayed`` when an Idempotency-Key returned an earlier claim."""
+
+    code: Code
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDatabase:
+    id: int
+    account_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    id: int
+    database_id: int
+    external_id: str | None = None  # the client's own `profile_id`
+    email: str | None = None
+    phone: str | None = None
+    custom: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    id: int
+    code_id: int
+    profile_id: int | None
+    created_at: datetime
+    order_ref: str | None = None
+    rolled_back_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """Outcome of a bulk import: every input line lands in exactly one of the three counts."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    invalid_samples: list[InvalidSample] = field(default_factory=list)
+
+    MAX_SAMPLES = 100
+
+    def add_invalid(self, position: int, reason: str) -> None:
+        self.invalid += 1
+        if len(self.invalid_samples) < self.MAX_SAMPLES:
+            self.invalid_samples.append(InvalidSample(position=position, reason=reason))
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidSample:
+    position: int  # 1-based line or array index in the upload
+    reason: str

@@ -1,0 +1,32 @@
+"""Storage engines behind one interface, chosen by URL scheme; each driver is imported only when used."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from urllib.parse import urlsplit
+
+from promopool.domain.errors import InvalidInput
+from promopool.storage.base import Clock, Store, utc_now
+
+SUPPORTED_ENGINES = {
+    "sqlite": "promopool.storage.sqlite:SQLiteStore",
+    "postgresql": "promopool.storage.postgres:PostgresStore",
+    "postgres": "promopool.storage.postgres:PostgresStore",
+}
+
+DEFAULT_DATABASE_URL = "sqlite:///promopool.db"
+
+
+def open_store(url: str, *, clock: Clock = utc_now) -> Store:
+    """A store for ``url`` (not yet connected)."""
+    scheme = urlsplit(url).scheme
+    target = SUPPORTED_ENGINES.get(scheme)
+    if target is None:
+        known = ", ".join(sorted(SUPPORTED_ENGINES))
+        raise InvalidInput(f"unsupported database URL scheme {scheme!r}; use one of: {known}")
+    module_name, _, class_name = target.partition(":")
+    store_class: type[Store] = getattr(import_module(module_name), class_name)
+    return store_class(url, clock=clock)
+
+
+__all__ = ["DEFAULT_DATABASE_URL", "SUPPORTED_ENGINES", "Store", "open_store"]
