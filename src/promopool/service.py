@@ -6,13 +6,14 @@ another account's pool is indistinguishable from a missing one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 
 from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, NewAccount, Pool, PoolSettings
 from promopool.domain.codes import invalid_reason
-from promopool.domain.errors import CodeNotFound, InvalidInput, PoolNotFound, Unauthenticated
+from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput, PoolNotFound, Unauthenticated
 from promopool.domain.keys import hash_api_key, new_api_key, new_public_key
 from promopool.storage import Store
 
@@ -115,13 +116,31 @@ async def delete_pool(store: Store, *, account: Account, pool_id: int) -> None:
 
 
 # -- codes -------------------------------------------------------------------------------------------------
-async def _aiter(values: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
+async def _valid_values(
+    values: AsyncIterable[str] | Iterable[str], report: ImportReport, *, ignore_blank: bool = False
+) -> AsyncIterator[str]:
+    """The cleaned valid values; every invalid one is counted in ``report`` with its 1-based position.
+    With ``ignore_blank``, blank entries (empty lines of a text file) are passed over silently."""
+    position = 0
     if isinstance(values, AsyncIterable):
-        async for value in values:
-            yield value
+        source: AsyncIterable[str] = values
     else:
-        for value in values:
+        source = _aiter(values)
+    async for raw in source:
+        position += 1
+        value = raw.strip()
+        reason = invalid_reason(value)
+        if reason is None:
             yield value
+        elif reason == "empty" and ignore_blank:
+            continue
+        else:
+            report.add_invalid(position, reason)
+
+
+async def _aiter(values: Iterable[str]) -> AsyncIterator[str]:
+    for value in values:
+        yield value
 
 
 async def import_codes(
@@ -130,13 +149,44 @@ async def import_codes(
     account: Account,
     pool_id: int,
     values: AsyncIterable[str] | Iterable[str],
+    strict: bool = False,
+    ignore_blank: bool = False,
     batch_size: int = IMPORT_BATCH,
     on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Add codes to a pool in batches (constant memory): duplicates and invalid values are counted, not
-    fatal. Each batch commits on its own, so an interrupted import keeps what it reported."""
+    """Add codes to a pool in batches, in constant memory. Duplicates (within the upload or already in the
+    pool) are skipped and counted. Invalid values are counted and skipped, or with ``strict`` refuse the
+    whole upload before anything is stored. Each batch commits on its own, so an interrupted import keeps
+    exactly what it had reported."""
     await get_pool(store, account=account, pool_id=pool_id)
     report = ImportReport()
+    if strict:
+        with tempfile.TemporaryFile() as spool:
+            async for value in _valid_values(values, report, ignore_blank=ignore_blank):
+                spool.write(value.encode("utf-8") + b"\n")
+            if report.invalid:
+                raise InvalidCode(
+                    f"{report.invalid} invalid code(s) in the upload; nothing was imported",
+                    invalid=report.invalid,
+                    samples=[{"position": s.position, "reason": s.reason} for s in report.invalid_samples],
+                )
+            spool.seek(0)
+            lines = (line.decode("utf-8").removesuffix("\n") for line in spool)
+            return await _insert_all(
+                store, pool_id, _valid_values(lines, report), report, batch_size, on_batch
+            )
+    valid = _valid_values(values, report, ignore_blank=ignore_blank)
+    return await _insert_all(store, pool_id, valid, report, batch_size, on_batch)
+
+
+async def _insert_all(
+    store: Store,
+    pool_id: int,
+    values: AsyncIterator[str],
+    report: ImportReport,
+    batch_size: int,
+    on_batch: Callable[[ImportReport], None] | None,
+) -> ImportReport:
     batch: list[str] = []
 
     async def flush() -> None:
@@ -147,21 +197,12 @@ async def import_codes(
         if on_batch is not None:
             on_batch(report)
 
-    position = 0
-    async for raw in _aiter(values):
-        position += 1
-        value = raw.strip()
-        reason = invalid_reason(value)
-        if reason is not None:
-            report.add_invalid(position, reason)
-            continue
+    async for value in values:
         batch.append(value)
         if len(batch) >= batch_size:
             await flush()
     if batch:
         await flush()
-    elif on_batch is not None:
-        on_batch(report)
     return report
 
 

@@ -1,0 +1,51 @@
+"""What route handlers receive: the store, the settings and the caller's account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from promopool.config import Settings
+from promopool.domain import Account
+from promopool.domain.errors import PayloadTooLarge
+from promopool.storage import Store
+
+MAX_ID = 2**63 - 1
+PoolId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
+
+
+def provide_store(state: State) -> Store:
+    store: Store = state.store
+    return store
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+async def provide_account(request: Request[Any, Any, Any]) -> Account:
+    return await request.app.state.auth.account_for_header(  # type: ignore[no-any-return]
+        request.headers.get("authorization")
+    )
+
+
+async def limited_stream(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[bytes]:
+    """The request body in chunks; PayloadTooLarge as soon as it announces or exceeds ``limit`` bytes."""
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes", limit=limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes", limit=limit)
+        yield chunk
+
+
+async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
+    return b"".join([chunk async for chunk in limited_stream(request, limit)])

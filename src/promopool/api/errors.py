@@ -1,0 +1,110 @@
+"""The native error body, and the one mapping from the error tree (and the framework's own errors) to it.
+
+Every native error response is ``{"error": {"code": "...", "message": "...", "details": {...}}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from promopool.domain import errors as e
+
+log = logging.getLogger("promopool")
+
+STATUS: list[tuple[type[e.PromopoolError], int]] = [
+    (e.PayloadTooLarge, 413),
+    (e.InvalidInput, 400),
+    (e.Unauthenticated, 401),
+    (e.Forbidden, 403),
+    (e.NotFound, 404),
+    (e.IdempotencyKeyReused, 422),
+    (e.Conflict, 409),
+    (e.RateLimited, 429),
+    (e.StorageUnavailable, 503),
+]
+
+# The framework's own refusals, named in the same vocabulary.
+HTTP_CODES = {
+    400: "invalid_input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "storage_unavailable",
+}
+
+
+def status_for(error: e.PromopoolError) -> int:
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    return Response(
+        content=error_body(code, message, details),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return msgspec.to_builtins(details, str_keys=True, enc_hook=str)  # type: ignore[no-any-return]
+
+
+def handle_domain_error(_: Request[Any, Any, Any], exc: e.PromopoolError) -> Response[Any]:
+    headers = {}
+    if isinstance(exc, e.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, e.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.details), headers)
+
+
+def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = HTTP_CODES.get(status, "http_error")
+    message = exc.detail or HTTPStatus(status).phrase
+    details: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        details["errors"] = exc.extra
+    headers = dict(exc.headers or {})
+    return error_response(status, code, message, _jsonable(details), headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # Logged here with its traceback; the client learns nothing about internals.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    e.PromopoolError: handle_domain_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,144 @@
+"""/v1/pools/{id}/codes and /claim: import, list, read, delete codes; hand out the next one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.exceptions import HTTPException
+from litestar.params import Parameter
+
+from promopool import service
+from promopool.api.deps import PoolId, limited_stream, read_limited
+from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
+from promopool.config import Settings
+from promopool.domain import Account, CodeState
+from promopool.domain.errors import InvalidInput
+from promopool.formats.lines import aiter_csv_codes, aiter_lines
+from promopool.storage import Store
+
+IMPORT_DESCRIPTION = """\
+Add codes to the pool. The body is either JSON (`["A", "B"]` or `{"codes": ["A", "B"]}`) or a stream of
+one code per line (`text/plain`, or `text/csv` whose first column is the code; a `code` header row is
+skipped; blank lines are ignored). Codes the pool already holds, and repeats within the upload, are skipped
+and counted as `duplicates`. A code must be 1-128 characters without control characters, after surrounding
+whitespace is stripped. By default an upload with any invalid code is refused whole (400, nothing stored);
+with `skip_invalid=true` invalid codes are skipped and counted instead. Text uploads stream in constant
+memory and commit in batches of 10,000.
+"""
+
+
+def _encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("invalid cursor", field="cursor") from None
+
+
+class CodesController(Controller):
+    path = "/v1/pools/{pool_id:int}"
+    tags = ["codes"]
+
+    @post(
+        "/codes",
+        summary="Import codes",
+        description=IMPORT_DESCRIPTION,
+        status_code=200,
+        request_max_body_size=None,  # enforced per content type below
+    )
+    async def import_codes(
+        self,
+        request: Request[Any, Any, Any],
+        store: Store,
+        settings: Settings,
+        account: Account,
+        pool_id: PoolId,
+        skip_invalid: bool = False,
+    ) -> ImportOut:
+        media_type = request.content_type[0]
+        values: AsyncIterator[str] | list[str]
+        ignore_blank = False
+        if media_type == "application/json":
+            body = await read_limited(request, settings.max_body_bytes)
+            try:
+                parsed = msgspec.json.decode(body, type=list[str] | ImportCodes)
+            except msgspec.ValidationError as exc:
+                raise InvalidInput(f"invalid body: {exc}") from None
+            except msgspec.DecodeError as exc:
+                raise InvalidInput(f"malformed JSON: {exc}") from None
+            values = parsed if isinstance(parsed, list) else parsed.codes
+        elif media_type in ("text/plain", "text/csv"):
+            ignore_blank = True
+            values = aiter_lines(limited_stream(request, settings.max_import_bytes))
+            if media_type == "text/csv":
+                values = aiter_csv_codes(values)
+        else:
+            raise HTTPException(
+                status_code=415,
+                detail="send codes as application/json, text/plain or text/csv",
+            )
+        report = await service.import_codes(
+            store,
+            account=account,
+            pool_id=pool_id,
+            values=values,
+            strict=not skip_invalid,
+            ignore_blank=ignore_blank,
+        )
+        return ImportOut.of(report)
+
+    @get("/codes", summary="List codes (cursor-paged, in code order)")
+    async def list_codes(
+        self,
+        store: Store,
+        account: Account,
+        pool_id: PoolId,
+        state_filter: Annotated[CodeState | None, Parameter(query="state")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 100,
+        cursor: str | None = None,
+    ) -> CodePage:
+        after = None if cursor is None else _decode_cursor(cursor)
+        codes = await service.list_codes(
+            store, account=account, pool_id=pool_id, state=state_filter, after=after, limit=limit
+        )
+        next_cursor = _encode_cursor(codes[-1].value) if len(codes) == limit else None
+        return CodePage(codes=[CodeOut.of(c) for c in codes], next_cursor=next_cursor)
+
+    @get("/codes/{code:str}", summary="Get one code")
+    async def get_code(self, store: Store, account: Account, pool_id: PoolId, code: str) -> CodeOut:
+        return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
+
+    @delete("/codes/{code:str}", summary="Delete one code")
+    async def delete_code(self, store: Store, account: Account, pool_id: PoolId, code: str) -> None:
+        await service.delete_code(store, account=account, pool_id=pool_id, value=code)
+
+    @post(
+        "/claim",
+        summary="Hand out the next available code, exactly once",
+        description=(
+            "Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key"
+            " returns the same code (with `replayed: true` and an `Idempotent-Replayed: true` header) for at"
+            " least 24 hours. An empty pool answers 409 `pool_exhausted`."
+        ),
+        status_code=200,
+    )
+    async def claim(
+        self,
+        store: Store,
+        account: Account,
+        pool_id: PoolId,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+    ) -> Response[ClaimOut]:
+        claimed = await service.claim(
+            store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
+        )
+        headers = {"Idempotent-Replayed": "true"} if claimed.replayed else None
+        return Response(ClaimOut.of(claimed), headers=headers)

@@ -1,0 +1,46 @@
+"""/v1/pools: create, list, read, change and delete pools."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+
+from promopool import service
+from promopool.api.deps import PoolId
+from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
+from promopool.domain import Account, PoolSettings
+from promopool.storage import Store
+
+
+class PoolsController(Controller):
+    path = "/v1/pools"
+    tags = ["pools"]
+
+    @post("/", status_code=201, summary="Create a pool")
+    async def create_pool(self, store: Store, account: Account, data: PoolCreate) -> PoolOut:
+        settings = PoolSettings(
+            max_uses=data.max_uses,
+            per_profile_limit=data.per_profile_limit,
+            expires_at=data.expires_at,
+            public_fetch=data.public_fetch,
+        )
+        pool = await service.create_pool(store, account=account, name=data.name, settings=settings)
+        return PoolOut.of(pool)
+
+    @get("/", summary="List pools with their counts")
+    async def list_pools(self, store: Store, account: Account) -> PoolList:
+        return PoolList(pools=[PoolOut.of(p) for p in await service.list_pools(store, account=account)])
+
+    @get("/{pool_id:int}", summary="Get a pool")
+    async def get_pool(self, store: Store, account: Account, pool_id: PoolId) -> PoolOut:
+        return PoolOut.of(await service.get_pool(store, account=account, pool_id=pool_id))
+
+    @patch("/{pool_id:int}", summary="Change a pool's name or settings")
+    async def update_pool(self, store: Store, account: Account, pool_id: PoolId, data: PoolUpdate) -> PoolOut:
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        pool = await service.update_pool(store, account=account, pool_id=pool_id, **changes)
+        return PoolOut.of(pool)
+
+    @delete("/{pool_id:int}", summary="Delete a pool and all its codes")
+    async def delete_pool(self, store: Store, account: Account, pool_id: PoolId) -> None:
+        await service.delete_pool(store, account=account, pool_id=pool_id)

@@ -1,0 +1,43 @@
+"""Health, the caller's account, and the OpenAPI document at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+
+from promopool.api.native.schemas import AccountOut, Health
+from promopool.domain import Account
+from promopool.domain.errors import StorageUnavailable
+from promopool.storage import Store
+
+
+@get("/health", tags=["system"], summary="Liveness: the server answers")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@get("/health/ready", tags=["system"], summary="Readiness: the database answers")
+async def ready(store: Store) -> Response[Health]:
+    try:
+        await store.ping()
+    except StorageUnavailable:
+        return Response(Health(status="unavailable", database="unreachable"), status_code=503)
+    return Response(Health(status="ok", database="ok"))
+
+
+@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+class AccountController(Controller):
+    path = "/v1/account"
+    tags = ["account"]
+
+    @get("/", summary="The account the API key belongs to")
+    async def get_account(self, account: Account) -> AccountOut:
+        return AccountOut.of(account)
+
+
+system_routes = [health, ready, openapi_document]

@@ -1,0 +1,140 @@
+"""Typed settings from (lowest to highest) defaults, a TOML file, ``PROMOPOOL_*`` environment variables and
+command-line flags. A bad value stops the start with a message naming the key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
+
+ENV_PREFIX = "PROMOPOOL_"
+CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    """Where the data lives: sqlite:///path.db (default ./promopool.db) or postgresql://user@host/db."""
+    host: str = "127.0.0.1"
+    """Address the server listens on."""
+    port: int = 8080
+    """Port the server listens on."""
+    workers: int = 1
+    """Server worker processes. SQLite is fastest with 1 (one writer); PostgreSQL scales with more."""
+    max_body_mib: int = 16
+    """Largest JSON request body, in MiB; larger ones get 413 before being read."""
+    max_import_mib: int = 4096
+    """Largest streamed text/CSV upload to the import endpoint, in MiB."""
+    idempotency_ttl_hours: int = 24
+    """How long an Idempotency-Key is remembered (at least)."""
+    auth_cache_seconds: float = 5.0
+    """How long a verified API key is trusted without asking the database again."""
+    db_pool_size: int = 10
+    """Database connections per worker (PostgreSQL)."""
+    log_level: str = "info"
+    """Server log level: debug, info, warning, error."""
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("port", 1),
+            ("workers", 1),
+            ("max_body_mib", 1),
+            ("max_import_mib", 1),
+            ("idempotency_ttl_hours", 24),
+            ("db_pool_size", 1),
+        ):
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")
+        if self.port > 65535:
+            raise ConfigError(f"port: must be at most 65535, got {self.port}")
+        if self.auth_cache_seconds < 0:
+            raise ConfigError("auth_cache_seconds: must not be negative")
+        scheme = self.database_url.partition(":")[0]
+        if scheme not in SUPPORTED_ENGINES:
+            raise ConfigError(
+                f"database_url: unsupported scheme {scheme!r}; use sqlite:///path.db or postgresql://…"
+            )
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_mib * MIB
+
+    @property
+    def max_import_bytes(self) -> int:
+        return self.max_import_mib * MIB
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        file: str | Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        path = file or environ.get(CONFIG_FILE_ENV)
+        if path:
+            values.update(_from_file(Path(path)))
+        for field in fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _coerce(ENV_PREFIX + field.name.upper(), field.type, raw)
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return replace(cls(), **values)
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    known = {f.name: f for f in fields(Settings)}
+    out = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{key}: unknown setting in {path}")
+        out[key] = _coerce(key, known[key].type, str(value) if not isinstance(value, str) else value)
+    return out
+
+
+def _coerce(key: str, kind: Any, raw: str) -> Any:
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
+    return raw
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(name, default, description) of every setting, for the README table and its test."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(Settings)
+    docs: dict[str, str] = {}
+    body = ast.parse(source).body[0]
+    assert isinstance(body, ast.ClassDef)
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                docs[node.target.id] = str(after.value.value)
+    return [
+        (f.name, None if f.default is MISSING else f.default, docs.get(f.name, "")) for f in fields(Settings)
+    ]

@@ -1,0 +1,1 @@
+"""Reading and writing the wire formats the dialects share."""
