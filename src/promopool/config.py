@@ -132,9 +132,9 @@ def documented_settings() -> list[tuple[str, Any, str]]:
     body = ast.parse(source).body[0]
     assert isinstance(body, ast.ClassDef)
     for node, after in zip(body.body, body.body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-                docs[node.target.id] = str(after.value.value)
+        documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and documented:
+            docs[node.target.id] = str(after.value.value)  # type: ignore[attr-defined]
     return [
         (f.name, None if f.default is MISSING else f.default, docs.get(f.name, "")) for f in fields(Settings)
     ]

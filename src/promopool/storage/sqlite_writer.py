@@ -10,6 +10,7 @@ against other processes using the same file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -109,10 +110,9 @@ class Writer:
                 conn.execute("ROLLBACK")
             outcomes = [(False, _unavailable(exc))] * len(ops)
         for op, (ok, value) in zip(ops, outcomes, strict=True):
-            try:
+            # RuntimeError: the caller's event loop is gone (shutdown); the write stands regardless.
+            with contextlib.suppress(RuntimeError):
                 op.loop.call_soon_threadsafe(_settle, op.future, ok, value)
-            except RuntimeError:  # the caller's event loop is gone (shutdown); the write stands
-                pass
 
 
 def _unavailable(exc: Exception) -> PromopoolError:

@@ -1,9 +1,11 @@
 """promopool's own REST API, under /v1."""
 
+from litestar.types import ControllerRouterHandler
+
 from promopool.api.native.codes import CodesController
 from promopool.api.native.pools import PoolsController
 from promopool.api.native.system import AccountController, system_routes
 
-ROUTES = [PoolsController, CodesController, AccountController, *system_routes]
+ROUTES: list[ControllerRouterHandler] = [PoolsController, CodesController, AccountController, *system_routes]
 
 __all__ = ["ROUTES"]

@@ -27,8 +27,8 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     name: Name | UnsetType = UNSET
     max_uses: PositiveInt | UnsetType = UNSET
-    per_profile_limit: PositiveInt | None | UnsetType = UNSET
-    expires_at: datetime | None | UnsetType = UNSET
+    per_profile_limit: PositiveInt | UnsetType | None = UNSET
+    expires_at: datetime | UnsetType | None = UNSET
     public_fetch: bool | UnsetType = UNSET
 
 

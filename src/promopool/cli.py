@@ -1,0 +1,262 @@
+"""The ``promopool`` command: a thin layer over the service. ``promopool`` alone runs ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from promopool import service
+from promopool.config import ENV_PREFIX, ConfigError, Settings
+from promopool.domain import Account, ImportReport, PoolSettings
+from promopool.domain.errors import NotFound, PromopoolError
+from promopool.formats.lines import LineSplitter, first_csv_field
+from promopool.storage import Store, open_store
+
+T = TypeVar("T")
+
+app = typer.Typer(help="promopool: unique promo-code pools with exactly-once claims.", no_args_is_help=False)
+accounts_app = typer.Typer(help="Manage accounts.")
+pools_app = typer.Typer(help="Manage pools.")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(pools_app, name="pools")
+
+console = Console()
+err = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database-url", "-d", help="Database URL (env PROMOPOOL_DATABASE_URL).")
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file.")]
+AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+
+
+def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    root = ctx.find_root().params
+    merged = {"database_url": root.get("database_url"), **overrides}
+    try:
+        return Settings.load(file=root.get("config"), overrides=merged)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, migrate, run ``work``, close; domain errors become a one-line message, exit 1."""
+
+    async def main() -> T:
+        store = open_store(settings.database_url)
+        await store.connect()
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except PromopoolError as exc:
+        err.print(f"[red]error ({exc.code}):[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+async def _account(store: Store, name: str) -> Account:
+    account = await store.account_by_name(name)
+    if account is None:
+        raise NotFound(f"no account named {name!r} (create it with: promopool accounts create {name})")
+    return account
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    database_url: DatabaseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """With no command, runs ``serve``."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve, ctx=ctx)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (env PROMOPOOL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (env PROMOPOOL_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (env PROMOPOOL_WORKERS).")] = None,
+) -> None:
+    """Run the HTTP server (migrates first; on an empty database creates the 'default' account)."""
+    settings = _settings(ctx, host=host, port=port, workers=workers)
+    created = _run(settings, service.ensure_default_account)
+    if created is not None:
+        console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
+        console.print(f"  public key (shop_id): {created.account.public_key}")
+        console.print(f"  API key:              [bold green]{created.api_key}[/bold green]")
+        console.print(
+            f'  try: curl -H "Authorization: Bearer {created.api_key}" '
+            f"http://{settings.host}:{settings.port}/v1/pools"
+        )
+    # Workers are separate processes: hand them the resolved settings through the environment.
+    for name in (
+        "database_url",
+        "max_body_mib",
+        "max_import_mib",
+        "idempotency_ttl_hours",
+        "auth_cache_seconds",
+        "db_pool_size",
+        "log_level",
+    ):
+        os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
+    import uvicorn
+
+    uvicorn.run(
+        "promopool.api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Apply pending database migrations."""
+    applied = _run(_settings(ctx), lambda store: store.migrate())
+    console.print(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@accounts_app.command("create")
+def accounts_create(ctx: typer.Context, name: str) -> None:
+    """Create an account and print its public key and API key (shown once)."""
+    new = _run(_settings(ctx), lambda store: service.create_account(store, name=name))
+    console.print(f"account:              {new.account.name} (id {new.account.id})")
+    console.print(f"public key (shop_id): {new.account.public_key}")
+    console.print(f"API key:              {new.api_key}")
+
+
+@pools_app.command("create")
+def pools_create(
+    ctx: typer.Context,
+    name: str,
+    account: AccountOpt = "default",
+    max_uses: Annotated[int, typer.Option(help="Redemptions allowed per code.")] = 1,
+    public_fetch: Annotated[bool, typer.Option(help="Allow unauthenticated front-end fetch.")] = False,
+) -> None:
+    """Create a pool and print its id."""
+
+    async def work(store: Store) -> int:
+        owner = await _account(store, account)
+        settings = PoolSettings(max_uses=max_uses, public_fetch=public_fetch)
+        return (await service.create_pool(store, account=owner, name=name, settings=settings)).id
+
+    console.print(_run(_settings(ctx), work))
+
+
+@pools_app.command("list")
+def pools_list(ctx: typer.Context, account: AccountOpt = "default") -> None:
+    """List the account's pools with their counts."""
+
+    async def work(store: Store) -> Table:
+        table = Table("id", "name", "available", "issued", "redeemed")
+        for pool in await service.list_pools(store, account=await _account(store, account)):
+            c = pool.counts
+            table.add_row(str(pool.id), pool.name, str(c.available), str(c.issued), str(c.redeemed))
+        return table
+
+    console.print(_run(_settings(ctx), work))
+
+
+def _file_values(path: Path, csv: bool, advance: Callable[[int], None]) -> Iterator[str]:
+    splitter = LineSplitter()
+    first = True
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            advance(len(chunk))
+            for line in splitter.feed(chunk):
+                value = first_csv_field(line) if csv else line
+                if first and csv and value.strip().lower() == "code":
+                    first = False
+                    continue
+                first = False
+                yield value
+        yield from splitter.finish()
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    pool: int,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    account: AccountOpt = "default",
+    csv: Annotated[
+        bool | None, typer.Option("--csv/--text", help="Parse as CSV (default: by suffix).")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse the whole file if any code is invalid.")] = False,
+) -> None:
+    """Import codes from a file (one per line, or the first CSV column) with a progress bar."""
+    as_csv = file.suffix.lower() == ".csv" if csv is None else csv
+    progress = Progress(
+        TextColumn("[bold]importing[/bold]"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[inserted]} new, {task.fields[duplicates]} dup, {task.fields[invalid]} bad"),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("import", total=file.stat().st_size, inserted=0, duplicates=0, invalid=0)
+
+    def on_batch(report: ImportReport) -> None:
+        progress.update(task, inserted=report.inserted, duplicates=report.duplicates, invalid=report.invalid)
+
+    async def work(store: Store) -> ImportReport:
+        owner = await _account(store, account)
+        values = _file_values(file, as_csv, lambda n: progress.advance(task, n))
+        return await service.import_codes(
+            store,
+            account=owner,
+            pool_id=pool,
+            values=values,
+            strict=strict,
+            ignore_blank=True,
+            on_batch=on_batch,
+        )
+
+    with progress:
+        report = _run(_settings(ctx), work)
+    console.print(f"inserted {report.inserted}, duplicates {report.duplicates}, invalid {report.invalid}")
+    for sample in report.invalid_samples[:10]:
+        console.print(f"  line {sample.position}: {sample.reason.replace('_', ' ')}")
+
+
+@app.command()
+def claim(
+    ctx: typer.Context,
+    pool: int,
+    account: AccountOpt = "default",
+    idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe key.")] = None,
+) -> None:
+    """Hand out the next code of a pool and print it."""
+
+    async def work(store: Store) -> str:
+        owner = await _account(store, account)
+        claimed = await service.claim(store, account=owner, pool_id=pool, idempotency_key=idempotency_key)
+        return claimed.code.value
+
+    console.print(_run(_settings(ctx), work))
+
+
+def main() -> None:
+    app()
