@@ -7,15 +7,21 @@ from typing import Annotated, Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import PathParameter
 
 from promopool.config import Settings
 from promopool.domain import Account
 from promopool.domain.errors import PayloadTooLarge
 from promopool.storage import Store
 
+# Handler parameters filled by dependency injection (by name: store, settings, account).
+StoreDep = NamedDependency[Store]
+SettingsDep = NamedDependency[Settings]
+AccountDep = NamedDependency[Account]
+
 MAX_ID = 2**63 - 1
-PoolId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
+PoolId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
 
 
 def provide_store(state: State) -> Store:

@@ -10,16 +10,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from promopool import service
-from promopool.api.deps import PoolId, limited_stream, read_limited
+from promopool.api.deps import AccountDep, PoolId, SettingsDep, StoreDep, limited_stream, read_limited
 from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
-from promopool.config import Settings
-from promopool.domain import Account, CodeState
+from promopool.domain import CodeState
 from promopool.domain.errors import InvalidInput
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
-from promopool.storage import Store
 
 IMPORT_DESCRIPTION = """\
 Add codes to the pool. The body is either JSON (`["A", "B"]` or `{"codes": ["A", "B"]}`) or a stream of
@@ -38,7 +36,7 @@ def _encode_cursor(value: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("invalid cursor", field="cursor") from None
 
@@ -57,11 +55,11 @@ class CodesController(Controller):
     async def import_codes(
         self,
         request: Request[Any, Any, Any],
-        store: Store,
-        settings: Settings,
-        account: Account,
+        store: StoreDep,
+        settings: SettingsDep,
+        account: AccountDep,
         pool_id: PoolId,
-        skip_invalid: bool = False,
+        skip_invalid: FromQuery[bool] = False,
     ) -> ImportOut:
         media_type = request.content_type[0]
         values: AsyncIterator[str] | list[str]
@@ -98,12 +96,12 @@ class CodesController(Controller):
     @get("/codes", summary="List codes (cursor-paged, in code order)")
     async def list_codes(
         self,
-        store: Store,
-        account: Account,
+        store: StoreDep,
+        account: AccountDep,
         pool_id: PoolId,
-        state_filter: Annotated[CodeState | None, Parameter(query="state")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 100,
-        cursor: str | None = None,
+        state_filter: Annotated[CodeState | None, QueryParameter(name="state")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
+        cursor: FromQuery[str | None] = None,
     ) -> CodePage:
         after = None if cursor is None else _decode_cursor(cursor)
         codes = await service.list_codes(
@@ -113,11 +111,15 @@ class CodesController(Controller):
         return CodePage(codes=[CodeOut.of(c) for c in codes], next_cursor=next_cursor)
 
     @get("/codes/{code:str}", summary="Get one code")
-    async def get_code(self, store: Store, account: Account, pool_id: PoolId, code: str) -> CodeOut:
+    async def get_code(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
+    ) -> CodeOut:
         return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
 
     @delete("/codes/{code:str}", summary="Delete one code")
-    async def delete_code(self, store: Store, account: Account, pool_id: PoolId, code: str) -> None:
+    async def delete_code(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
+    ) -> None:
         await service.delete_code(store, account=account, pool_id=pool_id, value=code)
 
     @post(
@@ -132,10 +134,10 @@ class CodesController(Controller):
     )
     async def claim(
         self,
-        store: Store,
-        account: Account,
+        store: StoreDep,
+        account: AccountDep,
         pool_id: PoolId,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[ClaimOut]:
         claimed = await service.claim(
             store, account=account, pool_id=pool_id, idempotency_key=idempotency_key

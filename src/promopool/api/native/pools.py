@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from litestar.params import JSONBody
 
 from promopool import service
-from promopool.api.deps import PoolId
+from promopool.api.deps import AccountDep, PoolId, StoreDep
 from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
-from promopool.domain import Account, PoolSettings
-from promopool.storage import Store
+from promopool.domain import PoolSettings
 
 
 class PoolsController(Controller):
@@ -17,7 +17,7 @@ class PoolsController(Controller):
     tags = ["pools"]
 
     @post("/", status_code=201, summary="Create a pool")
-    async def create_pool(self, store: Store, account: Account, data: PoolCreate) -> PoolOut:
+    async def create_pool(self, store: StoreDep, account: AccountDep, data: JSONBody[PoolCreate]) -> PoolOut:
         settings = PoolSettings(
             max_uses=data.max_uses,
             per_profile_limit=data.per_profile_limit,
@@ -28,19 +28,21 @@ class PoolsController(Controller):
         return PoolOut.of(pool)
 
     @get("/", summary="List pools with their counts")
-    async def list_pools(self, store: Store, account: Account) -> PoolList:
+    async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
         return PoolList(pools=[PoolOut.of(p) for p in await service.list_pools(store, account=account)])
 
     @get("/{pool_id:int}", summary="Get a pool")
-    async def get_pool(self, store: Store, account: Account, pool_id: PoolId) -> PoolOut:
+    async def get_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> PoolOut:
         return PoolOut.of(await service.get_pool(store, account=account, pool_id=pool_id))
 
     @patch("/{pool_id:int}", summary="Change a pool's name or settings")
-    async def update_pool(self, store: Store, account: Account, pool_id: PoolId, data: PoolUpdate) -> PoolOut:
+    async def update_pool(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
+    ) -> PoolOut:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         pool = await service.update_pool(store, account=account, pool_id=pool_id, **changes)
         return PoolOut.of(pool)
 
     @delete("/{pool_id:int}", summary="Delete a pool and all its codes")
-    async def delete_pool(self, store: Store, account: Account, pool_id: PoolId) -> None:
+    async def delete_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> None:
         await service.delete_pool(store, account=account, pool_id=pool_id)

@@ -6,10 +6,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
+from promopool.api.deps import AccountDep, StoreDep
 from promopool.api.native.schemas import AccountOut, Health
-from promopool.domain import Account
 from promopool.domain.errors import StorageUnavailable
-from promopool.storage import Store
 
 
 @get("/health", tags=["system"], summary="Liveness: the server answers")
@@ -18,7 +17,7 @@ async def health() -> Health:
 
 
 @get("/health/ready", tags=["system"], summary="Readiness: the database answers")
-async def ready(store: Store) -> Response[Health]:
+async def ready(store: StoreDep) -> Response[Health]:
     try:
         await store.ping()
     except StorageUnavailable:
@@ -36,7 +35,7 @@ class AccountController(Controller):
     tags = ["account"]
 
     @get("/", summary="The account the API key belongs to")
-    async def get_account(self, account: Account) -> AccountOut:
+    async def get_account(self, account: AccountDep) -> AccountOut:
         return AccountOut.of(account)
 
 

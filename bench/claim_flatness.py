@@ -1,0 +1,353 @@
+"""Claim throughput on a fresh pool versus the same pool 99% drained: the cost of a claim must stay flat.
+
+For each engine: a fresh database, one pool of ``--codes`` codes, then ``--claims`` claims issued by
+``--concurrency`` asyncio tasks through ``service.claim`` (the real, coalesced claim path), measured once on
+the fresh pool and once after the pool has been drained (with real claims, in big batches) until only 1% +
+the measured amount is left. Every code handed out is checked to be unique, and the pool's counters are
+checked against its rows.
+
+    python bench/claim_flatness.py [--engine sqlite|postgresql|both] [--codes 1000000] [--claims 20000]
+                                   [--concurrency 64] [--pg-url URL]
+
+PostgreSQL: ``--pg-url``, else $PROMOPOOL_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test;
+the run uses a schema of its own and drops it afterwards. Results are printed and written as JSON to
+bench/results/claim_flatness-<engine>-<UTC timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from promopool import service
+from promopool.domain import Account, Claimed, CodeState, PoolSettings
+from promopool.storage import Store, open_store
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DRAIN_BATCH = 5000
+
+
+class BenchFailure(Exception):
+    """A correctness check failed: the figures of this run must not be trusted."""
+
+
+@dataclass(slots=True)
+class Measurement:
+    claims: int
+    seconds: float
+    claims_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+
+
+@dataclass(slots=True)
+class EngineResult:
+    engine: str
+    codes: int
+    claims: int
+    concurrency: int
+    import_s: float
+    drain_s: float
+    drained_claims: int
+    fresh: Measurement
+    drained: Measurement
+    ratio_drained_to_fresh: float
+    final_counts: dict[str, int]
+    started_at: str
+    host: dict[str, Any] = field(default_factory=dict)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def code_values(count: int) -> Iterator[str]:
+    for i in range(count):
+        yield f"C{i:09d}"
+
+
+def with_schema(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    query.append(("schema", schema))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def without_schema(url: str) -> str:
+    """The URL as asyncpg takes it: ``schema`` is promopool's own parameter, and ``postgres://`` is
+    promopool's alias."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+async def measure(
+    store: Store, account: Account, pool_id: int, claims: int, concurrency: int, seen: set[str]
+) -> Measurement:
+    """``claims`` claims from ``concurrency`` tasks; every value handed out is added to ``seen``."""
+    remaining = claims
+    latencies: list[float] = []
+    values: list[str] = []
+
+    async def worker() -> None:
+        nonlocal remaining
+        # No await between the check and the decrement, so exactly ``claims`` claims are made.
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            claimed: Claimed = await service.claim(store, account=account, pool_id=pool_id)
+            latencies.append(time.perf_counter() - t0)
+            if (
+                claimed.replayed
+                or claimed.code.state is not CodeState.ISSUED
+                or claimed.code.pool_id != pool_id
+            ):
+                raise BenchFailure(f"unexpected claim result: {claimed!r}")
+            values.append(claimed.code.value)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    record(values, seen)
+    latencies.sort()
+    return Measurement(
+        claims=claims,
+        seconds=round(seconds, 3),
+        claims_per_s=round(claims / seconds, 1),
+        latency_p50_ms=round(statistics.median(latencies) * 1000, 2),
+        latency_p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
+        latency_max_ms=round(latencies[-1] * 1000, 2),
+    )
+
+
+def record(values: list[str], seen: set[str]) -> None:
+    before = len(seen)
+    seen.update(values)
+    if len(seen) - before != len(values):
+        duplicates = len(values) - (len(seen) - before)
+        raise BenchFailure(f"{duplicates} code(s) were handed out more than once")
+
+
+async def drain(store: Store, account: Account, pool_id: int, count: int, seen: set[str]) -> None:
+    """Claim ``count`` codes in big batches: the same row updates (and dead tuples / index entries) a
+    real drain leaves, without paying one commit per claim."""
+    left = count
+    while left > 0:
+        size = min(DRAIN_BATCH, left)
+        results = await store.claim_batch(account.id, pool_id, [None] * size)
+        values = []
+        for result in results:
+            if not isinstance(result, Claimed):
+                raise BenchFailure(f"drain claim failed with {left} still to go: {result!r}")
+            values.append(result.code.value)
+        record(values, seen)
+        left -= size
+
+
+async def row_counts(store: Store, url: str, pool_id: int) -> dict[str, int]:
+    """The pool's codes by state, counted from the rows themselves, to check the stored counters."""
+    query = "SELECT state, count(*) FROM codes WHERE pool_id = {} GROUP BY state"
+    if store.engine == "sqlite":
+        path = urlsplit(url).path[1:]
+
+        def count() -> dict[str, int]:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                return {row[0]: row[1] for row in conn.execute(query.format("?"), (pool_id,))}
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(count)
+    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
+    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
+    try:
+        return {row[0]: row[1] for row in await conn.fetch(query.format("$1"), pool_id)}
+    finally:
+        await conn.close()
+
+
+async def check_counts(
+    store: Store, url: str, account: Account, pool_id: int, *, available: int, issued: int
+) -> dict[str, int]:
+    counts = (await service.get_pool(store, account=account, pool_id=pool_id)).counts
+    expected = {"available": available, "issued": issued, "redeemed": 0}
+    got = {"available": counts.available, "issued": counts.issued, "redeemed": counts.redeemed}
+    if got != expected:
+        raise BenchFailure(f"pool counters {got} != expected {expected}")
+    rows = await row_counts(store, url, pool_id)
+    rows_full = {state: rows.get(state, 0) for state in expected}
+    if rows_full != expected or sum(rows.values()) != available + issued:
+        raise BenchFailure(f"rows by state {rows} != pool counters {got}")
+    return got
+
+
+async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineResult:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    n, claims, concurrency = args.codes, args.claims, args.concurrency
+    reserve = n // 100
+    seen: set[str] = set()
+    store = open_store(url)
+    await store.connect()
+    try:
+        await store.migrate()
+        account = (await service.create_account(store, name="bench")).account
+        pool = await service.create_pool(store, account=account, name="flatness", settings=PoolSettings())
+
+        t0 = time.perf_counter()
+        report = await service.import_codes(store, account=account, pool_id=pool.id, values=code_values(n))
+        import_s = time.perf_counter() - t0
+        if (report.inserted, report.duplicates, report.invalid) != (n, 0, 0):
+            raise BenchFailure(f"import reported {report}, expected {n} inserted")
+        log(f"{engine}: imported {n:,} codes in {import_s:.1f}s ({n / import_s:,.0f} codes/s)")
+        await check_counts(store, url, account, pool.id, available=n, issued=0)
+
+        # One untimed round first, so connection set-up and statement preparation are not measured.
+        await measure(store, account, pool.id, concurrency, concurrency, seen)
+        fresh = await measure(store, account, pool.id, claims, concurrency, seen)
+        log(
+            f"{engine}: fresh pool:   {fresh.claims_per_s:8,.0f} claims/s"
+            f" (p50 {fresh.latency_p50_ms} ms, p99 {fresh.latency_p99_ms} ms, {fresh.seconds}s)"
+        )
+
+        available = (await service.get_pool(store, account=account, pool_id=pool.id)).counts.available
+        to_drain = available - (reserve + claims)
+        t0 = time.perf_counter()
+        await drain(store, account, pool.id, to_drain, seen)
+        drain_s = time.perf_counter() - t0
+        log(f"{engine}: drained {to_drain:,} codes in {drain_s:.1f}s ({to_drain / drain_s:,.0f} codes/s)")
+        await check_counts(
+            store, url, account, pool.id, available=reserve + claims, issued=n - reserve - claims
+        )
+
+        await measure(store, account, pool.id, concurrency, concurrency, seen)  # same untimed round as above
+        drained = await measure(store, account, pool.id, claims, concurrency, seen)
+        log(
+            f"{engine}: drained pool: {drained.claims_per_s:8,.0f} claims/s"
+            f" (p50 {drained.latency_p50_ms} ms, p99 {drained.latency_p99_ms} ms, {drained.seconds}s)"
+        )
+        # The second untimed round came out of the 1% reserve; everything else is accounted for exactly.
+        final_available = reserve - concurrency
+        final = await check_counts(
+            store, url, account, pool.id, available=final_available, issued=n - final_available
+        )
+        if len(seen) != n - final_available:
+            raise BenchFailure(f"{len(seen)} distinct codes handed out, expected {n - final_available}")
+        if not all(value.startswith("C") and int(value[1:]) < n for value in seen):
+            raise BenchFailure("a claim returned a value that was never imported")
+    finally:
+        await store.close()
+    return EngineResult(
+        engine=engine,
+        codes=n,
+        claims=claims,
+        concurrency=concurrency,
+        import_s=round(import_s, 2),
+        drain_s=round(drain_s, 2),
+        drained_claims=to_drain,
+        fresh=fresh,
+        drained=drained,
+        ratio_drained_to_fresh=round(drained.claims_per_s / fresh.claims_per_s, 3),
+        final_counts=final,
+        started_at=started_at,
+        host={"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
+    )
+
+
+async def run_sqlite(args: argparse.Namespace) -> EngineResult:
+    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
+        return await run_engine("sqlite", f"sqlite:///{tmp}/bench.db", args)
+
+
+async def run_postgres(args: argparse.Namespace) -> EngineResult:
+    base = args.pg_url or os.environ.get("PROMOPOOL_TEST_POSTGRES_URL") or DEFAULT_PG_URL
+    schema = f"bench_flat_{secrets.token_hex(4)}"
+    try:
+        return await run_engine("postgresql", with_schema(base, schema), args)
+    finally:
+        conn = await asyncpg.connect(without_schema(base))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+def write_json(result: EngineResult) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"claim_flatness-{result.engine}-{stamp}.json"
+    # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def print_table(results: list[EngineResult]) -> None:
+    print()
+    print(f"{'engine':<12} {'fresh claims/s':>15} {'drained claims/s':>17} {'drained/fresh':>14}")
+    for r in results:
+        print(
+            f"{r.engine:<12} {r.fresh.claims_per_s:>15,.0f} {r.drained.claims_per_s:>17,.0f}"
+            f" {r.ratio_drained_to_fresh:>14.2f}"
+        )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--codes", type=int, default=1_000_000)
+    parser.add_argument("--claims", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    if args.concurrency < 1 or args.claims < 1:
+        parser.error("--claims and --concurrency must be at least 1")
+    # Room for: warm-up + measured claims twice, and a 1% reserve the second warm-up can come out of.
+    if args.codes // 100 < args.concurrency or args.codes < args.codes // 100 + 2 * (
+        args.claims + args.concurrency
+    ):
+        parser.error(
+            "--codes too small: need 1% >= --concurrency and room for 2 x (--claims + --concurrency)"
+        )
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    results: list[EngineResult] = []
+    for engine in engines:
+        t0 = time.perf_counter()
+        try:
+            result = asyncio.run(run_sqlite(args) if engine == "sqlite" else run_postgres(args))
+        except BenchFailure as exc:
+            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
+            return 1
+        log(f"{engine}: done in {time.perf_counter() - t0:.1f}s; results in {write_json(result)}")
+        results.append(result)
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

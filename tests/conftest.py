@@ -1,0 +1,123 @@
+"""Fixtures: every storage and API test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from ``PROMOPOOL_TEST_POSTGRES_URL`` (``.ci/run`` points it at the machine's server); without
+it, a throwaway server from the ``pgserver`` wheel is started for the session. Each test gets its own schema
+(the store's ``?schema=`` URL parameter), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import httpx
+
+from promopool import service
+from promopool.api.app import create_app
+from promopool.config import Settings
+from promopool.domain import Account, Pool, PoolSettings
+from promopool.storage import Store, open_store
+
+POSTGRES_URL_ENV = "PROMOPOOL_TEST_POSTGRES_URL"
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="promopool-pg-")), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def with_schema(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), ("schema", schema)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+async def drop_schema(server_url: str, schema: str) -> None:
+    parts = urlsplit(server_url)
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=ENGINES)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL to an empty database of each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/promopool.db"
+        return
+    server_url: str = request.getfixturevalue("postgres_server_url")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    yield with_schema(server_url, schema)
+    await drop_schema(server_url, schema)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    the_store = open_store(database_url)
+    await the_store.connect()
+    await the_store.migrate()
+    try:
+        yield the_store
+    finally:
+        await the_store.close()
+
+
+@dataclass
+class Tenant:
+    """An account with its API key and one pool, as a client sees it."""
+
+    account: Account
+    api_key: str
+    pool: Pool
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+async def make_tenant(store: Store, name: str, codes: list[str] | None = None) -> Tenant:
+    new = await service.create_account(store, name=name)
+    pool = await service.create_pool(store, account=new.account, name=f"{name}-pool", settings=PoolSettings())
+    if codes:
+        await service.import_codes(store, account=new.account, pool_id=pool.id, values=codes)
+    return Tenant(account=new.account, api_key=new.api_key, pool=pool)
+
+
+@pytest.fixture
+async def tenant(store: Store) -> Tenant:
+    return await make_tenant(store, "acme", [f"CODE{i:03d}" for i in range(10)])
+
+
+@pytest.fixture
+async def other(store: Store) -> Tenant:
+    return await make_tenant(store, "rival", [f"RIVAL{i:03d}" for i in range(3)])
+
+
+@pytest.fixture
+async def client(store: Store, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client on the test's event loop, sharing the test's store (no lifespan needed)."""
+    app = create_app(Settings(database_url=database_url, max_body_mib=1), store=store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://promopool.test") as test_client:
+        yield test_client
