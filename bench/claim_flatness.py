@@ -1,13 +1,13 @@
 """Claim throughput on a fresh pool versus the same pool 99% drained: the cost of a claim must stay flat.
 
-For each engine: a fresh database, one pool of ``--codes`` codes, then ``--claims`` claims issued by
-``--concurrency`` asyncio tasks through ``service.claim`` (the real, coalesced claim path), measured once on
-the fresh pool and once after the pool has been drained (with real claims, in big batches) until only 1% +
-the measured amount is left. Every code handed out is checked to be unique, and the pool's counters are
-checked against its rows.
+For each engine: a fresh database, one pool of ``--codes`` codes, then ``--rounds`` rounds of ``--claims``
+claims issued by ``--concurrency`` asyncio tasks through ``service.claim`` (the real, coalesced claim path),
+measured on the fresh pool and again after the pool has been drained (with real claims, in big batches)
+until only 1% + the measured amount is left. The figure per phase is the median round. Every code handed
+out is checked to be unique, and the pool's counters are checked against its rows.
 
     python bench/claim_flatness.py [--engine sqlite|postgresql|both] [--codes 1000000] [--claims 20000]
-                                   [--concurrency 64] [--pg-url URL]
+                                   [--rounds 3] [--concurrency 64] [--pg-url URL]
 
 PostgreSQL: ``--pg-url``, else $PROMOPOOL_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test;
 the run uses a schema of its own and drops it afterwards. Results are printed and written as JSON to
@@ -64,15 +64,21 @@ class EngineResult:
     engine: str
     codes: int
     claims: int
+    rounds: int
     concurrency: int
     import_s: float
     drain_s: float
     drained_claims: int
-    fresh: Measurement
-    drained: Measurement
+    fresh_claims_per_s: float  # median round
+    drained_claims_per_s: float
     ratio_drained_to_fresh: float
+    fresh_rounds: list[Measurement]
+    drained_rounds: list[Measurement]
     final_counts: dict[str, int]
     started_at: str
+    # PostgreSQL only: the codes table's statistics just before each measurement. Claim plans depend on
+    # whether autovacuum has analyzed the table yet, and on how many dead tuples the drain left.
+    table_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,6 +146,28 @@ async def measure(
     )
 
 
+async def measure_rounds(
+    engine: str,
+    phase: str,
+    store: Store,
+    account: Account,
+    pool_id: int,
+    args: argparse.Namespace,
+    seen: set[str],
+) -> list[Measurement]:
+    # One untimed round first, so connection set-up and statement preparation are not measured.
+    await measure(store, account, pool_id, args.concurrency, args.concurrency, seen)
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        rounds.append(await measure(store, account, pool_id, args.claims, args.concurrency, seen))
+        log(f"{engine}: {phase} round {number}: {describe(rounds[-1])}")
+    return rounds
+
+
+def median_rate(rounds: list[Measurement]) -> float:
+    return round(statistics.median(m.claims_per_s for m in rounds), 1)
+
+
 def record(values: list[str], seen: set[str]) -> None:
     before = len(seen)
     seen.update(values)
@@ -186,6 +214,24 @@ async def row_counts(store: Store, url: str, pool_id: int) -> dict[str, int]:
         await conn.close()
 
 
+async def pg_table_stats(store: Store, url: str) -> dict[str, Any]:
+    if store.engine == "sqlite":
+        return {}
+    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
+    conn = await asyncpg.connect(without_schema(url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT n_live_tup, n_dead_tup,"
+            " last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS analyzed,"
+            " last_vacuum IS NOT NULL OR last_autovacuum IS NOT NULL AS vacuumed"
+            " FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'codes'",
+            schema,
+        )
+    finally:
+        await conn.close()
+    return {} if row is None else dict(row)
+
+
 async def check_counts(
     store: Store, url: str, account: Account, pool_id: int, *, available: int, issued: int
 ) -> dict[str, int]:
@@ -201,9 +247,26 @@ async def check_counts(
     return got
 
 
+def describe(m: Measurement) -> str:
+    return (
+        f"{m.claims_per_s:8,.0f} claims/s (p50 {m.latency_p50_ms} ms, p99 {m.latency_p99_ms} ms,"
+        f" max {m.latency_max_ms} ms, {m.seconds}s)"
+    )
+
+
+def stats_note(stats: dict[str, Any]) -> str:
+    if not stats:
+        return ""
+    return (
+        f" [codes table: analyzed={'yes' if stats['analyzed'] else 'no'},"
+        f" vacuumed={'yes' if stats['vacuumed'] else 'no'}, dead tuples~{stats['n_dead_tup']:,}]"
+    )
+
+
 async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineResult:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    n, claims, concurrency = args.codes, args.claims, args.concurrency
+    n, concurrency = args.codes, args.concurrency
+    measured = args.claims * args.rounds
     reserve = n // 100
     seen: set[str] = set()
     store = open_store(url)
@@ -221,30 +284,23 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
         log(f"{engine}: imported {n:,} codes in {import_s:.1f}s ({n / import_s:,.0f} codes/s)")
         await check_counts(store, url, account, pool.id, available=n, issued=0)
 
-        # One untimed round first, so connection set-up and statement preparation are not measured.
-        await measure(store, account, pool.id, concurrency, concurrency, seen)
-        fresh = await measure(store, account, pool.id, claims, concurrency, seen)
-        log(
-            f"{engine}: fresh pool:   {fresh.claims_per_s:8,.0f} claims/s"
-            f" (p50 {fresh.latency_p50_ms} ms, p99 {fresh.latency_p99_ms} ms, {fresh.seconds}s)"
-        )
+        table_stats = {"fresh": await pg_table_stats(store, url)}
+        log(f"{engine}: measuring the fresh pool{stats_note(table_stats['fresh'])}")
+        fresh = await measure_rounds(engine, "fresh", store, account, pool.id, args, seen)
 
         available = (await service.get_pool(store, account=account, pool_id=pool.id)).counts.available
-        to_drain = available - (reserve + claims)
+        to_drain = available - (reserve + measured)
         t0 = time.perf_counter()
         await drain(store, account, pool.id, to_drain, seen)
         drain_s = time.perf_counter() - t0
         log(f"{engine}: drained {to_drain:,} codes in {drain_s:.1f}s ({to_drain / drain_s:,.0f} codes/s)")
         await check_counts(
-            store, url, account, pool.id, available=reserve + claims, issued=n - reserve - claims
+            store, url, account, pool.id, available=reserve + measured, issued=n - reserve - measured
         )
 
-        await measure(store, account, pool.id, concurrency, concurrency, seen)  # same untimed round as above
-        drained = await measure(store, account, pool.id, claims, concurrency, seen)
-        log(
-            f"{engine}: drained pool: {drained.claims_per_s:8,.0f} claims/s"
-            f" (p50 {drained.latency_p50_ms} ms, p99 {drained.latency_p99_ms} ms, {drained.seconds}s)"
-        )
+        table_stats["drained"] = await pg_table_stats(store, url)
+        log(f"{engine}: measuring the drained pool{stats_note(table_stats['drained'])}")
+        drained = await measure_rounds(engine, "drained", store, account, pool.id, args, seen)
         # The second untimed round came out of the 1% reserve; everything else is accounted for exactly.
         final_available = reserve - concurrency
         final = await check_counts(
@@ -259,16 +315,20 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
     return EngineResult(
         engine=engine,
         codes=n,
-        claims=claims,
+        claims=args.claims,
+        rounds=args.rounds,
         concurrency=concurrency,
         import_s=round(import_s, 2),
         drain_s=round(drain_s, 2),
         drained_claims=to_drain,
-        fresh=fresh,
-        drained=drained,
-        ratio_drained_to_fresh=round(drained.claims_per_s / fresh.claims_per_s, 3),
+        fresh_claims_per_s=median_rate(fresh),
+        drained_claims_per_s=median_rate(drained),
+        ratio_drained_to_fresh=round(median_rate(drained) / median_rate(fresh), 3),
+        fresh_rounds=fresh,
+        drained_rounds=drained,
         final_counts=final,
         started_at=started_at,
+        table_stats=table_stats,
         host={"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
     )
 
@@ -304,12 +364,17 @@ def write_json(result: EngineResult) -> Path:
 
 def print_table(results: list[EngineResult]) -> None:
     print()
-    print(f"{'engine':<12} {'fresh claims/s':>15} {'drained claims/s':>17} {'drained/fresh':>14}")
+    print(
+        f"{'engine':<12} {'fresh claims/s':>15} {'drained claims/s':>17} {'drained/fresh':>14}"
+        f"   {'slowest round fresh / drained':>30}"
+    )
     for r in results:
+        slowest = (min(m.claims_per_s for m in rounds) for rounds in (r.fresh_rounds, r.drained_rounds))
         print(
-            f"{r.engine:<12} {r.fresh.claims_per_s:>15,.0f} {r.drained.claims_per_s:>17,.0f}"
-            f" {r.ratio_drained_to_fresh:>14.2f}"
+            f"{r.engine:<12} {r.fresh_claims_per_s:>15,.0f} {r.drained_claims_per_s:>17,.0f}"
+            f" {r.ratio_drained_to_fresh:>14.2f}   {'{:,.0f} / {:,.0f}'.format(*slowest):>30}"
         )
+    print("(claims/s: median of the measured rounds)")
 
 
 def parse_args() -> argparse.Namespace:
@@ -317,17 +382,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--claims", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per phase (median reported)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pg-url", default=None)
     args = parser.parse_args()
-    if args.concurrency < 1 or args.claims < 1:
-        parser.error("--claims and --concurrency must be at least 1")
-    # Room for: warm-up + measured claims twice, and a 1% reserve the second warm-up can come out of.
-    if args.codes // 100 < args.concurrency or args.codes < args.codes // 100 + 2 * (
-        args.claims + args.concurrency
-    ):
+    if min(args.concurrency, args.claims, args.rounds) < 1:
+        parser.error("--claims, --rounds and --concurrency must be at least 1")
+    # Room for both phases (warm-up + measured rounds each) plus a 1% reserve the second warm-up comes out of.
+    per_phase = args.concurrency + args.claims * args.rounds
+    if args.codes // 100 < args.concurrency or args.codes < args.codes // 100 + 2 * per_phase:
         parser.error(
-            "--codes too small: need 1% >= --concurrency and room for 2 x (--claims + --concurrency)"
+            "--codes too small: need 1% >= --concurrency, and room for"
+            " 2 x (--concurrency + --claims x --rounds) claims besides the 1%"
         )
     return args
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-import pytest
 import httpx
+import pytest
 
 from promopool import service
 from promopool.api.app import create_app
@@ -60,23 +60,41 @@ async def drop_schema(server_url: str, schema: str) -> None:
         await conn.close()
 
 
+@pytest.fixture
+async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A URL to an empty PostgreSQL database (a fresh schema), dropped afterwards."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    yield with_schema(postgres_server_url, schema)
+    await drop_schema(postgres_server_url, schema)
+
+
 @pytest.fixture(params=ENGINES)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty database of each engine."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/promopool.db"
-        return
-    server_url: str = request.getfixturevalue("postgres_server_url")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    yield with_schema(server_url, schema)
-    await drop_schema(server_url, schema)
+        return f"sqlite:///{tmp_path}/promopool.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def connected(url: str) -> Store:
+    the_store = open_store(url)
+    await the_store.connect()
+    await the_store.migrate()
+    return the_store
 
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    the_store = open_store(database_url)
-    await the_store.connect()
-    await the_store.migrate()
+    the_store = await connected(database_url)
+    try:
+        yield the_store
+    finally:
+        await the_store.close()
+
+
+@pytest.fixture
+async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
+    the_store = await connected(postgres_url)
     try:
         yield the_store
     finally:

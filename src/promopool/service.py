@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, NewAccount, Pool, PoolSettings
-from promopool.domain.codes import invalid_reason
+from promopool.domain.codes import has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput, PoolNotFound, Unauthenticated
 from promopool.domain.keys import hash_api_key, new_api_key, new_public_key
 from promopool.storage import Store
@@ -27,9 +27,7 @@ DEFAULT_ACCOUNT_NAME = "default"
 # -- accounts ----------------------------------------------------------------------------------------------
 async def create_account(store: Store, *, name: str) -> NewAccount:
     """Create an account; its API key is returned here once and stored only hashed."""
-    name = name.strip()
-    if not name or len(name) > MAX_POOL_NAME:
-        raise InvalidInput("account name must be 1-200 characters", field="name")
+    name = _check_name(name, "account")
     api_key = new_api_key()
     account = await store.create_account(
         name=name, public_key=new_public_key(), key_hash=hash_api_key(api_key)
@@ -60,10 +58,17 @@ async def authenticate(store: Store, *, api_key: str) -> Account:
 
 
 # -- pools -------------------------------------------------------------------------------------------------
-def _check_pool(name: str, settings: PoolSettings) -> str:
+def _check_name(name: str, what: str) -> str:
     name = name.strip()
-    if not name or len(name) > MAX_POOL_NAME:
-        raise InvalidInput(f"pool name must be 1-{MAX_POOL_NAME} characters", field="name")
+    if not name or len(name) > MAX_POOL_NAME or has_control_characters(name):
+        raise InvalidInput(
+            f"{what} name must be 1-{MAX_POOL_NAME} characters, no control characters", field="name"
+        )
+    return name
+
+
+def _check_pool(name: str, settings: PoolSettings) -> str:
+    name = _check_name(name, "pool")
     if settings.max_uses < 1:
         raise InvalidInput("max_uses must be at least 1", field="max_uses")
     if settings.per_profile_limit is not None and settings.per_profile_limit < 1:
@@ -218,6 +223,8 @@ async def list_codes(
     """A page of the pool's codes in value order, starting after the cursor ``after``."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if after is not None and has_control_characters(after):
+        raise InvalidInput("invalid cursor", field="cursor")
     await get_pool(store, account=account, pool_id=pool_id)
     return await store.list_codes(pool_id=pool_id, state=state, after=after, limit=limit)
 
@@ -225,7 +232,8 @@ async def list_codes(
 async def get_code(store: Store, *, account: Account, pool_id: int, value: str) -> Code:
     """One code of a pool; CodeNotFound otherwise."""
     await get_pool(store, account=account, pool_id=pool_id)
-    code = await store.get_code(pool_id=pool_id, value=value)
+    # A value no code could have is simply not there (and must not reach the database as a query).
+    code = None if invalid_reason(value) else await store.get_code(pool_id=pool_id, value=value)
     if code is None:
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
     return code
@@ -234,7 +242,7 @@ async def get_code(store: Store, *, account: Account, pool_id: int, value: str) 
 async def delete_code(store: Store, *, account: Account, pool_id: int, value: str) -> None:
     """Delete one code of a pool."""
     await get_pool(store, account=account, pool_id=pool_id)
-    if not await store.delete_code(pool_id=pool_id, value=value):
+    if invalid_reason(value) or not await store.delete_code(pool_id=pool_id, value=value):
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
 
 

@@ -13,13 +13,18 @@ MAX_CODE_LENGTH = 128
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def has_control_characters(value: str) -> bool:
+    """True when ``value`` holds a character no name or code may hold (NUL, line breaks, other controls)."""
+    return _FORBIDDEN.search(value) is not None
+
+
 def invalid_reason(value: str) -> str | None:
     """Why ``value`` (already stripped) cannot be a code, or None when it can."""
     if not value:
         return "empty"
     if len(value) > MAX_CODE_LENGTH:
         return "too_long"
-    if _FORBIDDEN.search(value):
+    if has_control_characters(value):
         return "control_character"
     return None
 

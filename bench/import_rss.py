@@ -1,0 +1,293 @@
+"""Peak memory and speed of the CLI bulk import (``promopool import``), which must run in constant memory.
+
+Generates a file of ``--codes`` codes, one per line, then runs the real CLI as subprocesses: ``accounts
+create default``, ``pools create bench``, and ``import POOL FILE`` twice. The first import must insert every
+code, the second must report them all as duplicates; each import's peak RSS must stay under 200 MB.
+
+    python bench/import_rss.py [--engine sqlite|postgresql|both] [--codes 1000000] [--pg-url URL]
+
+PostgreSQL: ``--pg-url``, else $PROMOPOOL_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test;
+the run uses a schema of its own and drops it afterwards. Results are printed and written as JSON to
+bench/results/import_rss-<engine>-<UTC timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RSS_LIMIT_MB = 200.0
+SAMPLE_INTERVAL_S = 0.05
+SUMMARY = re.compile(r"inserted (\d+), duplicates (\d+), invalid (\d+)")
+
+
+class BenchFailure(Exception):
+    """A check failed: the import misbehaved, or used too much memory."""
+
+
+@dataclass(slots=True)
+class ImportRun:
+    elapsed_s: float
+    codes_per_s: float
+    # From wait4(): the kernel's own high-water mark for exactly this process; the authoritative figure.
+    peak_rss_mb: float
+    # Polled every 50 ms; a lower bound of the true peak, kept as a cross-check of the figure above.
+    sampled_peak_rss_mb: float
+    samples: int
+    inserted: int
+    duplicates: int
+    invalid: int
+    summary: str
+
+
+@dataclass(slots=True)
+class EngineResult:
+    engine: str
+    codes: int
+    file_mb: float
+    first: ImportRun
+    second: ImportRun
+    started_at: str
+    host: dict[str, Any] = field(default_factory=dict)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def promopool_executable() -> str:
+    # The console script next to this interpreter is the one installed with the code being measured; a
+    # `promopool` found on PATH might belong to another environment.
+    beside = Path(sys.executable).parent / "promopool"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("promopool")
+    if found is None:
+        raise BenchFailure(f"no promopool executable next to {sys.executable} nor on PATH")
+    return found
+
+
+def write_codes(path: Path, count: int) -> None:
+    with path.open("w", encoding="ascii", newline="\n") as out:
+        chunk = 100_000
+        for start in range(0, count, chunk):
+            out.write("".join(f"C{i:09d}\n" for i in range(start, min(start + chunk, count))))
+
+
+def cli(database_url: str, *args: str) -> str:
+    """Run a CLI command to completion and return its stdout; fail loudly on a non-zero exit."""
+    command = [promopool_executable(), "--database-url", database_url, *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchFailure(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def current_rss_mb(pid: int) -> float | None:
+    """The process's resident set now, or None once it is gone (or where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None  # a zombie has no VmRSS line
+
+
+def run_import(database_url: str, pool_id: int, path: Path, codes: int, workdir: Path) -> ImportRun:
+    command = [promopool_executable(), "--database-url", database_url, "import", str(pool_id), str(path)]
+    # Output goes to files, not pipes: nobody reads a pipe while we poll, and a full pipe would stall the
+    # child and distort both the timing and the memory figures.
+    out_path, err_path = workdir / "import.out", workdir / "import.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        sampled_peak, samples = 0.0, 0
+        while True:
+            # wait4 rather than Popen.wait: it reports this child's own ru_maxrss. getrusage(RUSAGE_CHILDREN)
+            # is the maximum over every child waited for so far, so it cannot tell the two imports apart.
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid != 0:
+                break
+            rss = current_rss_mb(process.pid)
+            if rss is not None:
+                sampled_peak, samples = max(sampled_peak, rss), samples + 1
+            time.sleep(SAMPLE_INTERVAL_S)
+        elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdout = out_path.read_text(encoding="utf-8", errors="replace")
+    stderr = err_path.read_text(encoding="utf-8", errors="replace")
+    if process.returncode != 0:
+        raise BenchFailure(f"import exited {process.returncode}:\n{stdout}{stderr}")
+    match = SUMMARY.search(stdout)
+    if match is None:
+        raise BenchFailure(f"no 'inserted X, duplicates Y, invalid Z' line in the import output:\n{stdout}")
+    inserted, duplicates, invalid = (int(group) for group in match.groups())
+    # Linux reports ru_maxrss in KiB (macOS in bytes).
+    peak_mb = usage.ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
+    return ImportRun(
+        elapsed_s=round(elapsed, 2),
+        codes_per_s=round(codes / elapsed, 1),
+        peak_rss_mb=round(peak_mb, 1),
+        sampled_peak_rss_mb=round(sampled_peak, 1),
+        samples=samples,
+        inserted=inserted,
+        duplicates=duplicates,
+        invalid=invalid,
+        summary=match.group(0),
+    )
+
+
+def check(run: ImportRun, label: str, *, inserted: int, duplicates: int) -> None:
+    got = (run.inserted, run.duplicates, run.invalid)
+    if got != (inserted, duplicates, 0):
+        raise BenchFailure(
+            f"{label}: CLI reported '{run.summary}', expected inserted {inserted}, duplicates {duplicates},"
+            " invalid 0"
+        )
+    # The kernel batches RSS accounting per thread, so the two figures can differ by a fraction of a MB
+    # either way; the limit applies to the larger.
+    peak = max(run.peak_rss_mb, run.sampled_peak_rss_mb)
+    if peak >= RSS_LIMIT_MB:
+        raise BenchFailure(f"{label}: peak RSS {peak} MB >= {RSS_LIMIT_MB} MB")
+
+
+def run_engine(engine: str, database_url: str | None, codes: int) -> EngineResult:
+    """One engine's run; ``database_url`` None means a fresh SQLite file in the run's temp dir."""
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
+        workdir = Path(tmp)
+        if database_url is None:
+            database_url = f"sqlite:///{workdir}/bench.db"
+        path = workdir / "codes.txt"
+        t0 = time.perf_counter()
+        write_codes(path, codes)
+        file_mb = path.stat().st_size / 1024 / 1024
+        log(f"{engine}: wrote {codes:,} codes ({file_mb:.1f} MB) in {time.perf_counter() - t0:.1f}s")
+
+        cli(database_url, "accounts", "create", "default")
+        pool_output = cli(database_url, "pools", "create", "bench").split()
+        if not pool_output or not pool_output[-1].isdigit():
+            raise BenchFailure(f"pools create printed no pool id: {pool_output!r}")
+        pool_id = int(pool_output[-1])
+
+        runs = []
+        for label, expect_inserted in (("first import", codes), ("second import", 0)):
+            run = run_import(database_url, pool_id, path, codes, workdir)
+            log(
+                f"{engine}: {label}: {run.elapsed_s:.1f}s, {run.codes_per_s:,.0f} codes/s,"
+                f" peak RSS {run.peak_rss_mb:.1f} MB (sampled {run.sampled_peak_rss_mb:.1f} MB"
+                f" over {run.samples} samples); CLI: {run.summary}"
+            )
+            check(run, f"{engine} {label}", inserted=expect_inserted, duplicates=codes - expect_inserted)
+            runs.append(run)
+    return EngineResult(
+        engine=engine,
+        codes=codes,
+        file_mb=round(file_mb, 1),
+        first=runs[0],
+        second=runs[1],
+        started_at=started_at,
+        host={"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
+    )
+
+
+def pg_urls(base: str) -> tuple[str, str, str]:
+    """(promopool URL with a fresh schema, plain URL for asyncpg, schema name)."""
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    # promopool accepts postgres:// as an alias; asyncpg wants postgresql://.
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    plain = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    schema = f"bench_rss_{secrets.token_hex(4)}"
+    ours = urlunsplit((scheme, parts.netloc, parts.path, urlencode([*query, ("schema", schema)]), ""))
+    return ours, plain, schema
+
+
+async def drop_schema(plain_url: str, schema: str) -> None:
+    conn = await asyncpg.connect(plain_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def run_postgres(base: str, codes: int) -> EngineResult:
+    url, plain, schema = pg_urls(base)
+    try:
+        return run_engine("postgresql", url, codes)
+    finally:
+        asyncio.run(drop_schema(plain, schema))
+
+
+def write_json(result: EngineResult) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"import_rss-{result.engine}-{stamp}.json"
+    # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def print_table(results: list[EngineResult]) -> None:
+    print()
+    print(f"{'engine':<12} {'run':<7} {'seconds':>8} {'codes/s':>10} {'peak RSS MB':>12}  CLI summary")
+    for r in results:
+        for name, run in (("first", r.first), ("second", r.second)):
+            print(
+                f"{r.engine:<12} {name:<7} {run.elapsed_s:>8.1f} {run.codes_per_s:>10,.0f}"
+                f" {run.peak_rss_mb:>12.1f}  {run.summary}"
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--codes", type=int, default=1_000_000)
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    if args.codes < 1:
+        parser.error("--codes must be at least 1")
+    base = args.pg_url or os.environ.get("PROMOPOOL_TEST_POSTGRES_URL") or DEFAULT_PG_URL
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    results = []
+    for engine in engines:
+        try:
+            result = (
+                run_engine("sqlite", None, args.codes)
+                if engine == "sqlite"
+                else run_postgres(base, args.codes)
+            )
+        except BenchFailure as exc:
+            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
+            return 1
+        log(f"{engine}: results in {write_json(result)}")
+        results.append(result)
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
