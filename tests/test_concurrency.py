@@ -1,6 +1,6 @@
 """Exactly-once claims across OS processes (both engines) and across two servers sharing PostgreSQL.
 
-8 processes × 8 concurrent claimers drain a pool of 20,000 codes; there are more claimers than codes at
+8 processes x 8 concurrent claimers drain a pool of 20,000 codes; there are more claimers than codes at
 the end. Every code must be handed out exactly once, none missing, and every claimer ends on
 "pool exhausted".
 """

@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     """The app for ``settings``; pass ``store`` to share an already-connected store (tests do)."""
     settings = settings or Settings.load()
     owns_store = store is None
-    the_store = store if store is not None else open_store(settings.database_url)
+    the_store = (
+        store if store is not None else open_store(settings.database_url, pool_size=settings.db_pool_size)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ SUPPORTED_ENGINES = {
 DEFAULT_DATABASE_URL = "sqlite:///promopool.db"
 
 
-def open_store(url: str, *, clock: Clock = utc_now) -> Store:
+def open_store(url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> Store:
     """A store for ``url`` (not yet connected)."""
     scheme = urlsplit(url).scheme
     target = SUPPORTED_ENGINES.get(scheme)
@@ -26,7 +26,7 @@ def open_store(url: str, *, clock: Clock = utc_now) -> Store:
         raise InvalidInput(f"unsupported database URL scheme {scheme!r}; use one of: {known}")
     module_name, _, class_name = target.partition(":")
     store_class: type[Store] = getattr(import_module(module_name), class_name)
-    return store_class(url, clock=clock)
+    return store_class(url, clock=clock, pool_size=pool_size)
 
 
 __all__ = ["DEFAULT_DATABASE_URL", "SUPPORTED_ENGINES", "Store", "open_store"]

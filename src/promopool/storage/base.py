@@ -56,9 +56,10 @@ class Store(abc.ABC):
 
     engine: str
 
-    def __init__(self, url: str, *, clock: Clock = utc_now) -> None:
+    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
         self.url = url
         self.clock = clock
+        self.pool_size = pool_size  # database connections this store may hold open
         self._claims = ClaimCoalescer(self.claim_batch)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

@@ -113,11 +113,9 @@ def _code(row: asyncpg.Record) -> Code:
 class PostgresStore(Store):
     engine = "postgresql"
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, min_size: int = 2, max_size: int = 10) -> None:
-        super().__init__(url, clock=clock)
+    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
+        super().__init__(url, clock=clock, pool_size=pool_size)
         self._dsn, self.schema = _split_url(url)
-        self._min_size = min_size
-        self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -126,8 +124,8 @@ class PostgresStore(Store):
         try:
             self._pool = await asyncpg.create_pool(
                 self._dsn,
-                min_size=self._min_size,
-                max_size=self._max_size,
+                min_size=min(2, self.pool_size),
+                max_size=self.pool_size,
                 server_settings=settings,
                 init=self._init_connection,
             )

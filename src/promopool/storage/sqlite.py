@@ -100,8 +100,8 @@ def _code(row: sqlite3.Row) -> Code:
 class SQLiteStore(Store):
     engine = "sqlite"
 
-    def __init__(self, url: str, *, clock: Clock = utc_now) -> None:
-        super().__init__(url, clock=clock)
+    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
+        super().__init__(url, clock=clock, pool_size=pool_size)
         self.path = _path_from_url(url)
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -127,7 +127,9 @@ class SQLiteStore(Store):
             raise StorageUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         self._writer = Writer(self._open)
         self._writer.start()
-        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="promopool-sqlite-reader")
+        # Reads run beside the single writer; a few threads suffice (SQLite reads are short and local).
+        readers = min(READER_THREADS, self.pool_size)
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="promopool-sqlite-reader")
 
     async def close(self) -> None:
         if self._writer is not None:
