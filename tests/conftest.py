@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -76,29 +77,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-async def connected(url: str) -> Store:
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[Store]:
     the_store = open_store(url)
     await the_store.connect()
     await the_store.migrate()
-    return the_store
+    try:
+        yield the_store
+    finally:
+        await the_store.close()
 
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    the_store = await connected(database_url)
-    try:
+    async with connected(database_url) as the_store:
         yield the_store
-    finally:
-        await the_store.close()
 
 
 @pytest.fixture
 async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
-    the_store = await connected(postgres_url)
-    try:
+    async with connected(postgres_url) as the_store:
         yield the_store
-    finally:
-        await the_store.close()
 
 
 @dataclass

@@ -41,16 +41,23 @@ CODE_COLUMNS = (
 
 # Claims read forward from the pool's cursor along (pool_id, seq): rows behind the cursor, and the dead
 # index entries their updates leave, are never visited again, so the cost does not grow as the pool drains.
-# The outer `state = 'available'` is rechecked on the latest row version, so a code changed concurrently by
-# another path (attach, delete) is skipped, never handed out twice.
+# `ahead` deliberately filters on nothing but the index columns: with a state filter in it, the planner's
+# guess for that filter (before ANALYZE has run on freshly imported codes) can make it scan and sort the
+# whole pool instead. The state is checked in the UPDATE, on the latest row version, so a code changed
+# concurrently by another path (attach, delete) is skipped, never handed out twice. The cursor moves past
+# every row scanned (`scanned_to`), taken or not.
 TAKE_SQL = f"""
-UPDATE codes SET state = 'issued', issued_at = $4
-WHERE id IN (
-    SELECT id FROM codes
-    WHERE pool_id = $1 AND seq >= $2 AND state = 'available' AND (expires_at IS NULL OR expires_at > $4)
-    ORDER BY seq LIMIT $3
-) AND state = 'available'
-RETURNING seq, {CODE_COLUMNS}
+WITH ahead AS (
+    SELECT id, seq FROM codes WHERE pool_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3
+), taken AS (
+    UPDATE codes SET state = 'issued', issued_at = $4
+    FROM ahead
+    WHERE codes.id = ahead.id AND codes.state = 'available'
+      AND (codes.expires_at IS NULL OR codes.expires_at > $4)
+    RETURNING codes.seq, {", ".join("codes." + c.strip() for c in CODE_COLUMNS.split(","))}
+)
+SELECT scanned.scanned_to, taken.*
+FROM (SELECT max(seq) AS scanned_to FROM ahead) AS scanned LEFT JOIN taken ON true
 """
 
 CONNECTION_ERRORS = (
@@ -431,15 +438,15 @@ class PostgresStore(Store):
         self, conn: asyncpg.Connection, pool_id: int, cursor: int, wanted: int, now: datetime
     ) -> list[Code]:
         taken: list[asyncpg.Record] = []
+        start = cursor
         while len(taken) < wanted:
-            rows = sorted(
-                await conn.fetch(TAKE_SQL, pool_id, cursor, wanted - len(taken), now), key=lambda r: r["seq"]
-            )
-            if not rows:
+            rows = await conn.fetch(TAKE_SQL, pool_id, cursor, wanted - len(taken), now)
+            scanned_to = rows[0]["scanned_to"]
+            if scanned_to is None:  # nothing ahead of the cursor: the pool is drained
                 break
-            taken.extend(rows)
-            cursor = rows[-1]["seq"] + 1
-        if taken:
+            taken.extend(row for row in rows if row["id"] is not None)
+            cursor = scanned_to + 1
+        if cursor != start:
             await conn.execute(
                 "UPDATE pools SET next_seq = $2, n_available = n_available - $3, n_issued = n_issued + $3"
                 " WHERE id = $1",
@@ -447,6 +454,7 @@ class PostgresStore(Store):
                 cursor,
                 len(taken),
             )
+        taken.sort(key=lambda row: row["seq"])
         return [_code(row) for row in taken]
 
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int:

@@ -389,29 +389,43 @@ class SQLiteStore(Store):
             ).fetchone()
             if found is not None:
                 plan.replay(key, self._replay(conn, scope, found[0], found[1], key))
-        wanted = plan.needed()
-        codes: list[Code] = []
-        if wanted:
-            rows = conn.execute(
-                f"UPDATE codes SET state = 'issued', issued_at = ? WHERE id IN ("
-                " SELECT id FROM codes WHERE pool_id = ? AND seq >= ? AND state = 'available'"
-                "  AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?)"
-                f" RETURNING seq, {CODE_COLUMNS}",
-                (now, pool_id, pool[0], now, wanted),
-            ).fetchall()
-            rows.sort(key=lambda row: row[0])
-            codes = [_code(row[1:]) for row in rows]
-            if rows:
-                conn.execute(
-                    "UPDATE pools SET next_seq = ?, n_available = n_available - ?, n_issued = n_issued + ?"
-                    " WHERE id = ?",
-                    (rows[-1][0] + 1, len(rows), len(rows), pool_id),
-                )
+        codes = self._take(conn, pool_id, pool[0], plan.needed(), now)
         for key, code in plan.assign(codes, pool_id):
             conn.execute(
                 "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)", (account_id, key, scope, code.id, now)
             )
         return plan.results()
+
+    def _take(self, conn: sqlite3.Connection, pool_id: int, cursor: int, wanted: int, now: str) -> list[Code]:
+        """Issue up to ``wanted`` codes read forward from the cursor; move the cursor past all rows read
+        (see TAKE_SQL in postgres.py: the same algorithm)."""
+        taken: list[tuple[int, Code]] = []
+        start = cursor
+        while len(taken) < wanted:
+            ahead = conn.execute(
+                "SELECT id, seq, state, expires_at FROM codes WHERE pool_id = ? AND seq >= ?"
+                " ORDER BY seq LIMIT ?",
+                (pool_id, cursor, wanted - len(taken)),
+            ).fetchall()
+            if not ahead:  # nothing ahead of the cursor: the pool is drained
+                break
+            ids = [row[0] for row in ahead if row[2] == "available" and (row[3] is None or row[3] > now)]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                rows = conn.execute(
+                    f"UPDATE codes SET state = 'issued', issued_at = ? WHERE id IN ({marks})"
+                    f" RETURNING seq, {CODE_COLUMNS}",
+                    (now, *ids),
+                ).fetchall()
+                taken += [(row[0], _code(row[1:])) for row in rows]
+            cursor = ahead[-1][1] + 1
+        if cursor != start:
+            conn.execute(
+                "UPDATE pools SET next_seq = ?, n_available = n_available - ?, n_issued = n_issued + ?"
+                " WHERE id = ?",
+                (cursor, len(taken), len(taken), pool_id),
+            )
+        return [code for _, code in sorted(taken, key=lambda pair: pair[0])]
 
     def _replay(
         self, conn: sqlite3.Connection, scope: str, used_scope: str, code_id: int | None, key: str
