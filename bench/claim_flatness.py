@@ -18,35 +18,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import secrets
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
+from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, without_schema, write_json
 
 from promopool import service
 from promopool.domain import Account, Claimed, CodeState, PoolSettings
 from promopool.storage import Store, open_store
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DRAIN_BATCH = 5000
-
-
-class BenchFailure(Exception):
-    """A correctness check failed: the figures of this run must not be trusted."""
 
 
 @dataclass(slots=True)
@@ -82,29 +72,9 @@ class EngineResult:
     host: dict[str, Any] = field(default_factory=dict)
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 def code_values(count: int) -> Iterator[str]:
     for i in range(count):
         yield f"C{i:09d}"
-
-
-def with_schema(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
-    query.append(("schema", schema))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
-def without_schema(url: str) -> str:
-    """The URL as asyncpg takes it: ``schema`` is promopool's own parameter, and ``postgres://`` is
-    promopool's alias."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
-    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
 async def measure(
@@ -329,7 +299,7 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
         final_counts=final,
         started_at=started_at,
         table_stats=table_stats,
-        host={"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
+        host=host_info(),
     )
 
 
@@ -339,27 +309,11 @@ async def run_sqlite(args: argparse.Namespace) -> EngineResult:
 
 
 async def run_postgres(args: argparse.Namespace) -> EngineResult:
-    base = args.pg_url or os.environ.get("PROMOPOOL_TEST_POSTGRES_URL") or DEFAULT_PG_URL
-    schema = f"bench_flat_{secrets.token_hex(4)}"
+    url, schema = pg_schema_url(args.pg_url, "bench_flat")
     try:
-        return await run_engine("postgresql", with_schema(base, schema), args)
+        return await run_engine("postgresql", url, args)
     finally:
-        conn = await asyncpg.connect(without_schema(base))
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-
-def write_json(result: EngineResult) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"claim_flatness-{result.engine}-{stamp}.json"
-    # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+        await drop_schema(url, schema)
 
 
 def print_table(results: list[EngineResult]) -> None:
@@ -409,7 +363,8 @@ def main() -> int:
         except BenchFailure as exc:
             print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
             return 1
-        log(f"{engine}: done in {time.perf_counter() - t0:.1f}s; results in {write_json(result)}")
+        elapsed = time.perf_counter() - t0
+        log(f"{engine}: done in {elapsed:.1f}s; results in {write_json('claim_flatness', engine, result)}")
         results.append(result)
     print_table(results)
     return 0

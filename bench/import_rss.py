@@ -15,33 +15,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import asyncpg
+from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RSS_LIMIT_MB = 200.0
 SAMPLE_INTERVAL_S = 0.05
 SUMMARY = re.compile(r"inserted (\d+), duplicates (\d+), invalid (\d+)")
-
-
-class BenchFailure(Exception):
-    """A check failed: the import misbehaved, or used too much memory."""
 
 
 @dataclass(slots=True)
@@ -68,10 +58,6 @@ class EngineResult:
     second: ImportRun
     started_at: str
     host: dict[str, Any] = field(default_factory=dict)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def promopool_executable() -> str:
@@ -208,47 +194,16 @@ def run_engine(engine: str, database_url: str | None, codes: int) -> EngineResul
         first=runs[0],
         second=runs[1],
         started_at=started_at,
-        host={"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
+        host=host_info(),
     )
 
 
-def pg_urls(base: str) -> tuple[str, str, str]:
-    """(promopool URL with a fresh schema, plain URL for asyncpg, schema name)."""
-    parts = urlsplit(base)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
-    # promopool accepts postgres:// as an alias; asyncpg wants postgresql://.
-    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    plain = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-    schema = f"bench_rss_{secrets.token_hex(4)}"
-    ours = urlunsplit((scheme, parts.netloc, parts.path, urlencode([*query, ("schema", schema)]), ""))
-    return ours, plain, schema
-
-
-async def drop_schema(plain_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(plain_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-def run_postgres(base: str, codes: int) -> EngineResult:
-    url, plain, schema = pg_urls(base)
+def run_postgres(pg_url: str | None, codes: int) -> EngineResult:
+    url, schema = pg_schema_url(pg_url, "bench_rss")
     try:
         return run_engine("postgresql", url, codes)
     finally:
-        asyncio.run(drop_schema(plain, schema))
-
-
-def write_json(result: EngineResult) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"import_rss-{result.engine}-{stamp}.json"
-    # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+        asyncio.run(drop_schema(url, schema))
 
 
 def print_table(results: list[EngineResult]) -> None:
@@ -270,7 +225,6 @@ def main() -> int:
     args = parser.parse_args()
     if args.codes < 1:
         parser.error("--codes must be at least 1")
-    base = args.pg_url or os.environ.get("PROMOPOOL_TEST_POSTGRES_URL") or DEFAULT_PG_URL
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     results = []
     for engine in engines:
@@ -278,12 +232,12 @@ def main() -> int:
             result = (
                 run_engine("sqlite", None, args.codes)
                 if engine == "sqlite"
-                else run_postgres(base, args.codes)
+                else run_postgres(args.pg_url, args.codes)
             )
         except BenchFailure as exc:
             print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
             return 1
-        log(f"{engine}: results in {write_json(result)}")
+        log(f"{engine}: results in {write_json('import_rss', engine, result)}")
         results.append(result)
     print_table(results)
     return 0

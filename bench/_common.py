@@ -1,0 +1,90 @@
+"""What the bench scripts share: logging, the PostgreSQL URL and throw-away schema, and the result files.
+
+The scripts run as ``python bench/<script>.py``, which puts bench/ on sys.path, so they import this module as
+``from _common import ...``; bench/ is not a package and nothing outside it imports this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# The same default the test suite uses, so a machine set up for the tests runs the benches as it is.
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+class BenchFailure(Exception):
+    """A correctness check failed: the figures of this run must not be trusted."""
+
+
+def log(message: str) -> None:
+    # Flushed at once: a long run is followed live, and its lines must not trail the stderr of a failure.
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def pg_schema_url(pg_url: str | None, prefix: str) -> tuple[str, str]:
+    """(promopool URL with a fresh schema ``<prefix>_<random>``, that schema's name).
+
+    The server is ``pg_url`` (``--pg-url``), else $PROMOPOOL_TEST_POSTGRES_URL, else DEFAULT_PG_URL.
+    """
+    base = pg_url or os.environ.get("PROMOPOOL_TEST_POSTGRES_URL") or DEFAULT_PG_URL
+    # A random name per run, so two runs (or a run and the tests) on one database never share tables.
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    return with_schema(base, schema), schema
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The URL as promopool takes it, with its own ``schema`` parameter set to ``schema``."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    query.append(("schema", schema))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def without_schema(url: str) -> str:
+    """The URL as asyncpg takes it: ``schema`` is promopool's own parameter, and ``postgres://`` is
+    promopool's alias."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    """Drop the run's schema and everything in it; ``url`` may carry a ``schema`` parameter or not."""
+    conn = await asyncpg.connect(without_schema(url))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def host_info() -> dict[str, Any]:
+    # Kept with every result: figures from different machines or Pythons are not comparable.
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def write_json(bench: str, engine: str, result: DataclassInstance) -> Path:
+    """Write ``result`` to bench/results/<bench>-<engine>-<UTC timestamp>.json and return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{bench}-{engine}-{stamp}.json"
+    # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
