@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from promopool.domain.errors import InvalidCode
+from promopool.domain.errors import InvalidCode, InvalidInput
 
 MAX_CODE_LENGTH = 128
 
@@ -16,6 +16,19 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def has_control_characters(value: str) -> bool:
     """True when ``value`` holds a character no name or code may hold (NUL, line breaks, other controls)."""
     return _FORBIDDEN.search(value) is not None
+
+
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: str, what: str) -> str:
+    """A stripped account/pool name, or InvalidInput naming ``what``."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or has_control_characters(name):
+        raise InvalidInput(
+            f"{what} name must be 1-{MAX_NAME_LENGTH} characters, no control characters", field="name"
+        )
+    return name
 
 
 def invalid_reason(value: str) -> str | None:

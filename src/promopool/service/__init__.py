@@ -1,0 +1,47 @@
+"""The use cases. Every dialect, the CLI and the admin pages call these; business rules live here only.
+
+Functions are keyword-only and take the store first. Each checks the caller's account owns what it touches:
+another account's pool is indistinguishable from a missing one. One module per area; everything public is
+re-exported here, so callers write ``service.claim(...)``.
+"""
+
+from promopool.service.accounts import (
+    DEFAULT_ACCOUNT_NAME,
+    authenticate,
+    create_account,
+    create_api_key,
+    ensure_default_account,
+)
+from promopool.service.claims import (
+    IDEMPOTENCY_TTL,
+    MAX_IDEMPOTENCY_KEY,
+    check_idempotency_key,
+    claim,
+    purge_idempotency_keys,
+)
+from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+
+__all__ = [
+    "DEFAULT_ACCOUNT_NAME",
+    "IDEMPOTENCY_TTL",
+    "IMPORT_BATCH",
+    "MAX_IDEMPOTENCY_KEY",
+    "MAX_PAGE",
+    "authenticate",
+    "check_idempotency_key",
+    "claim",
+    "create_account",
+    "create_api_key",
+    "create_pool",
+    "delete_code",
+    "delete_pool",
+    "ensure_default_account",
+    "get_code",
+    "get_pool",
+    "import_codes",
+    "list_codes",
+    "list_pools",
+    "purge_idempotency_keys",
+    "update_pool",
+]

@@ -1,0 +1,41 @@
+"""Claims: the next available code of a pool, exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from promopool.domain import Account, Claimed
+from promopool.domain.errors import InvalidInput
+from promopool.storage import Store
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters", field="Idempotency-Key"
+        )
+    return key
+
+
+async def claim(
+    store: Store, *, account: Account, pool_id: int, idempotency_key: str | None = None
+) -> Claimed:
+    """Hand out the pool's next available code, exactly once, committed before it returns.
+
+    With an idempotency key, a retry gets the code of the first claim back (``replayed``).
+    """
+    return await store.claim(
+        account_id=account.id, pool_id=pool_id, idempotency_key=check_idempotency_key(idempotency_key)
+    )
+
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+async def purge_idempotency_keys(store: Store, *, ttl: timedelta = IDEMPOTENCY_TTL) -> int:
+    """Forget Idempotency-Key records older than ``ttl``; return how many."""
+    return await store.purge_idempotency_keys(older_than=store.clock() - ttl)

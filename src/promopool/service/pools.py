@@ -1,0 +1,63 @@
+"""Pools: create, list with counts, change settings, delete."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from promopool.domain import Account, Pool, PoolSettings
+from promopool.domain.codes import check_name
+from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.storage import Store
+
+
+def _check_pool(name: str, settings: PoolSettings) -> str:
+    name = check_name(name, "pool")
+    if settings.max_uses < 1:
+        raise InvalidInput("max_uses must be at least 1", field="max_uses")
+    if settings.per_profile_limit is not None and settings.per_profile_limit < 1:
+        raise InvalidInput(
+            "per_profile_limit must be at least 1 (or null for no limit)", field="per_profile_limit"
+        )
+    return name
+
+
+async def create_pool(store: Store, *, account: Account, name: str, settings: PoolSettings) -> Pool:
+    """Create an empty pool in the account."""
+    return await store.create_pool(account_id=account.id, name=_check_pool(name, settings), settings=settings)
+
+
+async def list_pools(store: Store, *, account: Account) -> list[Pool]:
+    """The account's pools with their available / issued / redeemed counts."""
+    return await store.list_pools(account_id=account.id)
+
+
+async def get_pool(store: Store, *, account: Account, pool_id: int) -> Pool:
+    """One pool of the account; PoolNotFound otherwise."""
+    pool = await store.get_pool(account_id=account.id, pool_id=pool_id)
+    if pool is None:
+        raise PoolNotFound(pool_id)
+    return pool
+
+
+async def update_pool(
+    store: Store, *, account: Account, pool_id: int, name: str | None = None, **changes: object
+) -> Pool:
+    """Change a pool's name and/or settings (fields of PoolSettings given by keyword)."""
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    unknown = set(changes) - set(PoolSettings.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"unknown pool setting(s): {', '.join(sorted(unknown))}")
+    settings = replace(pool.settings, **changes)  # type: ignore[arg-type]
+    new_name = _check_pool(pool.name if name is None else name, settings)
+    updated = await store.update_pool(
+        account_id=account.id, pool_id=pool_id, name=new_name, settings=settings
+    )
+    if updated is None:
+        raise PoolNotFound(pool_id)
+    return updated
+
+
+async def delete_pool(store: Store, *, account: Account, pool_id: int) -> None:
+    """Delete a pool with all its codes."""
+    if not await store.delete_pool(account_id=account.id, pool_id=pool_id):
+        raise PoolNotFound(pool_id)
