@@ -1,0 +1,77 @@
+"""Codes: bulk insert, listing, lookup, deletion (postgres engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from promopool.domain import Code, CodeState
+from promopool.domain.errors import (
+    PoolNotFound,
+)
+from promopool.storage.postgres.base import (
+    CODE_COLUMNS,
+    PostgresBase,
+    code_of,
+)
+
+
+class PostgresCodes(PostgresBase):
+    async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
+        async with self._tx() as conn:
+            await conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
+            )
+            # Binary COPY into a session-private table first: the pool's row is locked only for the
+            # INSERT … SELECT below, not while the batch streams in.
+            await conn.copy_records_to_table(
+                "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
+            )
+            base = await conn.fetchval("SELECT last_seq FROM pools WHERE id = $1 FOR UPDATE", pool_id)
+            if base is None:
+                raise PoolNotFound(pool_id)
+            inserted = await conn.fetchval(
+                "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
+                " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY ord"
+                " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
+                pool_id,
+                base,
+                self.clock(),
+            )
+            await conn.execute(
+                "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+                pool_id,
+                len(values),
+                inserted,
+            )
+        return int(inserted)
+
+    async def list_codes(
+        self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
+    ) -> list[Code]:
+        rows = await self._fetch(
+            f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1"
+            " AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR value > $3)"
+            " ORDER BY value LIMIT $4",
+            pool_id,
+            None if state is None else state.value,
+            after,
+            limit,
+        )
+        return [code_of(row) for row in rows]
+
+    async def get_code(self, *, pool_id: int, value: str) -> Code | None:
+        row = await self._fetchrow(
+            f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2", pool_id, value
+        )
+        return None if row is None else code_of(row)
+
+    async def delete_code(self, *, pool_id: int, value: str) -> bool:
+        async with self._tx() as conn:
+            state = await conn.fetchval(
+                "DELETE FROM codes WHERE pool_id = $1 AND value = $2 RETURNING state", pool_id, value
+            )
+            if state is None:
+                return False
+            column = {"available": "n_available", "issued": "n_issued", "redeemed": "n_redeemed"}[state]
+            await conn.execute(f"UPDATE pools SET {column} = {column} - 1 WHERE id = $1", pool_id)
+        return True

@@ -1,0 +1,77 @@
+"""Pools and their settings (sqlite engine)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from promopool.domain import Pool, PoolSettings
+from promopool.storage.sqlite.base import (
+    POOL_COLUMNS,
+    SQLiteBase,
+    pool_of,
+    ts,
+)
+
+
+class SQLitePools(SQLiteBase):
+    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool:
+        now = ts(self.clock())
+        expires = None if settings.expires_at is None else ts(settings.expires_at)
+
+        def op(conn: sqlite3.Connection) -> Pool:
+            row = conn.execute(
+                "INSERT INTO pools (account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
+                f" created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {POOL_COLUMNS}",
+                (
+                    account_id,
+                    name,
+                    settings.max_uses,
+                    settings.per_profile_limit,
+                    expires,
+                    int(settings.public_fetch),
+                    now,
+                ),
+            ).fetchone()
+            return pool_of(row)
+
+        return await self._write(op)
+
+    async def list_pools(self, *, account_id: int) -> list[Pool]:
+        sql = f"SELECT {POOL_COLUMNS} FROM pools WHERE account_id = ? ORDER BY id"
+        rows = await self._read(lambda conn: conn.execute(sql, (account_id,)).fetchall())
+        return [pool_of(row) for row in rows]
+
+    async def get_pool(self, *, account_id: int, pool_id: int) -> Pool | None:
+        sql = f"SELECT {POOL_COLUMNS} FROM pools WHERE id = ? AND account_id = ?"
+        row = await self._read(lambda conn: conn.execute(sql, (pool_id, account_id)).fetchone())
+        return None if row is None else pool_of(row)
+
+    async def update_pool(
+        self, *, account_id: int, pool_id: int, name: str, settings: PoolSettings
+    ) -> Pool | None:
+        expires = None if settings.expires_at is None else ts(settings.expires_at)
+
+        def op(conn: sqlite3.Connection) -> Pool | None:
+            row = conn.execute(
+                "UPDATE pools SET name = ?, max_uses = ?, per_profile_limit = ?, expires_at = ?,"
+                f" public_fetch = ? WHERE id = ? AND account_id = ? RETURNING {POOL_COLUMNS}",
+                (
+                    name,
+                    settings.max_uses,
+                    settings.per_profile_limit,
+                    expires,
+                    int(settings.public_fetch),
+                    pool_id,
+                    account_id,
+                ),
+            ).fetchone()
+            return None if row is None else pool_of(row)
+
+        return await self._write(op)
+
+    async def delete_pool(self, *, account_id: int, pool_id: int) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("DELETE FROM pools WHERE id = ? AND account_id = ?", (pool_id, account_id))
+            return cur.rowcount > 0
+
+        return await self._write(op)
