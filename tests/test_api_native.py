@@ -151,3 +151,15 @@ async def test_missing_or_bad_credentials(client: Client, tenant: Tenant) -> Non
     assert_error(
         await client.get("/v1/pools", headers={"Authorization": "Basic abc"}), 401, "unauthenticated"
     )
+
+
+async def test_pool_expiry_needs_a_time_zone(client: Client, tenant: Tenant) -> None:
+    naive = await client.post(
+        "/v1/pools", json={"name": "p", "expires_at": "2030-01-01T00:00:00"}, headers=tenant.headers
+    )
+    assert_error(naive, 400, "invalid_input")
+    aware = await client.post(
+        "/v1/pools", json={"name": "p", "expires_at": "2030-01-01T02:00:00+02:00"}, headers=tenant.headers
+    )
+    assert aware.status_code == 201
+    assert aware.json()["expires_at"] == "2030-01-01T00:00:00Z"

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from promopool.domain import Claimed
-from promopool.domain.errors import PromopoolError
+from promopool.domain.errors import PromopoolError, StorageUnavailable
 
 BatchRunner = Callable[[int, int, Sequence[str | None]], Awaitable[list[Claimed | PromopoolError]]]
 
@@ -31,6 +31,12 @@ def _consume(future: asyncio.Future[Claimed]) -> None:
     # does not log "exception was never retrieved". The code itself stays recorded as issued.
     if not future.cancelled():
         future.exception()
+
+
+def _fail(pending: list[_Pending], error: Exception) -> None:
+    for item in pending:
+        if not item.future.done():
+            item.future.set_exception(error)
 
 
 class ClaimCoalescer:
@@ -56,11 +62,14 @@ class ClaimCoalescer:
             while queue := self._queues.get(slot):
                 batch = queue[: self._max_batch]
                 del queue[: self._max_batch]
-                await self._run(slot, batch)
+                try:
+                    await self._run(slot, batch)
+                except BaseException:  # cancelled (shutdown): nobody may be left waiting forever
+                    _fail(batch, StorageUnavailable("the server is shutting down"))
+                    raise
         finally:
             del self._drainers[slot]
-            if not self._queues.get(slot):
-                self._queues.pop(slot, None)
+            _fail(self._queues.pop(slot, []), StorageUnavailable("the server is shutting down"))
 
     async def _run(self, slot: tuple[int, int], batch: list[_Pending]) -> None:
         try:

@@ -12,13 +12,15 @@ from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, Po
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Timestamps must carry their zone: a bare local time means different instants to different servers.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     max_uses: PositiveInt = 1
     per_profile_limit: PositiveInt | None = None
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
     public_fetch: bool = False
 
 
