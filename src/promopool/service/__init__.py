@@ -8,6 +8,7 @@ re-exported here, so callers write ``service.claim(...)``.
 from promopool.service.accounts import (
     DEFAULT_ACCOUNT_NAME,
     authenticate,
+    authenticate_checksum,
     create_account,
     create_api_key,
     ensure_default_account,
@@ -21,6 +22,12 @@ from promopool.service.claims import (
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.promotions import (
+    PROMOTION_PAGE,
+    duplicate_promotion,
+    find_promotion,
+    promotion_pages,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNT_NAME",
@@ -28,7 +35,9 @@ __all__ = [
     "IMPORT_BATCH",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
+    "PROMOTION_PAGE",
     "authenticate",
+    "authenticate_checksum",
     "check_idempotency_key",
     "claim",
     "create_account",
@@ -36,12 +45,15 @@ __all__ = [
     "create_pool",
     "delete_code",
     "delete_pool",
+    "duplicate_promotion",
     "ensure_default_account",
+    "find_promotion",
     "get_code",
     "get_pool",
     "import_codes",
     "list_codes",
     "list_pools",
+    "promotion_pages",
     "purge_idempotency_keys",
     "update_pool",
 ]

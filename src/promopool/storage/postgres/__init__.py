@@ -4,9 +4,10 @@ from promopool.storage.postgres.accounts import PostgresAccounts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.pools import PostgresPools
+from promopool.storage.postgres.promotions import PostgresPromotions
 
 
-class PostgresStore(PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts):
+class PostgresStore(PostgresPromotions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 
