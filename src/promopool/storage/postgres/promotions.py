@@ -27,12 +27,8 @@ class PostgresPromotions(PostgresBase):
         first_pool, after_value = after if after is not None else (0, None)
         found: list[Code] = []
         skip = offset if after is None else 0
-        # One snapshot: the counters and the rows agree.
-        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            # A page must walk the (pool_id, value) index from the cursor, whatever the statistics say. Before
-            # ANALYZE has seen a freshly imported pool, the planner otherwise fetches the whole rest of the
-            # pool and sorts it for every page (measured: ~100-250 ms a page on 1M codes, against 0.2 ms).
-            await conn.execute("SET LOCAL enable_sort = off")
+        # One snapshot (the counters and the rows agree), walking the (pool_id, value) index.
+        async with self._ordered_read() as conn:
             for pool in await conn.fetch(ACCOUNT_POOLS, account_id, first_pool):
                 if len(found) >= limit:
                     break
