@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 from _common import BenchFailure, without_schema
-from _procs import Processes
+from _procs import Processes, ensure_tool
 
 from promopool.storage import open_store
 
@@ -157,9 +157,7 @@ def pgbench(
     processes: Processes, url: str, workdir: Path, *, rows: int, clients: int, seconds: int
 ) -> PgbenchResult:
     """The naive claim with pgbench on the table ``pg_raw_copy`` filled (``rows`` codes, all available)."""
-    executable = shutil.which("pgbench")
-    if executable is None:
-        raise BenchFailure("pgbench is not installed (Debian: apt-get install postgresql-client)")
+    executable = ensure_tool(processes, "pgbench", "postgresql-client")
     plan, issued_before = asyncio.run(_pg_plan_and_issued(url))
     if issued_before:
         raise BenchFailure(f"the pgbench table has {issued_before} issued rows before the run")

@@ -49,6 +49,28 @@ def promopool_executable() -> str:
     return found
 
 
+def ensure_tool(processes: Processes, executable: str, package: str) -> str:
+    """The path of ``executable``, installed from the Debian ``package`` with apt-get when missing (the
+    harness needs no manual setup)."""
+    found = shutil.which(executable)
+    if found is not None:
+        return found
+    if shutil.which("apt-get") is None:
+        raise BenchFailure(f"{executable} is missing and there is no apt-get to install {package} with")
+    log(f"{executable} is missing: installing {package} with apt-get")
+    install = ["apt-get", "install", "-y", "-q", package]
+    try:
+        processes.run(f"apt-install-{package}", install, timeout=300)
+    except BenchFailure:
+        # A machine whose package lists were never fetched cannot find the package yet.
+        processes.run("apt-update", ["apt-get", "update", "-q"], timeout=300)
+        processes.run(f"apt-install-{package}", install, timeout=300)
+    found = shutil.which(executable)
+    if found is None:
+        raise BenchFailure(f"apt-get installed {package}, but {executable} is not on PATH")
+    return found
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -64,7 +86,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def interrupt_on_sigterm() -> None:
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so the run's cleanup runs on either."""
+    # Explicitly, because a shell starts a background job with SIGINT ignored, and Python then leaves it so:
+    # `kill -INT` (a script's or a CI's timeout) would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 

@@ -8,13 +8,12 @@ depends on wrk's human-readable output. The claim script also has every thread a
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import BenchFailure, log
-from _procs import Processes
+from _common import BenchFailure
+from _procs import Processes, ensure_tool
 
 THREADS = 2  # one per core of the 2-core box; the servers share the same cores
 
@@ -91,21 +90,7 @@ class WrkStats:
 
 
 def ensure_wrk(processes: Processes) -> str:
-    """The wrk executable; installed with apt-get when missing (the harness needs no manual setup)."""
-    found = shutil.which("wrk")
-    if found is not None:
-        return found
-    log("wrk is missing: installing it with apt-get")
-    try:
-        processes.run("apt-install-wrk", ["apt-get", "install", "-y", "-q", "wrk"], timeout=300)
-    except BenchFailure:
-        # A machine whose package lists were never fetched cannot find the package yet.
-        processes.run("apt-update", ["apt-get", "update", "-q"], timeout=300)
-        processes.run("apt-install-wrk", ["apt-get", "install", "-y", "-q", "wrk"], timeout=300)
-    found = shutil.which("wrk")
-    if found is None:
-        raise BenchFailure("apt-get installed wrk, but it is not on PATH")
-    return found
+    return ensure_tool(processes, "wrk", "wrk")
 
 
 def run_wrk(
@@ -176,12 +161,6 @@ def claimed_codes(directory: Path) -> list[str]:
     if bad:
         raise BenchFailure(f"{len(bad)} 200 response(s) without a code, e.g. {bad[0]!r}")
     return codes
-
-
-def check_installed() -> None:
-    # Fails early with a clear message where apt-get is not available at all (not Debian/Ubuntu).
-    if shutil.which("wrk") is None and shutil.which("apt-get") is None:
-        raise BenchFailure("wrk is not installed and apt-get is not available to install it")
 
 
 def wrk_version() -> str:
