@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from _profile import format_summary
+
 if TYPE_CHECKING:
     from run import EngineResult, RunResult
 
@@ -127,4 +129,6 @@ def print_report(result: RunResult) -> None:
     lines.append(
         "every code handed out was distinct; pool counters matched the rows (see the JSON for the details)"
     )
+    for e in engines:
+        lines += ["", *(format_summary(p) for p in e.main.profiles)]
     print("\n".join(lines), flush=True)

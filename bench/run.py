@@ -50,6 +50,7 @@ from _baselines import (
 from _claims import ClaimRun, DuplicateCodes, Ledger, drain, measure_claims, verify_pool
 from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, with_schema, write_json
 from _procs import Processes, interrupt_on_signals
+from _profile import ProfileSummary, format_summary, summarize
 from _report import print_report, targets
 from _server import HttpImport, Server, create_account
 from _wrk import WrkStats, ensure_wrk, run_wrk, write_scripts, wrk_version
@@ -94,7 +95,7 @@ class MainPhase:
     top_up: int
     drain_seconds: float
     final_counts: dict[str, int]
-    profiles: list[str] = field(default_factory=list)
+    profiles: list[ProfileSummary] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -193,25 +194,38 @@ def trial(ctx: Context, engine: str, url: str, api_key: str, workers: int) -> Tr
     return Trial(workers, trivial, run)
 
 
-def profile(ctx: Context, server: Server, label: str) -> list[str]:
-    """py-spy on one worker while a claim load runs (``--profile``): raw collapsed stacks, every thread,
-    idle frames included so the writer thread's waits show too."""
+def profile(ctx: Context, server: Server, label: str) -> list[ProfileSummary]:
+    """py-spy on one worker while a claim load runs on a pool of its own (``--profile``): wall-clock samples
+    of every thread with C frames, kept as raw collapsed stacks (flame-graph input) in the profile directory
+    and summed up by bench/_profile.py."""
     assert ctx.profile_dir is not None
     py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     if py_spy is None:
         raise BenchFailure("--profile needs py-spy: pip install py-spy")
     ctx.profile_dir.mkdir(parents=True, exist_ok=True)
-    pid = server.worker_pids()[0]
-    out = ctx.profile_dir / f"{label}.txt"
-    command = [py_spy, "record", "--pid", str(pid), "--duration", str(round(ctx.seconds)), "--rate", "100"]
-    command += ["--format", "raw", "--threads", "--idle", "--output", str(out)]
-    spy = ctx.processes.start(f"py-spy-{label}", command)
-    time.sleep(0.5)  # py-spy attaches before the load starts
     ledger = Ledger(server.create_pool(f"profile-{label}"))
     server.import_file(ledger.pool_id, ctx.trial_file, ctx.sizes.trial_codes)
+    out = ctx.profile_dir / f"{label}.txt"
+    command = [py_spy, "record", "--pid", str(server.worker_pids()[0]), "--rate", "100"]
+    command += [
+        "--duration",
+        str(round(ctx.seconds)),
+        "--format",
+        "raw",
+        "--threads",
+        "--native",
+        "--idle",
+        "--output",
+        str(out),
+    ]
+    spy = ctx.processes.start(f"py-spy-{label}", command)
+    time.sleep(1.0)  # py-spy attaches before the load starts
     claims(ctx, server, ledger, f"{label}-profiled", seconds=ctx.seconds)
-    spy.process.wait(timeout=60)
-    return [str(out)]
+    if spy.process.wait(timeout=60) != 0:
+        raise BenchFailure(f"py-spy exited {spy.process.returncode}:\n{spy.output()}")
+    summary = summarize(out)
+    log(format_summary(summary))
+    return [summary]
 
 
 def main_phase(
