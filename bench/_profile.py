@@ -20,7 +20,11 @@ from pathlib import Path
 
 # Waits, by the innermost frames of a sample (checked before the layers).
 IDLE_LOOP = "wait: event loop polling for I/O (idle)"
-IDLE_QUEUE = "wait: thread blocked on a queue or lock (idle)"
+IDLE_QUEUE = "wait: thread blocked on a queue, lock or pipe (idle)"
+# A thread parked in one of these syscalls, innermost, waits (e.g. uvicorn's worker answering its
+# supervisor's pings over a pipe); a short read or write on the event loop's sockets goes through libuv
+# (uv__read, uv__write frames) and is counted as the loop's work instead.
+BLOCKING_SYSCALLS = ("read", "recv", "poll", "select", "accept", "nanosleep", "clock_nanosleep")
 GIL = "wait: for the GIL"
 FSYNC = "wait: fsync / fdatasync (durable commit)"
 GC = "busy: Python garbage collector"
@@ -81,6 +85,8 @@ def classify(frames: list[str]) -> str:
     if "epoll_wait" in inner or "epoll_pwait" in inner:
         return IDLE_LOOP
     if "PyThread_acquire_lock_timed" in inner:
+        return IDLE_QUEUE
+    if named and named[-1].split(" ")[0] in BLOCKING_SYSCALLS and not any("uv" in f for f in named[-3:]):
         return IDLE_QUEUE
     if named and named[-1].startswith("pthread_cond_timedwait"):
         # Not under a lock acquire: the GIL being taken back after a C call released it (take_gil is

@@ -206,20 +206,13 @@ def profile(ctx: Context, server: Server, label: str) -> list[ProfileSummary]:
     ledger = Ledger(server.create_pool(f"profile-{label}"))
     server.import_file(ledger.pool_id, ctx.trial_file, ctx.sizes.trial_codes)
     out = ctx.profile_dir / f"{label}.txt"
-    command = [py_spy, "record", "--pid", str(server.worker_pids()[0]), "--rate", "100"]
-    command += [
-        "--duration",
-        str(round(ctx.seconds)),
-        "--format",
-        "raw",
-        "--threads",
-        "--native",
-        "--idle",
-        "--output",
-        str(out),
-    ]
-    spy = ctx.processes.start(f"py-spy-{label}", command)
-    time.sleep(1.0)  # py-spy attaches before the load starts
+    seconds = max(1, round(ctx.seconds) - 3)
+    spy_command = [py_spy, "record", "--pid", str(server.worker_pids()[0]), "--rate", "100"]
+    spy_command += ["--duration", str(seconds), "--format", "raw", "--threads", "--native", "--idle"]
+    spy_command += ["--output", str(out)]
+    # py-spy pauses the worker at every sample: attached before wrk connects, it makes that worker lose the
+    # accept races and get fewer of the 64 connections. So it attaches once they are spread, a second in.
+    spy = ctx.processes.start(f"py-spy-{label}", ["sh", "-c", 'sleep 1.5 && exec "$@"', "sh", *spy_command])
     claims(ctx, server, ledger, f"{label}-profiled", seconds=ctx.seconds)
     if spy.process.wait(timeout=60) != 0:
         raise BenchFailure(f"py-spy exited {spy.process.returncode}:\n{spy.output()}")
