@@ -78,11 +78,13 @@ def host_info() -> dict[str, Any]:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
-def write_json(bench: str, engine: str, result: DataclassInstance) -> Path:
-    """Write ``result`` to bench/results/<bench>-<engine>-<UTC timestamp>.json and return the path."""
+def write_json(bench: str, engine: str | None, result: DataclassInstance) -> Path:
+    """Write ``result`` to bench/results/<bench>-<engine>-<UTC timestamp>.json (without ``-<engine>`` for a
+    result covering every engine) and return the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"{bench}-{engine}-{stamp}.json"
+    name = "-".join(part for part in (bench, engine, stamp) if part)
+    path = RESULTS_DIR / f"{name}.json"
     # Written to .tmp (git-ignored) and renamed, so an interrupted run leaves no half-written result.
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
