@@ -91,9 +91,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (env PROMOPOOL_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (env PROMOPOOL_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (env PROMOPOOL_WORKERS).")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (env PROMOPOOL_LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Run the HTTP server (migrates first; on an empty database creates the 'default' account)."""
-    settings = _settings(ctx, host=host, port=port, workers=workers)
+    settings = _settings(ctx, host=host, port=port, workers=workers, log_level=log_level)
     created = _run(settings, service.ensure_default_account)
     if created is not None:
         console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
