@@ -15,6 +15,7 @@ from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
 ENV_PREFIX = "PROMOPOOL_"
 CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
 MIB = 1024 * 1024
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,8 @@ class Settings:
     """Database connections per worker (PostgreSQL)."""
     log_level: str = "info"
     """Server log level: debug, info, warning, error."""
+    session_secret: str | None = None
+    """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -64,6 +67,8 @@ class Settings:
             raise ConfigError(
                 f"database_url: unsupported scheme {scheme!r}; use sqlite:///path.db or postgresql://…"
             )
+        if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
 

@@ -12,6 +12,14 @@ from promopool.service.accounts import (
     create_api_key,
     ensure_default_account,
 )
+from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
+from promopool.service.alerts import (
+    get_low_stock_alert,
+    list_deliveries,
+    rotate_webhook_secret,
+    set_low_stock_alert,
+    webhook_secret,
+)
 from promopool.service.claims import (
     IDEMPOTENCY_TTL,
     MAX_IDEMPOTENCY_KEY,
@@ -21,6 +29,7 @@ from promopool.service.claims import (
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
     "DEFAULT_ACCOUNT_NAME",
@@ -28,9 +37,13 @@ __all__ = [
     "IMPORT_BATCH",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
+    "CodeHistory",
+    "PoolTrend",
+    "WebhookSender",
     "authenticate",
     "check_idempotency_key",
     "claim",
+    "code_history",
     "create_account",
     "create_api_key",
     "create_pool",
@@ -38,10 +51,17 @@ __all__ = [
     "delete_pool",
     "ensure_default_account",
     "get_code",
+    "get_low_stock_alert",
     "get_pool",
     "import_codes",
     "list_codes",
+    "list_deliveries",
     "list_pools",
+    "pool_trend",
     "purge_idempotency_keys",
+    "rotate_webhook_secret",
+    "set_low_stock_alert",
     "update_pool",
+    "webhook_body",
+    "webhook_secret",
 ]

@@ -1,12 +1,13 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
 from promopool.storage.postgres.accounts import PostgresAccounts
+from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.pools import PostgresPools
 
 
-class PostgresStore(PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts):
+class PostgresStore(PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts, PostgresAlerts):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 
