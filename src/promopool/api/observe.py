@@ -3,7 +3,7 @@
 - ``X-Request-Id``: taken from the request when it is a sane token (1-128 printable ASCII characters, no
   spaces), else generated; echoed on the response and carried by every log record of the request.
 - ``promopool_http_request_duration_seconds{method, route, status}``: the route is the matched route's
-  template (``/v1/pools/{pool_id:int}/claim``), so ids do not multiply the series; unmatched paths count
+  template (``/v1/pools/{pool_id}/claim``), so ids do not multiply the series; unmatched paths count
   as ``unmatched``.
 - One JSON access-log line per request (logger ``promopool.access``, level info).
 """

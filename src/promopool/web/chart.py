@@ -11,6 +11,7 @@ HEIGHT = 180
 LEFT = 44  # room for the y-axis labels
 BOTTOM = 22  # room for the day labels
 TOP = 8
+LABEL_WIDTH = 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ def activity_chart(points: list[ActivityPoint]) -> Chart:
         rh = span * p.redemptions / peak
         title = f"{p.hour:%a %d %b %H:00} UTC: {p.claims} claimed, {p.redemptions} redeemed"
         bars.append(Bar(x, max(slot - 0.6, 0.6), base - ch, ch, base - rh, rh, title))
-        if p.hour.hour == 0:
+        if p.hour.hour == 0 and x < WIDTH - LABEL_WIDTH:  # a label that would be cut off is left out
             days.append(Tick(x, f"{p.hour:%a %d}"))
     return Chart(
         width=WIDTH,
