@@ -137,7 +137,7 @@ def serve(
             loop="uvloop",
             http="httptools",
             log_level=settings.log_level,
-            log_config=log_config(settings.log_level),
+            log_config=log_config(settings.log_level, access_log=settings.access_log),
             access_log=False,
         )
 

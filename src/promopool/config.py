@@ -44,6 +44,8 @@ class Settings:
     """Database connections per worker (PostgreSQL)."""
     log_level: str = "info"
     """Server log level: debug, info, warning, error."""
+    access_log: bool = False
+    """Log one JSON line per HTTP request (method, route, status, duration, request id)."""
     session_secret: str | None = None
     """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
 
@@ -117,6 +119,12 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 def _coerce(key: str, kind: Any, raw: str) -> Any:
     kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {raw!r}")
     try:
         if kind == "int":
             return int(raw)

@@ -37,9 +37,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def log_config(level: str) -> dict[str, Any]:
+def log_config(level: str, *, access_log: bool = False) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` (given to uvicorn, so every worker uses it): everything as JSON lines
-    on stderr, uvicorn's own access log off (the middleware writes one with the request id)."""
+    on stderr; uvicorn's own access log off, ours (``promopool.access``, with the request id) if asked."""
     upper = level.upper()
     return {
         "version": 1,
@@ -52,6 +52,7 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "promopool": {"handlers": ["stderr"], "level": upper, "propagate": False},
+            "promopool.access": {"level": "INFO" if access_log else "WARNING"},
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
