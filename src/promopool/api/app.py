@@ -1,4 +1,4 @@
-"""The ASGI application: native API and (later) the vendor dialects, on one store."""
+"""The ASGI application: the native API and the vendor dialects, on one store."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
 from promopool.api.observe import observe
 from promopool.api.ops import ops_routes
+from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import Settings
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 await the_store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTES, *ops_routes, *ADMIN_ROUTES],
+        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES, *ops_routes, *ADMIN_ROUTES],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

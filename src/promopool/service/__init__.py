@@ -8,6 +8,7 @@ re-exported here, so callers write ``service.claim(...)``.
 from promopool.service.accounts import (
     DEFAULT_ACCOUNT_NAME,
     authenticate,
+    authenticate_checksum,
     create_account,
     create_api_key,
     ensure_default_account,
@@ -29,6 +30,12 @@ from promopool.service.claims import (
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.promotions import (
+    PROMOTION_PAGE,
+    duplicate_promotion,
+    find_promotion,
+    promotion_pages,
+)
 from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
@@ -37,10 +44,12 @@ __all__ = [
     "IMPORT_BATCH",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
+    "PROMOTION_PAGE",
     "CodeHistory",
     "PoolTrend",
     "WebhookSender",
     "authenticate",
+    "authenticate_checksum",
     "check_idempotency_key",
     "claim",
     "code_history",
@@ -49,7 +58,9 @@ __all__ = [
     "create_pool",
     "delete_code",
     "delete_pool",
+    "duplicate_promotion",
     "ensure_default_account",
+    "find_promotion",
     "get_code",
     "get_low_stock_alert",
     "get_pool",
@@ -58,6 +69,7 @@ __all__ = [
     "list_deliveries",
     "list_pools",
     "pool_trend",
+    "promotion_pages",
     "purge_idempotency_keys",
     "rotate_webhook_secret",
     "set_low_stock_alert",

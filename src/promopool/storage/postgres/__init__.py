@@ -5,9 +5,12 @@ from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.pools import PostgresPools
+from promopool.storage.postgres.promotions import PostgresPromotions
 
 
-class PostgresStore(PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts, PostgresAlerts):
+class PostgresStore(
+    PostgresPromotions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts, PostgresAlerts
+):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 
