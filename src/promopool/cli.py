@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,11 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from promopool import service
+from promopool import metrics, service
 from promopool.config import ENV_PREFIX, ConfigError, Settings
 from promopool.domain import Account, ImportReport, PoolSettings
 from promopool.domain.errors import NotFound, PromopoolError
 from promopool.formats.lines import LineSplitter, first_csv_field
+from promopool.logs import log_config
 from promopool.storage import Store, open_store
 
 T = TypeVar("T")
@@ -117,19 +121,28 @@ def serve(
         "log_level",
     ):
         os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
+    # One session key for all workers (else a sign-in would hold on one worker only).
+    os.environ[ENV_PREFIX + "SESSION_SECRET"] = settings.session_secret or secrets.token_urlsafe(32)
     import uvicorn
 
-    uvicorn.run(
-        "promopool.api.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    with contextlib.ExitStack() as stack:
+        if settings.workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
+            # Workers write their counters to files here; /metrics, on any worker, sums them all.
+            os.environ[metrics.MULTIPROCESS_ENV] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="promopool-metrics-")
+            )
+        uvicorn.run(
+            "promopool.api.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level,
+            log_config=log_config(settings.log_level, access_log=settings.access_log),
+            access_log=False,
+        )
 
 
 @app.command()

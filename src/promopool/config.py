@@ -15,6 +15,7 @@ from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
 ENV_PREFIX = "PROMOPOOL_"
 CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
 MIB = 1024 * 1024
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,10 @@ class Settings:
     """Database connections per worker (PostgreSQL)."""
     log_level: str = "info"
     """Server log level: debug, info, warning, error."""
+    access_log: bool = False
+    """Log one JSON line per HTTP request (method, route, status, duration, request id)."""
+    session_secret: str | None = None
+    """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -64,6 +69,8 @@ class Settings:
             raise ConfigError(
                 f"database_url: unsupported scheme {scheme!r}; use sqlite:///path.db or postgresql://…"
             )
+        if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
 
@@ -112,6 +119,12 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 def _coerce(key: str, kind: Any, raw: str) -> Any:
     kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {raw!r}")
     try:
         if kind == "int":
             return int(raw)

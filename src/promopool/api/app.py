@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,9 +20,13 @@ from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
+from promopool.api.observe import observe
+from promopool.api.ops import ops_routes
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import Settings
 from promopool.storage import Store, open_store
+from promopool.web import ROUTES as ADMIN_ROUTES
+from promopool.web.session import Signer
 
 log = logging.getLogger("promopool")
 
@@ -42,17 +47,19 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await the_store.connect()
             await the_store.migrate()
         purger = asyncio.create_task(_purge_idempotency_keys(the_store, settings))
+        sender = asyncio.create_task(service.WebhookSender(the_store).run())
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, sender):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owns_store:
                 await the_store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES],
+        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES, *ops_routes, *ADMIN_ROUTES],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -77,6 +84,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.store = the_store
     app.state.settings = settings
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
+    app.state.signer = Signer(settings.session_secret or secrets.token_urlsafe(32))
+    # Outermost: request id, latency and access log for every request, unmatched ones included.
+    app.asgi_handler = observe(app.asgi_handler)  # type: ignore[arg-type,assignment]
     return app
 
 

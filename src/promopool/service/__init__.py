@@ -13,6 +13,14 @@ from promopool.service.accounts import (
     create_api_key,
     ensure_default_account,
 )
+from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
+from promopool.service.alerts import (
+    get_low_stock_alert,
+    list_deliveries,
+    rotate_webhook_secret,
+    set_low_stock_alert,
+    webhook_secret,
+)
 from promopool.service.claims import (
     IDEMPOTENCY_TTL,
     MAX_IDEMPOTENCY_KEY,
@@ -28,6 +36,7 @@ from promopool.service.promotions import (
     find_promotion,
     promotion_pages,
 )
+from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
     "DEFAULT_ACCOUNT_NAME",
@@ -36,10 +45,14 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
     "PROMOTION_PAGE",
+    "CodeHistory",
+    "PoolTrend",
+    "WebhookSender",
     "authenticate",
     "authenticate_checksum",
     "check_idempotency_key",
     "claim",
+    "code_history",
     "create_account",
     "create_api_key",
     "create_pool",
@@ -49,11 +62,18 @@ __all__ = [
     "ensure_default_account",
     "find_promotion",
     "get_code",
+    "get_low_stock_alert",
     "get_pool",
     "import_codes",
     "list_codes",
+    "list_deliveries",
     "list_pools",
+    "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
+    "rotate_webhook_secret",
+    "set_low_stock_alert",
     "update_pool",
+    "webhook_body",
+    "webhook_secret",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from promopool import metrics
 from promopool.domain import Account, Claimed
 from promopool.domain.errors import InvalidInput
 from promopool.storage import Store
@@ -28,9 +29,15 @@ async def claim(
 
     With an idempotency key, a retry gets the code of the first claim back (``replayed``).
     """
-    return await store.claim(
-        account_id=account.id, pool_id=pool_id, idempotency_key=check_idempotency_key(idempotency_key)
-    )
+    try:
+        claimed = await store.claim(
+            account_id=account.id, pool_id=pool_id, idempotency_key=check_idempotency_key(idempotency_key)
+        )
+    except Exception as exc:
+        metrics.count_claim_error(pool_id, exc)
+        raise
+    metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued")
+    return claimed
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)

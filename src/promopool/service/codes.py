@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
+from promopool import metrics
 from promopool.domain import Account, Code, CodeState, ImportReport
 from promopool.domain.codes import has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
@@ -64,6 +65,7 @@ async def import_codes(
             async for value in _valid_values(values, report, ignore_blank=ignore_blank):
                 spool.write(value.encode("utf-8") + b"\n")
             if report.invalid:
+                metrics.count_import(pool_id, report, refused=True)
                 raise InvalidCode(
                     f"{report.invalid} invalid code(s) in the upload; nothing was imported",
                     invalid=report.invalid,
@@ -92,6 +94,7 @@ async def _insert_all(
         inserted = await store.insert_codes(pool_id=pool_id, values=batch)
         report.inserted += inserted
         report.duplicates += len(batch) - inserted
+        metrics.count_imported(pool_id, inserted=inserted, duplicates=len(batch) - inserted)
         batch.clear()
         if on_batch is not None:
             on_batch(report)
@@ -102,6 +105,7 @@ async def _insert_all(
             await flush()
     if batch:
         await flush()
+    metrics.count_import(pool_id, report)
     return report
 
 

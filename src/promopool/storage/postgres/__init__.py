@@ -1,13 +1,16 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
 from promopool.storage.postgres.accounts import PostgresAccounts
+from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.pools import PostgresPools
 from promopool.storage.postgres.promotions import PostgresPromotions
 
 
-class PostgresStore(PostgresPromotions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts):
+class PostgresStore(
+    PostgresPromotions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts, PostgresAlerts
+):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 

@@ -19,6 +19,7 @@ from promopool.storage.base import (
     claim_scope,
     key_reused,
 )
+from promopool.storage.postgres.alerts import record_claims
 from promopool.storage.postgres.base import (
     CODE_COLUMNS,
     PostgresBase,
@@ -141,13 +142,8 @@ class PostgresClaims(PostgresBase):
             taken.extend(row for row in rows if row["id"] is not None)
             cursor = scanned_to + 1
         if cursor != start:
-            await conn.execute(
-                "UPDATE pools SET next_seq = $2, n_available = n_available - $3, n_issued = n_issued + $3"
-                " WHERE id = $1",
-                pool_id,
-                cursor,
-                len(taken),
-            )
+            # Counters, the hour's activity and a low-stock event if this batch crosses the threshold.
+            await record_claims(conn, pool_id=pool_id, cursor=cursor, taken=len(taken), now=now)
         taken.sort(key=lambda row: row["seq"])
         return [code_of(row) for row in taken]
 

@@ -1,13 +1,14 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
 from promopool.storage.sqlite.accounts import SQLiteAccounts
+from promopool.storage.sqlite.alerts import SQLiteAlerts
 from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
 from promopool.storage.sqlite.pools import SQLitePools
 from promopool.storage.sqlite.promotions import SQLitePromotions
 
 
-class SQLiteStore(SQLitePromotions, SQLiteClaims, SQLiteCodes, SQLitePools, SQLiteAccounts):
+class SQLiteStore(SQLitePromotions, SQLiteClaims, SQLiteCodes, SQLitePools, SQLiteAccounts, SQLiteAlerts):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 

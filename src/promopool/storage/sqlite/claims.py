@@ -18,6 +18,7 @@ from promopool.storage.base import (
     claim_scope,
     key_reused,
 )
+from promopool.storage.sqlite.alerts import record_claims
 from promopool.storage.sqlite.base import (
     CODE_COLUMNS,
     SQLiteBase,
@@ -83,11 +84,8 @@ class SQLiteClaims(SQLiteBase):
                 taken += [(row[0], code_of(row[1:])) for row in rows]
             cursor = ahead[-1][1] + 1
         if cursor != start:
-            conn.execute(
-                "UPDATE pools SET next_seq = ?, n_available = n_available - ?, n_issued = n_issued + ?"
-                " WHERE id = ?",
-                (cursor, len(taken), len(taken), pool_id),
-            )
+            # Counters, the hour's activity and a low-stock event if this batch crosses the threshold.
+            record_claims(conn, pool_id=pool_id, cursor=cursor, taken=len(taken), now=now)
         return [code for _, code in sorted(taken, key=lambda pair: pair[0])]
 
     def _replay(

@@ -1,0 +1,18 @@
+"""The admin pages (``/admin``): server-rendered HTML, a little JavaScript, no build step, nothing loaded
+from elsewhere. They call the service like any other client."""
+
+from pathlib import Path
+
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from promopool.web.pages import AdminController
+
+STATIC = Path(__file__).parent / "static"
+
+ROUTES: list[ControllerRouterHandler] = [
+    AdminController,
+    create_static_files_router(path="/admin/static", directories=[STATIC], include_in_schema=False),
+]
+
+__all__ = ["ROUTES"]

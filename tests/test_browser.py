@@ -1,0 +1,185 @@
+"""The admin pages in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright,
+against a real ``promopool serve`` started here. Sign in, create a pool, upload 10,000 codes, watch the
+counts change, look up a code, change the settings (a low-stock webhook), see the delivery, and keep a
+screenshot in ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_concurrency import free_port
+from tests.webhook_receiver import Receiver, webhook_receiver
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CODES = 10_000
+NNBSP = "\u202f"  # the pages group thousands with a narrow no-break space
+
+
+def number(n: int) -> str:
+    return f"{n:,}".replace(",", NNBSP)
+
+
+@dataclass
+class Server:
+    url: str
+    api_key: str
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
+    env["PROMOPOOL_PORT"] = str(port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "promopool", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        key = None
+        for line in process.stdout:
+            if match := re.search(r"API key:\s+(pp_\S+)", line):
+                key = match.group(1)
+                break
+        assert key, "the first serve did not print the default account's API key"
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        yield Server(url, key)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as the_receiver:
+        yield the_receiver
+
+
+def test_admin_in_a_browser(server: Server, receiver: Receiver, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    codes_file = tmp_path / "spring.txt"
+    codes_file.write_text("".join(f"SPRING-{i:05d}\n" for i in range(CODES)))
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.api_key}"})
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{server.url}/admin/")
+            expect(page).to_have_url(f"{server.url}/admin/login")  # not signed in yet
+
+            page.fill("input[name=api_key]", "pp_wrong")
+            page.click("button[type=submit]")
+            expect(page.locator(".banner.error")).to_contain_text("not known")
+            page.fill("input[name=api_key]", server.api_key)
+            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Pools")
+            expect(page.locator(".who")).to_contain_text("default")
+
+            page.fill("input[name=name]", "spring-sale")
+            page.click("button:has-text('Create pool')")
+            expect(page.locator("h1")).to_contain_text("spring-sale")
+            pool_id = int(page.url.rsplit("/", 1)[1])
+            available = page.locator('.counts [data-count="available"]')
+            expect(available).to_have_text("0")
+
+            page.set_input_files("#upload input[type=file]", str(codes_file))
+            page.click("#upload button[type=submit]")
+            expect(page.locator("#upload .result")).to_contain_text(f"Imported {number(CODES)} new codes")
+            expect(available).to_have_text(number(CODES))  # the counts change as soon as the upload is in
+
+            claimed = [api.post(f"/v1/pools/{pool_id}/claim").json()["code"] for _ in range(3)]
+            # Claims from elsewhere show up by themselves (the page refreshes its counts every 5 s).
+            expect(available).to_have_text(number(CODES - 3))
+            expect(page.locator('.counts [data-count="issued"]')).to_have_text("3")
+
+            page.fill("input[name=code]", claimed[0])
+            page.click("button:has-text('Look up')")
+            result = page.locator("#lookup-result")
+            expect(result).to_contain_text(claimed[0])
+            expect(result.locator(".badge")).to_have_text("issued")
+            expect(result.locator("ol.timeline")).to_contain_text("imported")
+
+            page.fill("input[name=threshold]", str(CODES - 10))
+            page.fill("input[name=webhook_url]", receiver.url)
+            page.fill("input[name=max_uses]", "2")
+            page.click("button:has-text('Save settings')")
+            expect(page.locator(".banner.ok")).to_have_text("Settings saved.")
+            expect(page.locator("input[name=max_uses]")).to_have_value("2")
+
+            for _ in range(7):  # down to the threshold: one low-stock event
+                assert api.post(f"/v1/pools/{pool_id}/claim").status_code == 200
+            deadline = time.monotonic() + 20
+            while not receiver.received:
+                assert time.monotonic() < deadline, "the webhook did not arrive"
+                time.sleep(0.1)
+            page.reload()
+            expect(page.locator("table.grid .badge")).to_have_text("delivered")
+            expect(page.locator("h1 .badge")).to_have_text("low stock")
+            page.click("details.secret summary")
+            secret = page.locator("details.secret code").first.inner_text()
+            assert receiver.received[0].signed_by(secret)
+
+            page.fill("input[name=code]", claimed[0])
+            page.click("button:has-text('Look up')")
+            expect(page.locator("#lookup-result .badge")).to_have_text("issued")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "admin-pool.png"), full_page=True)
+            page.goto(f"{server.url}/admin/")
+            expect(page.locator(f'tr[data-pool="{pool_id}"] [data-count="available"]')).to_have_text(
+                number(CODES - 10)
+            )
+            page.screenshot(path=str(ARTIFACTS / "admin-pools.png"), full_page=True)
+        finally:
+            browser.close()
+            api.close()

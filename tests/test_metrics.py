@@ -1,0 +1,86 @@
+"""/metrics parses with the Prometheus text parser, and its counters move by exactly the work done."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from promopool import metrics
+from tests.conftest import Tenant
+
+Client = httpx.AsyncClient
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(client: Client) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+async def test_counters_move_by_the_work_done(client: Client, tenant: Tenant) -> None:
+    h, pool = tenant.headers, str(tenant.pool.id)
+    claim_url = f"/v1/pools/{pool}/claim"
+    before = await scrape(client)
+    for _ in range(3):
+        assert (await client.post(claim_url, headers=h)).status_code == 200
+    keyed = {**h, "Idempotency-Key": "k1"}
+    assert (await client.post(claim_url, headers=keyed)).status_code == 200
+    assert (await client.post(claim_url, headers=keyed)).json()["replayed"] is True
+    imported = await client.post(f"/v1/pools/{pool}/codes", json=["N1", "N2", "CODE000"], headers=h)
+    assert imported.json()["inserted"] == 2
+    refused = await client.post(f"/v1/pools/{pool}/codes", json=["N3", "\x01"], headers=h)
+    assert refused.status_code == 400
+    for _ in range(8):  # 10 - 4 + 2 = 8 left: all of them, then one too many
+        await client.post(claim_url, headers=h)
+    assert (await client.post(claim_url, headers=h)).status_code == 409
+    metrics.count_redemption(tenant.pool.id)  # the hook the redemption path calls
+    after = await scrape(client)
+
+    assert moved(before, after, "promopool_claims_total", pool=pool, result="issued") == 12
+    assert moved(before, after, "promopool_claims_total", pool=pool, result="replayed") == 1
+    assert moved(before, after, "promopool_claims_total", pool=pool, result="pool_exhausted") == 1
+    assert moved(before, after, "promopool_imported_codes_total", pool=pool, result="inserted") == 2
+    assert moved(before, after, "promopool_imported_codes_total", pool=pool, result="duplicate") == 1
+    assert moved(before, after, "promopool_imported_codes_total", pool=pool, result="invalid") == 1
+    assert moved(before, after, "promopool_imports_total", pool=pool, result="ok") == 1
+    assert moved(before, after, "promopool_imports_total", pool=pool, result="refused") == 1
+    assert moved(before, after, "promopool_redemptions_total", pool=pool, result="redeemed") == 1
+    route = "/v1/pools/{pool_id}/claim"
+    latency = "promopool_http_request_duration_seconds_count"
+    assert moved(before, after, latency, method="POST", route=route, status="200") == 13
+    assert moved(before, after, latency, method="POST", route=route, status="409") == 1
+    assert moved(before, after, latency, method="GET", route="/metrics", status="200") == 1
+
+    assert value(after, "promopool_database_up") == 1
+    codes = "promopool_pool_codes"
+    assert value(after, codes, account="acme", pool=pool, state="available") == 0
+    assert value(after, codes, account="acme", pool=pool, state="issued") == 12
+    assert value(after, codes, account="acme", pool=pool, state="redeemed") == 0
+
+
+async def test_unmatched_paths_share_one_series(client: Client) -> None:
+    before = await scrape(client)
+    for path in ("/nope/1", "/nope/2"):
+        assert (await client.get(path)).status_code == 404
+    after = await scrape(client)
+    latency = "promopool_http_request_duration_seconds_count"
+    assert moved(before, after, latency, method="GET", route="unmatched", status="404") == 2
+
+
+async def test_readiness_checks_the_database(client: Client) -> None:
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok"}
