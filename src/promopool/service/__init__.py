@@ -20,7 +20,15 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.redemptions import (
+    get_redemption,
+    list_redemptions,
+    redeem,
+    rollback_redemption,
+    validate_code,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNT_NAME",
@@ -31,17 +39,26 @@ __all__ = [
     "authenticate",
     "check_idempotency_key",
     "claim",
+    "confirm_lease",
     "create_account",
     "create_api_key",
     "create_pool",
     "delete_code",
     "delete_pool",
     "ensure_default_account",
+    "expire_leases",
     "get_code",
+    "get_lease",
     "get_pool",
+    "get_redemption",
     "import_codes",
     "list_codes",
     "list_pools",
+    "list_redemptions",
     "purge_idempotency_keys",
+    "redeem",
+    "release_lease",
+    "rollback_redemption",
     "update_pool",
+    "validate_code",
 ]
