@@ -20,11 +20,13 @@ from promopool.api.deps import provide_account, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
 from promopool.config import Settings
+from promopool.domain.guessing import FailureBudget
 from promopool.storage import Store, open_store
 
 log = logging.getLogger("promopool")
 
 PURGE_EVERY_SECONDS = 3600
+LEASE_SWEEP_SECONDS = 1.0  # how late at most a run-out lease's code is claimable again
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
@@ -41,12 +43,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await the_store.connect()
             await the_store.migrate()
         purger = asyncio.create_task(_purge_idempotency_keys(the_store, settings))
+        sweeper = asyncio.create_task(_expire_leases(the_store))
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owns_store:
                 await the_store.close()
 
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.store = the_store
     app.state.settings = settings
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
+    app.state.guessing = FailureBudget(settings.guess_budget, settings.guess_window_seconds)
     return app
 
 
@@ -89,6 +94,16 @@ async def _purge_idempotency_keys(store: Store, settings: Settings) -> None:
         except Exception:  # the database may be away for a while; try again next round
             log.warning("could not purge old idempotency keys", exc_info=True)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def _expire_leases(store: Store) -> None:
+    """Put the codes of run-out leases back into their pools, about every LEASE_SWEEP_SECONDS."""
+    while True:
+        try:
+            await service.expire_leases(store)
+        except Exception:
+            log.warning("could not end run-out leases", exc_info=True)
+        await asyncio.sleep(LEASE_SWEEP_SECONDS)
 
 
 def app_from_env() -> Any:
