@@ -17,7 +17,7 @@ from promopool.domain.errors import (
     ProfileLimitReached,
     PromopoolError,
 )
-from promopool.domain.models import Code, Pool
+from promopool.domain.models import Code, Pool, Redemption
 
 MAX_PROFILE_KEY = 255
 MAX_ORDER_REF = 255
@@ -43,6 +43,21 @@ class NewRedemption:
     order_ref: str | None = None
     amount: Decimal | None = None
     metadata: dict[str, Any] | None = None
+
+    def recorded(self, *, redemption_id: int, code: Code, profile_id: int | None, at: datetime) -> Redemption:
+        """The redemption this request became."""
+        return Redemption(
+            id=redemption_id,
+            code_id=code.id,
+            pool_id=code.pool_id,
+            code=code.value,
+            created_at=at,
+            profile_id=profile_id,
+            profile=self.profile,
+            order_ref=self.order_ref,
+            amount=self.amount,
+            metadata=self.metadata,
+        )
 
 
 @dataclass(frozen=True, slots=True)

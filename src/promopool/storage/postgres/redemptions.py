@@ -1,9 +1,10 @@
 """Redemptions: validate's read, redeem and rollback (postgres engine).
 
 Every transaction that changes a code's state (claims, redeems, rollbacks, lease releases and expiry) takes
-its pool's row first; then the Idempotency-Key record, the profile, the code, the profile's use count. A claim
-batch holds its pool's row while it updates codes: a redeem that locked a code first and the pool second
-could wait on such a batch while the batch waits on it.
+its pool's row first; then the Idempotency-Key record, the code, the profile's use count. A claim batch holds
+its pool's row while it updates codes: a redeem that locked a code first and the pool second could wait on
+such a batch while the batch waits on it. A redeem creates its profile before it takes the pool's row (a
+twin creating the same profile waits for our commit; no one holding a pool's row ever waits for a profile).
 """
 
 from __future__ import annotations
@@ -190,14 +191,14 @@ class PostgresRedemptions(PostgresBase):
             if found is None:
                 raise refused(Refusal.NOT_FOUND, holder=False)
             code, pool = found
+            profile_id = None
+            if request.profile is not None:  # before the pool's row: it may wait on a twin creating it
+                profile_id = await _profile_id(conn, account_id, request.profile, create_at=now)
             await lock_pool(conn, pool.id)
             if idempotency_key is not None:
                 replay = await _reserve_key(conn, account_id, idempotency_key, redeem_scope(code.id), now)
                 if replay is not None:
                     return replay
-            profile_id = None
-            if request.profile is not None:
-                profile_id = await _profile_id(conn, account_id, request.profile, create_at=now)
             row = await conn.fetchrow(REDEEM_SQL, code.id, now, profile_id)
             if row is None:
                 raise refusal_after(await _code_use(conn, account_id, request), now)
@@ -221,9 +222,9 @@ class PostgresRedemptions(PostgresBase):
                 now,
             )
             await _record_key(conn, account_id, idempotency_key, redemption_id)
-            redemption = await _redemption(conn, redemption_id, account_id)
-        assert redemption is not None
-        return Redeemed(redemption, used)
+        return Redeemed(
+            request.recorded(redemption_id=redemption_id, code=used, profile_id=profile_id, at=now), used
+        )
 
     async def rollback_redemption(
         self, *, account_id: int, redemption_id: int, idempotency_key: str | None

@@ -211,8 +211,7 @@ class SQLiteRedemptions(SQLiteBase):
                 "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
                 (account_id, key, scope, redemption_id, at),
             )
-        redemption = _redemption(conn, redemption_id, account_id)
-        assert redemption is not None
+        redemption = request.recorded(redemption_id=redemption_id, code=used, profile_id=profile_id, at=now)
         return Redeemed(redemption, used)
 
     async def rollback_redemption(
