@@ -155,13 +155,16 @@ class SQLiteLeases(SQLiteClaims):
 
     async def expire_leases(self) -> int:
         at = ts(self.clock())
+        due_sql = (
+            "SELECT l.id, l.code_id, c.pool_id FROM leases l JOIN codes c ON c.id = l.code_id"
+            " WHERE l.state = 'active' AND l.expires_at <= ? ORDER BY l.expires_at, l.id LIMIT ?"
+        )
+        # The sweep runs every second: it asks a reader first and takes the writer only when there is work.
+        if not await self._read(lambda conn: conn.execute(due_sql, (at, 1)).fetchone()):
+            return 0
 
         def op(conn: sqlite3.Connection) -> int:
-            due = conn.execute(
-                "SELECT l.id, l.code_id, c.pool_id FROM leases l JOIN codes c ON c.id = l.code_id"
-                " WHERE l.state = 'active' AND l.expires_at <= ? ORDER BY l.expires_at, l.id LIMIT ?",
-                (at, SWEEP_BATCH),
-            ).fetchall()
+            due = conn.execute(due_sql, (at, SWEEP_BATCH)).fetchall()
             by_pool: defaultdict[int, list[int]] = defaultdict(list)
             for lease_id, code_id, pool_id in due:
                 conn.execute("UPDATE leases SET state = 'expired', ended_at = ? WHERE id = ?", (at, lease_id))
