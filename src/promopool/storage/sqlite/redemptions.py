@@ -135,9 +135,7 @@ def _code_use(conn: sqlite3.Connection, account_id: int, request: NewRedemption)
     return CodeUse(code, pool, request.profile, profile_id, 0 if uses is None else uses[0])
 
 
-def _replay(
-    conn: sqlite3.Connection, account_id: int, key: str, scope: str, redemption_id: int | None = None
-) -> Redeemed | None:
+def _replay(conn: sqlite3.Connection, account_id: int, key: str, scope: str) -> Redeemed | None:
     """The result recorded for ``key``, if any (IdempotencyKeyReused when it was for something else)."""
     found = conn.execute(
         "SELECT scope, result_id FROM idempotency_keys WHERE account_id = ? AND key = ?", (account_id, key)
