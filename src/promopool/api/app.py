@@ -1,4 +1,4 @@
-"""The ASGI application: native API and (later) the vendor dialects, on one store."""
+"""The ASGI application: the native API and the vendor dialects, on one store."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
+from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import Settings
 from promopool.domain.guessing import FailureBudget
 from promopool.storage import Store, open_store
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 await the_store.close()
 
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

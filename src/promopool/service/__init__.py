@@ -8,6 +8,7 @@ re-exported here, so callers write ``service.claim(...)``.
 from promopool.service.accounts import (
     DEFAULT_ACCOUNT_NAME,
     authenticate,
+    authenticate_checksum,
     create_account,
     create_api_key,
     ensure_default_account,
@@ -22,6 +23,12 @@ from promopool.service.claims import (
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.promotions import (
+    PROMOTION_PAGE,
+    duplicate_promotion,
+    find_promotion,
+    promotion_pages,
+)
 from promopool.service.redemptions import (
     get_redemption,
     list_redemptions,
@@ -36,7 +43,9 @@ __all__ = [
     "IMPORT_BATCH",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
+    "PROMOTION_PAGE",
     "authenticate",
+    "authenticate_checksum",
     "check_idempotency_key",
     "claim",
     "confirm_lease",
@@ -45,8 +54,10 @@ __all__ = [
     "create_pool",
     "delete_code",
     "delete_pool",
+    "duplicate_promotion",
     "ensure_default_account",
     "expire_leases",
+    "find_promotion",
     "get_code",
     "get_lease",
     "get_pool",
@@ -55,6 +66,7 @@ __all__ = [
     "list_codes",
     "list_pools",
     "list_redemptions",
+    "promotion_pages",
     "purge_idempotency_keys",
     "redeem",
     "release_lease",

@@ -54,6 +54,9 @@ def load_migrations(engine: str) -> list[Migration]:
 
 ClaimResult = Claimed | PromopoolError
 
+# A position in an account-wide listing: (pool id, code value).
+CodeKey = tuple[int, str]
+
 
 class Store(abc.ABC):
     """One database holding every account's data; every method is scoped by the caller's account."""
@@ -155,6 +158,32 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int: ...
+
+    # -- promotions: an account's codes across its pools (the SuperSaaS dialect) --------------------------
+    @abc.abstractmethod
+    async def list_account_codes(
+        self, *, account_id: int, after: CodeKey | None = None, offset: int = 0, limit: int
+    ) -> list[Code]:
+        """The account's codes ordered by (pool id, value): those after the cursor ``after`` when given,
+        else from the start skipping ``offset``; at most ``limit``. One consistent snapshot per call."""
+
+    @abc.abstractmethod
+    async def find_account_code(self, *, account_id: int, value: str) -> Code | None:
+        """The code with this value in the account's pool of lowest id that holds it."""
+
+    @abc.abstractmethod
+    async def duplicate_code(self, *, account_id: int, template_id: int, value: str) -> Code | None:
+        """Add ``value`` as a new available code to the pool of the account's code ``template_id``, with the
+        template's description and expiry, at the pool's tail. AlreadyExists when any pool of the account
+        holds ``value``; None when the template is gone."""
+
+    @abc.abstractmethod
+    async def set_key_checksum(self, *, key_hash: str, checksum_hash: str) -> None:
+        """Record the digest of the API key's checksum credential beside the key's own digest."""
+
+    @abc.abstractmethod
+    async def key_checksums(self, *, account_id: int) -> list[str]:
+        """The checksum digests recorded for the account's API keys."""
 
     # -- redemptions -------------------------------------------------------------------------------------
     # A typed value means the code of the account matching it under its pool's normalization

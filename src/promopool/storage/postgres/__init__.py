@@ -5,11 +5,18 @@ from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.pools import PostgresPools
+from promopool.storage.postgres.promotions import PostgresPromotions
 from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
-    PostgresLeases, PostgresRedemptions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts
+    PostgresLeases,
+    PostgresRedemptions,
+    PostgresPromotions,
+    PostgresClaims,
+    PostgresCodes,
+    PostgresPools,
+    PostgresAccounts,
 ):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 

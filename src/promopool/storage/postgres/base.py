@@ -137,6 +137,17 @@ class PostgresBase(Store):
         async with self._conn() as conn, conn.transaction():
             yield conn
 
+    @asynccontextmanager
+    async def _ordered_read(self) -> AsyncIterator[asyncpg.Connection]:
+        """A read-only snapshot whose ``ORDER BY … LIMIT`` pages walk their index whatever the statistics.
+
+        Before ANALYZE has seen a freshly imported pool, the planner otherwise fetches the whole rest of the
+        pool and sorts it for every page (measured: ~100-250 ms a page on 1M codes, against 0.2 ms).
+        """
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute("SET LOCAL enable_sort = off")
+            yield conn
+
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self._conn() as conn:
             return await conn.fetchrow(sql, *args)

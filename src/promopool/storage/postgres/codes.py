@@ -60,15 +60,16 @@ class PostgresCodes(PostgresBase):
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
     ) -> list[Code]:
-        rows = await self._fetch(
-            f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1"
-            " AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR value > $3)"
-            " ORDER BY value LIMIT $4",
-            pool_id,
-            None if state is None else state.value,
-            after,
-            limit,
-        )
+        async with self._ordered_read() as conn:
+            rows = await conn.fetch(
+                f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1"
+                " AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR value > $3)"
+                " ORDER BY value LIMIT $4",
+                pool_id,
+                None if state is None else state.value,
+                after,
+                limit,
+            )
         return [code_of(row) for row in rows]
 
     async def get_code(self, *, pool_id: int, value: str) -> Code | None:

@@ -5,10 +5,13 @@ from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
+from promopool.storage.sqlite.promotions import SQLitePromotions
 from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
-class SQLiteStore(SQLiteLeases, SQLiteRedemptions, SQLiteClaims, SQLiteCodes, SQLitePools, SQLiteAccounts):
+class SQLiteStore(
+    SQLiteLeases, SQLiteRedemptions, SQLitePromotions, SQLiteClaims, SQLiteCodes, SQLitePools, SQLiteAccounts
+):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 

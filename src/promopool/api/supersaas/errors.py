@@ -1,0 +1,94 @@
+"""The SuperSaaS error envelope, ``{"errors": [{"code": …, "title": …}]}``, and the one mapping to it.
+
+Statuses are those the official clients map (400, 401, 403, 404, 405, 422) where the error has one, and the
+honest HTTP status otherwise. ``code`` is promopool's stable error code; ``title`` says what went wrong. A
+``.xml`` request gets the same envelope as Rails-style XML.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from promopool.api.errors import HTTP_CODES
+from promopool.api.supersaas.render import JSON_TYPE, XML_TYPE, wants_xml
+from promopool.domain import errors as e
+from promopool.formats.xml import RailsXmlWriter
+
+log = logging.getLogger("promopool")
+
+STATUS: list[tuple[type[e.PromopoolError], int]] = [
+    (e.PayloadTooLarge, 413),
+    (e.InvalidInput, 400),  # InvalidCode included: the new promotion code cannot be a code
+    (e.Unauthenticated, 401),
+    (e.Forbidden, 403),
+    (e.NotFound, 404),
+    (e.Conflict, 422),  # the new promotion code already exists, among others
+    (e.RateLimited, 429),
+    (e.StorageUnavailable, 503),
+]
+
+
+def vendor_error(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
+    """(HTTP status, code, title, headers) for any exception raised while serving the dialect."""
+    if isinstance(exc, e.PromopoolError):
+        status = next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+        headers = {}
+        if isinstance(exc, e.Unauthenticated):
+            headers["WWW-Authenticate"] = 'Basic realm="promopool"'
+        if isinstance(exc, e.RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if status == 500:
+            log.error("unmapped promopool error %s", exc.code, exc_info=exc)
+            return 500, "internal_error", "internal server error", {}
+        return status, exc.code, exc.message, headers
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        title = exc.detail or HTTPStatus(status).phrase
+        if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+            # Named by parameter: the framework's own title quotes the whole URL, credentials included.
+            title = "; ".join(
+                f"{item.get('key', 'parameter')}: {item.get('message', 'invalid')}"
+                for item in exc.extra
+                if isinstance(item, dict)
+            )
+        return status, HTTP_CODES.get(status, "http_error"), title, dict(exc.headers or {})
+    log.error("unhandled error in the SuperSaaS dialect", exc_info=exc)
+    return 500, "internal_error", "internal server error", {}
+
+
+class ErrorItem(msgspec.Struct):
+    code: str
+    title: str
+
+
+class ErrorEnvelope(msgspec.Struct):
+    errors: list[ErrorItem]
+
+
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    status, code, title, headers = vendor_error(exc)
+    if wants_xml(request):
+        writer = RailsXmlWriter()
+        writer.start_document()
+        writer.start_array("errors")
+        writer.record("error", {"code": code, "title": title})
+        writer.end_array("errors")
+        body, media_type = writer.take(), XML_TYPE
+    else:
+        body = msgspec.json.encode(ErrorEnvelope([ErrorItem(code, title)]))
+        media_type = JSON_TYPE
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+# Registered on the dialect's router under the same keys as the native handlers, so these win there.
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    e.PromopoolError: handle_error,
+    HTTPException: handle_error,
+    Exception: handle_error,
+}

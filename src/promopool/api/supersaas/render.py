@@ -1,0 +1,97 @@
+"""Promotions on the wire: JSON and Rails-style XML, one object, a small array, or a streamed array."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from promopool.domain import Code
+from promopool.formats.xml import RailsXmlWriter
+
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
+
+
+class Promotion(msgspec.Struct):
+    code: str
+    description: str
+    usage: int  # the code's redemption count
+
+    @classmethod
+    def of(cls, code: Code) -> Promotion:
+        return cls(code=code.value, description=code.description, usage=code.usage_count)
+
+
+def wants_xml(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.endswith(".xml")
+
+
+def _fields(code: Code) -> dict[str, str | int]:
+    return {"code": code.value, "description": code.description, "usage": code.usage_count}
+
+
+def one(code: Code, *, xml: bool) -> bytes:
+    if not xml:
+        return msgspec.json.encode(Promotion.of(code))
+    writer = RailsXmlWriter()
+    writer.start_document()
+    writer.record("promotion", _fields(code), depth=0)
+    return writer.take()
+
+
+def array(codes: Iterable[Code], *, xml: bool) -> bytes:
+    encoder = _Encoder(xml=xml)
+    return encoder.begin() + encoder.page(list(codes)) + encoder.end()
+
+
+async def streamed_array(
+    first: list[list[Code]], rest: AsyncGenerator[list[Code], None], *, xml: bool
+) -> AsyncIterator[bytes]:
+    """The array, one chunk per page: the pages already read, then the rest as they are read (one page in
+    memory at a time)."""
+    encoder = _Encoder(xml=xml)
+    async with aclosing(rest):
+        yield encoder.begin()
+        for page in first:
+            yield encoder.page(page)
+        async for page in rest:
+            yield encoder.page(page)
+        yield encoder.end()
+
+
+class _Encoder:
+    """``[`` items ``,`` … ``]``, or ``<promotions type="array">`` records ``</promotions>``."""
+
+    def __init__(self, *, xml: bool) -> None:
+        self._xml = RailsXmlWriter() if xml else None
+        self._started = False  # an item was written already (JSON needs a comma before the next)
+
+    def begin(self) -> bytes:
+        if self._xml is None:
+            return b"["
+        self._xml.start_document()
+        self._xml.start_array("promotions")
+        return self._xml.take()
+
+    def page(self, codes: list[Code]) -> bytes:
+        if not codes:
+            return b""
+        if self._xml is None:
+            # msgspec encodes the page as one array; its brackets are dropped to splice it into ours.
+            items = msgspec.json.encode([Promotion.of(code) for code in codes])[1:-1]
+            chunk = (b"," + items) if self._started else items
+            self._started = True
+            return chunk
+        for code in codes:
+            self._xml.record("promotion", _fields(code))
+        return self._xml.take()
+
+    def end(self) -> bytes:
+        if self._xml is None:
+            return b"]"
+        self._xml.end_array("promotions")
+        return self._xml.take()
