@@ -7,7 +7,7 @@ import pytest
 
 from promopool import service
 from promopool.domain import PoolSettings
-from promopool.domain.errors import CodeUnusable, NormalizationCollision
+from promopool.domain.errors import AlreadyExists, CodeUnusable, NormalizationCollision
 from promopool.domain.normalization import Normalization, best_match, collisions, lookup_key, new_values
 from promopool.storage import Store
 from tests.conftest import Tenant
@@ -151,3 +151,19 @@ def test_rules_for_collisions_new_values_and_matches() -> None:
     assert best_match("ab12", candidates) == "in-pool-3"  # the exact value first
     assert best_match("Ab12", candidates) == "in-pool-1"  # then the oldest pool
     assert best_match("zz", candidates) is None
+
+
+async def test_a_duplicated_promotion_respects_the_pools_normalization(store: Store, tenant: Tenant) -> None:
+    pool_id = await pool_with(
+        store, tenant, ["ab12CD", "TEMPLATE"], case_insensitive=True, ignore_separators=True
+    )
+    with pytest.raises(AlreadyExists):
+        await service.duplicate_promotion(
+            store, account=tenant.account, template_code="TEMPLATE", new_code="AB-12 cd"
+        )
+    created = await service.duplicate_promotion(
+        store, account=tenant.account, template_code="TEMPLATE", new_code="AB-13"
+    )
+    assert created.pool_id == pool_id
+    pool = await service.get_pool(store, account=tenant.account, pool_id=pool_id)
+    assert pool.counts.available == 3

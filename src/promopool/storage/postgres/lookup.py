@@ -67,6 +67,16 @@ async def refuse_collisions(
         raise collision_error(groups, new)
 
 
+async def same_code_in_pool(conn: asyncpg.Connection, pool_id: int, value: str) -> str | None:
+    """The pool's code that ``value`` equals under the pool's normalization, if any."""
+    flags = await conn.fetchrow(
+        "SELECT case_insensitive, ignore_separators FROM pools WHERE id = $1", pool_id
+    )
+    normalization = Normalization(*flags)
+    stored = await stored_alike(conn, pool_id, [value])
+    return next((s for s in stored if normalization.matches(s, value)), None)
+
+
 async def stored_alike(conn: asyncpg.Connection, pool_id: int, values: Sequence[str]) -> list[str]:
     """The pool's codes sharing a lookup key with any of ``values``."""
     rows = await conn.fetch(

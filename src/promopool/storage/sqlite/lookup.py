@@ -60,6 +60,15 @@ def refuse_collisions(conn: sqlite3.Connection, pool_id: int, old: Normalization
         raise collision_error(groups, new)
 
 
+def same_code_in_pool(conn: sqlite3.Connection, pool_id: int, value: str) -> str | None:
+    """The pool's code that ``value`` equals under the pool's normalization, if any."""
+    flags = conn.execute(
+        "SELECT case_insensitive, ignore_separators FROM pools WHERE id = ?", (pool_id,)
+    ).fetchone()
+    normalization = Normalization(bool(flags[0]), bool(flags[1]))
+    return next((s for s in stored_alike(conn, pool_id, [value]) if normalization.matches(s, value)), None)
+
+
 def stored_alike(conn: sqlite3.Connection, pool_id: int, values: Sequence[str]) -> list[str]:
     """The pool's codes sharing a lookup key with any of ``values``."""
     keys = json.dumps(sorted({lookup_key(value) for value in values}))
