@@ -8,6 +8,7 @@ import re
 import httpx
 from litestar.routes import HTTPRoute
 
+from promopool import service
 from promopool.api.app import create_app
 from promopool.config import Settings
 from promopool.storage import Store
@@ -42,16 +43,28 @@ def test_route_discovery_sees_the_native_api() -> None:
 async def test_every_route_refuses_another_account(
     client: httpx.AsyncClient, store: Store, tenant: Tenant, other: Tenant
 ) -> None:
+    redeemed = await service.redeem(store, account=tenant.account, code="CODE000")
+    leased = await service.claim(store, account=tenant.account, pool_id=tenant.pool.id, lease_seconds=600)
+    assert leased.lease is not None
     before = await snapshot(store, tenant)
     calls = 0
     for method, template in foreign_routes():
         path = re.sub(r"\{pool_id:int\}", str(tenant.pool.id), template)
         path = re.sub(r"\{code:str\}", "CODE000", path)
+        path = re.sub(r"\{redemption_id:int\}", str(redeemed.redemption.id), path)
+        path = re.sub(r"\{lease_id:int\}", str(leased.lease.id), path)
+        assert "{" not in path, f"no owner's resource to try {template} on"
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})
         )
         assert response.status_code in (403, 404), (method, path, response.status_code, response.text)
-        assert response.json()["error"]["code"] in ("forbidden", "pool_not_found", "not_found")
+        assert response.json()["error"]["code"] in (
+            "forbidden",
+            "pool_not_found",
+            "not_found",
+            "redemption_not_found",
+            "lease_not_found",
+        )
         calls += 1
     assert calls == len(foreign_routes())
     assert await snapshot(store, tenant) == before

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from promopool import metrics
+from promopool import service
+from promopool.storage import Store
 from tests.conftest import Tenant
 
 Client = httpx.AsyncClient
@@ -47,7 +48,8 @@ async def test_counters_move_by_the_work_done(client: Client, tenant: Tenant) ->
     for _ in range(8):  # 10 - 4 + 2 = 8 left: all of them, then one too many
         await client.post(claim_url, headers=h)
     assert (await client.post(claim_url, headers=h)).status_code == 409
-    metrics.count_redemption(tenant.pool.id)  # the hook the redemption path calls
+    redeemed = await client.post("/v1/codes/redeem", json={"code": "CODE000"}, headers=h)
+    assert redeemed.status_code == 201
     after = await scrape(client)
 
     assert moved(before, after, "promopool_claims_total", pool=pool, result="issued") == 12
@@ -68,8 +70,24 @@ async def test_counters_move_by_the_work_done(client: Client, tenant: Tenant) ->
     assert value(after, "promopool_database_up") == 1
     codes = "promopool_pool_codes"
     assert value(after, codes, account="acme", pool=pool, state="available") == 0
-    assert value(after, codes, account="acme", pool=pool, state="issued") == 12
-    assert value(after, codes, account="acme", pool=pool, state="redeemed") == 0
+    assert value(after, codes, account="acme", pool=pool, state="issued") == 11
+    assert value(after, codes, account="acme", pool=pool, state="redeemed") == 1
+
+
+async def test_redemptions_and_rollbacks_reach_metrics_and_the_activity_chart(
+    client: Client, store: Store, tenant: Tenant
+) -> None:
+    h, pool = tenant.headers, str(tenant.pool.id)
+    before = await scrape(client)
+    first = (await client.post("/v1/codes/redeem", json={"code": "CODE001"}, headers=h)).json()
+    await client.post("/v1/codes/redeem", json={"code": "CODE002"}, headers=h)
+    rolled = await client.post(f"/v1/redemptions/{first['redemption']['id']}/rollback", headers=h)
+    assert rolled.status_code == 200
+    after = await scrape(client)
+    assert moved(before, after, "promopool_redemptions_total", pool=pool, result="redeemed") == 2
+    assert moved(before, after, "promopool_redemptions_total", pool=pool, result="rolled_back") == 1
+    trend = await service.pool_trend(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert sum(point.redemptions for point in trend.hours) == 1  # two uses, one given back
 
 
 async def test_unmatched_paths_share_one_series(client: Client) -> None:

@@ -48,6 +48,10 @@ class Settings:
     """Log one JSON line per HTTP request (method, route, status, duration, request id)."""
     session_secret: str | None = None
     """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
+    guess_budget: int = 100
+    """Failed validate/redeem attempts per API key and per client address before 429 (per worker); 0: off."""
+    guess_window_seconds: int = 60
+    """Seconds in which a spent guess budget refills completely (evenly)."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -57,6 +61,8 @@ class Settings:
             ("max_import_mib", 1),
             ("idempotency_ttl_hours", 24),
             ("db_pool_size", 1),
+            ("guess_budget", 0),
+            ("guess_window_seconds", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")

@@ -24,6 +24,7 @@ from promopool.api.observe import observe
 from promopool.api.ops import ops_routes
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import Settings
+from promopool.domain.guessing import FailureBudget
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
 from promopool.web.session import Signer
@@ -31,6 +32,7 @@ from promopool.web.session import Signer
 log = logging.getLogger("promopool")
 
 PURGE_EVERY_SECONDS = 3600
+LEASE_SWEEP_SECONDS = 1.0  # how late at most a run-out lease's code is claimable again
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
@@ -48,10 +50,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await the_store.migrate()
         purger = asyncio.create_task(_purge_idempotency_keys(the_store, settings))
         sender = asyncio.create_task(service.WebhookSender(the_store).run())
+        sweeper = asyncio.create_task(_expire_leases(the_store))
         try:
             yield
         finally:
-            for task in (purger, sender):
+            for task in (purger, sender, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.settings = settings
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
     app.state.signer = Signer(settings.session_secret or secrets.token_urlsafe(32))
+    app.state.guessing = FailureBudget(settings.guess_budget, settings.guess_window_seconds)
     # Outermost: request id, latency and access log for every request, unmatched ones included.
     app.asgi_handler = observe(app.asgi_handler)  # type: ignore[arg-type,assignment]
     return app
@@ -100,6 +104,16 @@ async def _purge_idempotency_keys(store: Store, settings: Settings) -> None:
         except Exception:  # the database may be away for a while; try again next round
             log.warning("could not purge old idempotency keys", exc_info=True)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def _expire_leases(store: Store) -> None:
+    """Put the codes of run-out leases back into their pools, about every LEASE_SWEEP_SECONDS."""
+    while True:
+        try:
+            await service.expire_leases(store)
+        except Exception:
+            log.warning("could not end run-out leases", exc_info=True)
+        await asyncio.sleep(LEASE_SWEEP_SECONDS)
 
 
 def app_from_env() -> Any:

@@ -11,12 +11,23 @@ to its own envelope in one function (native: ``api/errors.py``)::
     ├── Forbidden               forbidden           credentials fine, action not allowed
     ├── NotFound                not_found
     │   ├── PoolNotFound        pool_not_found
-    │   └── CodeNotFound        code_not_found
+    │   ├── CodeNotFound        code_not_found
+    │   ├── CodeUnusable        code_unusable       validate/redeem: the one answer to all but the code's
+    │   │                                           holder, whatever the reason (guessing learns nothing)
+    │   ├── RedemptionNotFound  redemption_not_found
+    │   └── LeaseNotFound       lease_not_found
     ├── Conflict                conflict
     │   ├── AlreadyExists       already_exists
     │   ├── IdempotencyKeyReused idempotency_key_reused
     │   ├── PoolExhausted       pool_exhausted      no available code left
-    │   └── PoolExpired         pool_expired
+    │   ├── PoolExpired         pool_expired
+    │   ├── CodeExpired         code_expired        told to the code's holder only
+    │   ├── CodeUsedUp          code_used_up        told to the code's holder only
+    │   ├── ProfileLimitReached profile_limit_reached  told to the code's holder only
+    │   ├── AlreadyRolledBack   already_rolled_back
+    │   ├── LeaseExpired        lease_expired       a lease that ran out cannot be confirmed or released
+    │   ├── LeaseReleased       lease_released
+    │   └── NormalizationCollision normalization_collision  a setting that would make two codes one
     ├── RateLimited             rate_limited
     └── StorageUnavailable      storage_unavailable the database cannot be reached
 """
@@ -70,6 +81,28 @@ class CodeNotFound(NotFound):
     code = "code_not_found"
 
 
+class CodeUnusable(NotFound):
+    code = "code_unusable"
+
+    def __init__(self) -> None:
+        # No details and no echo of the value: the answer must be the same for every refused code.
+        super().__init__("there is no usable code with this value")
+
+
+class RedemptionNotFound(NotFound):
+    code = "redemption_not_found"
+
+    def __init__(self, redemption_id: int) -> None:
+        super().__init__(f"redemption {redemption_id} not found", redemption_id=redemption_id)
+
+
+class LeaseNotFound(NotFound):
+    code = "lease_not_found"
+
+    def __init__(self, lease_id: int) -> None:
+        super().__init__(f"lease {lease_id} not found", lease_id=lease_id)
+
+
 class Conflict(PromopoolError):
     code = "conflict"
 
@@ -94,6 +127,43 @@ class PoolExpired(Conflict):
 
     def __init__(self, pool_id: int) -> None:
         super().__init__(f"pool {pool_id} has expired", pool_id=pool_id)
+
+
+class CodeExpired(Conflict):
+    code = "code_expired"
+
+
+class CodeUsedUp(Conflict):
+    code = "code_used_up"
+
+
+class ProfileLimitReached(Conflict):
+    code = "profile_limit_reached"
+
+
+class AlreadyRolledBack(Conflict):
+    code = "already_rolled_back"
+
+    def __init__(self, redemption_id: int) -> None:
+        super().__init__(f"redemption {redemption_id} was already rolled back", redemption_id=redemption_id)
+
+
+class LeaseExpired(Conflict):
+    code = "lease_expired"
+
+    def __init__(self, lease_id: int) -> None:
+        super().__init__(f"lease {lease_id} ran out; its code went back to the pool", lease_id=lease_id)
+
+
+class LeaseReleased(Conflict):
+    code = "lease_released"
+
+    def __init__(self, lease_id: int) -> None:
+        super().__init__(f"lease {lease_id} was released", lease_id=lease_id)
+
+
+class NormalizationCollision(Conflict):
+    code = "normalization_collision"
 
 
 class RateLimited(PromopoolError):

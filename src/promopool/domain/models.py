@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from promopool.domain.normalization import Normalization
 
 
 class CodeState(enum.StrEnum):
@@ -37,6 +41,13 @@ class PoolSettings:
     per_profile_limit: int | None = None  # redemptions of this pool's codes one profile may make
     expires_at: datetime | None = None  # after this, the pool's codes are not handed out
     public_fetch: bool = False  # may unauthenticated front ends fetch codes (PersonaClick `did` mode)
+    case_insensitive: bool = False  # `ab12cd` finds `AB12CD` (ASCII letters)
+    ignore_separators: bool = False  # `AB-12 CD` finds `AB12CD` (dashes and spaces)
+    holder_only: bool = False  # a code attached to a profile may be redeemed by that profile only
+
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization(self.case_insensitive, self.ignore_separators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +85,32 @@ class Code:
     created_at: datetime | None = None
 
 
+class LeaseState(enum.StrEnum):
+    ACTIVE = "active"  # the code is reserved until `expires_at`
+    CONFIRMED = "confirmed"  # the code stays issued
+    RELEASED = "released"  # given back: the code is claimable again
+    EXPIRED = "expired"  # ran out: the code is claimable again
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim that reserves its code for a while; confirm keeps it, release or expiry gives it back."""
+
+    id: int
+    code_id: int
+    state: LeaseState
+    expires_at: datetime
+    created_at: datetime
+    ended_at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A code handed out by a claim; ``replayed`` when an Idempotency-Key returned an earlier claim."""
 
     code: Code
     replayed: bool = False
+    lease: Lease | None = None  # set for a claim with lease_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +132,29 @@ class Profile:
 
 @dataclass(frozen=True, slots=True)
 class Redemption:
+    """One use of a code. ``profile`` is the caller's key for the profile (its external id)."""
+
     id: int
     code_id: int
-    profile_id: int | None
+    pool_id: int
+    code: str
     created_at: datetime
+    profile_id: int | None = None
+    profile: str | None = None
     order_ref: str | None = None
+    amount: Decimal | None = None
+    metadata: dict[str, Any] | None = None
     rolled_back_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """A redemption (or its rollback) with the code as it stands afterwards; ``replayed`` when an
+    Idempotency-Key returned an earlier result."""
+
+    redemption: Redemption
+    code: Code
+    replayed: bool = False
 
 
 @dataclass(slots=True)

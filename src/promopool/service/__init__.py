@@ -29,12 +29,20 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
 from promopool.service.promotions import (
     PROMOTION_PAGE,
     duplicate_promotion,
     find_promotion,
     promotion_pages,
+)
+from promopool.service.redemptions import (
+    get_redemption,
+    list_redemptions,
+    redeem,
+    rollback_redemption,
+    validate_code,
 )
 from promopool.service.webhooks import WebhookSender, webhook_body
 
@@ -53,6 +61,7 @@ __all__ = [
     "check_idempotency_key",
     "claim",
     "code_history",
+    "confirm_lease",
     "create_account",
     "create_api_key",
     "create_pool",
@@ -60,20 +69,28 @@ __all__ = [
     "delete_pool",
     "duplicate_promotion",
     "ensure_default_account",
+    "expire_leases",
     "find_promotion",
     "get_code",
+    "get_lease",
     "get_low_stock_alert",
     "get_pool",
+    "get_redemption",
     "import_codes",
     "list_codes",
     "list_deliveries",
     "list_pools",
+    "list_redemptions",
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
+    "redeem",
+    "release_lease",
+    "rollback_redemption",
     "rotate_webhook_secret",
     "set_low_stock_alert",
     "update_pool",
+    "validate_code",
     "webhook_body",
     "webhook_secret",
 ]

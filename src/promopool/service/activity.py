@@ -52,10 +52,14 @@ async def pool_trend(store: Store, *, account: Account, pool_id: int, hours: int
     )
 
 
+# The history shows the first redemptions; /v1/pools/{id}/codes/{code}/redemptions pages through all.
+HISTORY_REDEMPTIONS = 100
+
+
 async def code_history(store: Store, *, account: Account, pool_id: int, value: str) -> CodeHistory:
     """One code with its redemptions and a timeline of what happened to it."""
     code = await get_code(store, account=account, pool_id=pool_id, value=value)
-    redemptions = await store.code_redemptions(code_id=code.id)
+    redemptions = await store.list_redemptions(code_id=code.id, after=None, limit=HISTORY_REDEMPTIONS)
     events: list[tuple[datetime, str]] = []
     if code.created_at is not None:
         events.append((code.created_at, "imported"))

@@ -7,6 +7,8 @@ from datetime import timedelta
 from promopool import metrics
 from promopool.domain import Account, Claimed
 from promopool.domain.errors import InvalidInput
+from promopool.domain.leases import check_lease_seconds
+from promopool.service.completion import to_completion
 from promopool.storage import Store
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -23,16 +25,26 @@ def check_idempotency_key(key: str | None) -> str | None:
 
 
 async def claim(
-    store: Store, *, account: Account, pool_id: int, idempotency_key: str | None = None
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    idempotency_key: str | None = None,
+    lease_seconds: int | None = None,
 ) -> Claimed:
     """Hand out the pool's next available code, exactly once, committed before it returns.
 
-    With an idempotency key, a retry gets the code of the first claim back (``replayed``).
+    With an idempotency key, a retry gets the code of the first claim back (``replayed``). With
+    ``lease_seconds`` the code is only reserved that long (``Claimed.lease``): confirm it, or it goes back.
     """
+    key = check_idempotency_key(idempotency_key)
     try:
-        claimed = await store.claim(
-            account_id=account.id, pool_id=pool_id, idempotency_key=check_idempotency_key(idempotency_key)
-        )
+        if lease_seconds is not None:
+            seconds = check_lease_seconds(lease_seconds)
+            lease = store.lease(account_id=account.id, pool_id=pool_id, seconds=seconds, idempotency_key=key)
+            claimed = await to_completion(lease)
+        else:
+            claimed = await store.claim(account_id=account.id, pool_id=pool_id, idempotency_key=key)
     except Exception as exc:
         metrics.count_claim_error(pool_id, exc)
         raise

@@ -17,12 +17,15 @@ from promopool.domain import (
     Claimed,
     Code,
     CodeState,
+    Lease,
     Pool,
     PoolSettings,
+    Redeemed,
     Redemption,
 )
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert
 from promopool.domain.errors import IdempotencyKeyReused, PoolExhausted, PromopoolError
+from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.coalesce import ClaimCoalescer
 
 Clock = Callable[[], datetime]
@@ -228,11 +231,70 @@ class Store(abc.ABC):
         """Hourly claims and redemptions of the pool from ``since`` on, oldest first (hours with any)."""
 
     @abc.abstractmethod
-    async def code_redemptions(self, *, code_id: int) -> list[Redemption]: ...
-
-    @abc.abstractmethod
     async def pool_inventory(self) -> list[InventoryRow]:
         """Every pool's counters, across accounts (one cheap query: the counters live in the pool row)."""
+
+    # -- redemptions -------------------------------------------------------------------------------------
+    # A typed value means the code of the account matching it under its pool's normalization
+    # (domain.normalization.best_match); `request.pool_id` narrows the search to one pool. A profile is named
+    # by its key (external id) in the account's `default` profile database.
+
+    @abc.abstractmethod
+    async def code_use(self, *, account_id: int, request: NewRedemption) -> CodeUse | None:
+        """The code ``request.value`` means, its pool, and the profile's standing (the profile is looked
+        up, never created); None when no code matches. Reads only: validate's answer."""
+
+    @abc.abstractmethod
+    async def redeem(
+        self, *, account_id: int, request: NewRedemption, idempotency_key: str | None
+    ) -> Redeemed:
+        """Record one use of the code ``request.value`` means, in one transaction whose conditional updates
+        are the checks (domain.redemptions.refusal lists them): code usage below the pool's max_uses, not
+        expired, the holder when the pool is holder_only, the profile's uses below per_profile_limit. The
+        profile is created when new. A refusal raises domain.redemptions.refused(reason). The same key for
+        the same code returns the first redemption, ``replayed``; for another code IdempotencyKeyReused."""
+
+    @abc.abstractmethod
+    async def rollback_redemption(
+        self, *, account_id: int, redemption_id: int, idempotency_key: str | None
+    ) -> Redeemed:
+        """Give the redemption's use back, exactly once (AlreadyRolledBack after that, RedemptionNotFound
+        for another account's). A code back to no uses returns to ``issued``, or when it was never handed
+        out to ``available`` at the pool's tail."""
+
+    @abc.abstractmethod
+    async def get_redemption(self, *, account_id: int, redemption_id: int) -> Redemption | None: ...
+
+    @abc.abstractmethod
+    async def list_redemptions(self, *, code_id: int, after: int | None, limit: int) -> list[Redemption]:
+        """The code's redemptions in id order, those after ``after`` only."""
+
+    # -- leases ------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def lease(
+        self, *, account_id: int, pool_id: int, seconds: int, idempotency_key: str | None
+    ) -> Claimed:
+        """Claim the pool's next code (like ``claim``) and reserve it for ``seconds``: its Claimed carries
+        the lease. A replayed key whose lease has ended raises LeaseExpired or LeaseReleased instead of
+        showing a code that may since belong to someone else."""
+
+    @abc.abstractmethod
+    async def confirm_lease(self, *, account_id: int, lease_id: int) -> Lease:
+        """Keep the code issued. Confirming again is harmless; a lease that ran out raises LeaseExpired
+        (even before the sweep has put its code back), a released one LeaseReleased."""
+
+    @abc.abstractmethod
+    async def release_lease(self, *, account_id: int, lease_id: int) -> Lease:
+        """Put the code back at the pool's tail. Releasing again is harmless; LeaseExpired or a Conflict for a
+        confirmed lease."""
+
+    @abc.abstractmethod
+    async def get_lease(self, *, account_id: int, lease_id: int) -> Lease | None: ...
+
+    @abc.abstractmethod
+    async def expire_leases(self) -> int:
+        """Put the codes of every lease that has run out back at their pools' tails; return how many leases
+        ended."""
 
 
 def claim_scope(pool_id: int) -> str:
@@ -305,3 +367,15 @@ class ClaimPlan:
             else:
                 out.append(self._results[index])
         return out
+
+
+def redeem_scope(code_id: int) -> str:
+    return f"redeem:{code_id}"
+
+
+def rollback_scope(redemption_id: int) -> str:
+    return f"rollback:{redemption_id}"
+
+
+def lease_scope(pool_id: int) -> str:
+    return f"lease:{pool_id}"

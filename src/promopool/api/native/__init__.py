@@ -3,9 +3,18 @@
 from litestar.types import ControllerRouterHandler
 
 from promopool.api.native.codes import CodesController
+from promopool.api.native.leases import LeasesController
 from promopool.api.native.pools import PoolsController
+from promopool.api.native.redemptions import RedemptionsController
 from promopool.api.native.system import AccountController, system_routes
 
-ROUTES: list[ControllerRouterHandler] = [PoolsController, CodesController, AccountController, *system_routes]
+ROUTES: list[ControllerRouterHandler] = [
+    PoolsController,
+    CodesController,
+    AccountController,
+    *system_routes,
+    RedemptionsController,
+    LeasesController,
+]
 
 __all__ = ["ROUTES"]

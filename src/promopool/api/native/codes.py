@@ -17,6 +17,7 @@ from promopool.api.deps import AccountDep, PoolId, SettingsDep, StoreDep, limite
 from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
 from promopool.domain import CodeState
 from promopool.domain.errors import InvalidInput
+from promopool.domain.leases import MAX_LEASE_SECONDS
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
 
 IMPORT_DESCRIPTION = """\
@@ -128,7 +129,9 @@ class CodesController(Controller):
         description=(
             "Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key"
             " returns the same code (with `replayed: true` and an `Idempotent-Replayed: true` header) for at"
-            " least 24 hours. An empty pool answers 409 `pool_exhausted`."
+            " least 24 hours. An empty pool answers 409 `pool_exhausted`. With `lease_seconds` the code is"
+            " only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it"
+            " goes back to the pool."
         ),
         status_code=200,
     )
@@ -138,9 +141,14 @@ class CodesController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        lease_seconds: Annotated[int | None, QueryParameter(ge=1, le=MAX_LEASE_SECONDS)] = None,
     ) -> Response[ClaimOut]:
         claimed = await service.claim(
-            store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
+            store,
+            account=account,
+            pool_id=pool_id,
+            idempotency_key=idempotency_key,
+            lease_seconds=lease_seconds,
         )
         headers = {"Idempotent-Replayed": "true"} if claimed.replayed else None
         return Response(ClaimOut.of(claimed), headers=headers)

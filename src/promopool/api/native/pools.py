@@ -23,6 +23,9 @@ class PoolsController(Controller):
             per_profile_limit=data.per_profile_limit,
             expires_at=data.expires_at,
             public_fetch=data.public_fetch,
+            case_insensitive=data.case_insensitive,
+            ignore_separators=data.ignore_separators,
+            holder_only=data.holder_only,
         )
         pool = await service.create_pool(store, account=account, name=data.name, settings=settings)
         return PoolOut.of(pool)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, Pool
+from promopool.domain import (
+    Account,
+    Claimed,
+    Code,
+    CodeState,
+    ImportReport,
+    Lease,
+    LeaseState,
+    Pool,
+    Redeemed,
+    Redemption,
+)
+from promopool.domain.redemptions import CodeUse
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -22,6 +35,9 @@ class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
     per_profile_limit: PositiveInt | None = None
     expires_at: AwareDatetime | None = None
     public_fetch: bool = False
+    case_insensitive: bool = False
+    ignore_separators: bool = False
+    holder_only: bool = False
 
 
 class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,6 +48,9 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     per_profile_limit: PositiveInt | UnsetType | None = UNSET
     expires_at: datetime | UnsetType | None = UNSET
     public_fetch: bool | UnsetType = UNSET
+    case_insensitive: bool | UnsetType = UNSET
+    ignore_separators: bool | UnsetType = UNSET
+    holder_only: bool | UnsetType = UNSET
 
 
 class Counts(msgspec.Struct):
@@ -48,6 +67,9 @@ class PoolOut(msgspec.Struct):
     per_profile_limit: int | None
     expires_at: datetime | None
     public_fetch: bool
+    case_insensitive: bool
+    ignore_separators: bool
+    holder_only: bool
     counts: Counts
     created_at: datetime
 
@@ -61,6 +83,9 @@ class PoolOut(msgspec.Struct):
             per_profile_limit=s.per_profile_limit,
             expires_at=s.expires_at,
             public_fetch=s.public_fetch,
+            case_insensitive=s.case_insensitive,
+            ignore_separators=s.ignore_separators,
+            holder_only=s.holder_only,
             counts=Counts(available=c.available, issued=c.issued, redeemed=c.redeemed, total=c.total),
             created_at=pool.created_at,
         )
@@ -124,16 +149,41 @@ class ImportOut(msgspec.Struct):
         )
 
 
+class LeaseOut(msgspec.Struct):
+    id: int
+    state: LeaseState
+    expires_at: datetime
+    created_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, lease: Lease) -> LeaseOut:
+        return cls(
+            id=lease.id,
+            state=lease.state,
+            expires_at=lease.expires_at,
+            created_at=lease.created_at,
+            ended_at=lease.ended_at,
+        )
+
+
 class ClaimOut(msgspec.Struct):
     code: str
     pool_id: int
     issued_at: datetime | None
     replayed: bool
+    lease: LeaseOut | None = None  # a claim with lease_seconds
 
     @classmethod
     def of(cls, claimed: Claimed) -> ClaimOut:
         code = claimed.code
-        return cls(code=code.value, pool_id=code.pool_id, issued_at=code.issued_at, replayed=claimed.replayed)
+        return cls(
+            code=code.value,
+            pool_id=code.pool_id,
+            issued_at=code.issued_at,
+            replayed=claimed.replayed,
+            lease=None if claimed.lease is None else LeaseOut.of(claimed.lease),
+        )
 
 
 class AccountOut(msgspec.Struct):
@@ -164,3 +214,93 @@ class ErrorOut(msgspec.Struct):
 class Health(msgspec.Struct):
     status: str
     database: str | None = None
+
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Text = Annotated[str, msgspec.Meta(max_length=1024)]  # the service applies the exact rules
+
+
+class CodeCheck(msgspec.Struct, forbid_unknown_fields=True):
+    """Validate: may this code be used now, by this profile?"""
+
+    code: Text
+    pool_id: Id | None = None
+    profile: Text | None = None
+
+
+class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: Text
+    pool_id: Id | None = None
+    profile: Text | None = None
+    order_ref: Text | None = None
+    amount: Decimal | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ValidationOut(msgspec.Struct):
+    valid: bool
+    code: str
+    pool_id: int
+    usage_count: int
+    uses_left: int
+    profile_uses_left: int | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, use: CodeUse) -> ValidationOut:
+        return cls(
+            valid=True,
+            code=use.code.value,
+            pool_id=use.pool.id,
+            usage_count=use.code.usage_count,
+            uses_left=use.uses_left,
+            profile_uses_left=use.profile_uses_left,
+            expires_at=use.expires_at,
+        )
+
+
+class RedemptionOut(msgspec.Struct):
+    id: int
+    code: str
+    pool_id: int
+    profile: str | None
+    order_ref: str | None
+    amount: Decimal | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    rolled_back_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Redemption) -> RedemptionOut:
+        return cls(
+            id=r.id,
+            code=r.code,
+            pool_id=r.pool_id,
+            profile=r.profile,
+            order_ref=r.order_ref,
+            amount=r.amount,
+            metadata=r.metadata,
+            created_at=r.created_at,
+            rolled_back_at=r.rolled_back_at,
+        )
+
+
+class RedeemOut(msgspec.Struct):
+    """A redemption (or its rollback) and the code's usage count after it."""
+
+    redemption: RedemptionOut
+    usage_count: int
+    replayed: bool
+
+    @classmethod
+    def of(cls, done: Redeemed) -> RedeemOut:
+        return cls(
+            redemption=RedemptionOut.of(done.redemption),
+            usage_count=done.code.usage_count,
+            replayed=done.replayed,
+        )
+
+
+class RedemptionPage(msgspec.Struct):
+    redemptions: list[RedemptionOut]
+    next_after: int | None

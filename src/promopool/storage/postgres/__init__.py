@@ -4,12 +4,21 @@ from promopool.storage.postgres.accounts import PostgresAccounts
 from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
+from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.pools import PostgresPools
 from promopool.storage.postgres.promotions import PostgresPromotions
+from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
-    PostgresPromotions, PostgresClaims, PostgresCodes, PostgresPools, PostgresAccounts, PostgresAlerts
+    PostgresLeases,
+    PostgresRedemptions,
+    PostgresPromotions,
+    PostgresClaims,
+    PostgresCodes,
+    PostgresPools,
+    PostgresAccounts,
+    PostgresAlerts,
 ):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 

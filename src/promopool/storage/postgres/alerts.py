@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from promopool.domain import Redemption
 from promopool.domain.alerts import (
     LOW_STOCK_EVENT,
     ActivityPoint,
@@ -201,14 +200,6 @@ class PostgresAlerts(PostgresBase):
             since,
         )
         return [ActivityPoint(r["hour"], r["claims"], r["redemptions"]) for r in rows]
-
-    async def code_redemptions(self, *, code_id: int) -> list[Redemption]:
-        rows = await self._fetch(
-            "SELECT id, code_id, profile_id, created_at, order_ref, rolled_back_at FROM redemptions"
-            " WHERE code_id = $1 ORDER BY created_at, id",
-            code_id,
-        )
-        return [Redemption(**dict(row)) for row in rows]
 
     async def pool_inventory(self) -> list[InventoryRow]:
         rows = await self._fetch(

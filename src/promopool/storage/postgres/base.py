@@ -25,7 +25,7 @@ from promopool.storage.base import (
 
 POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-    " n_available, n_issued, n_redeemed, created_at"
+    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
 )
 CODE_COLUMNS = (
     "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
@@ -67,6 +67,9 @@ def pool_of(row: asyncpg.Record) -> Pool:
             per_profile_limit=row["per_profile_limit"],
             expires_at=row["expires_at"],
             public_fetch=row["public_fetch"],
+            case_insensitive=row["case_insensitive"],
+            ignore_separators=row["ignore_separators"],
+            holder_only=row["holder_only"],
         ),
         counts=PoolCounts(available=row["n_available"], issued=row["n_issued"], redeemed=row["n_redeemed"]),
         created_at=row["created_at"],

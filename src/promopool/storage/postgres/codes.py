@@ -8,11 +8,13 @@ from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
     PoolNotFound,
 )
+from promopool.domain.normalization import Normalization, new_values
 from promopool.storage.postgres.base import (
     CODE_COLUMNS,
     PostgresBase,
     code_of,
 )
+from promopool.storage.postgres.lookup import stored_alike
 
 
 class PostgresCodes(PostgresBase):
@@ -26,9 +28,19 @@ class PostgresCodes(PostgresBase):
             await conn.copy_records_to_table(
                 "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
             )
-            base = await conn.fetchval("SELECT last_seq FROM pools WHERE id = $1 FOR UPDATE", pool_id)
-            if base is None:
+            pool = await conn.fetchrow(
+                "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE",
+                pool_id,
+            )
+            if pool is None:
                 raise PoolNotFound(pool_id)
+            base = pool["last_seq"]
+            normalization = Normalization(pool["case_insensitive"], pool["ignore_separators"])
+            if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
+                fresh = new_values(values, await stored_alike(conn, pool_id, values), normalization)
+                await conn.execute(
+                    "DELETE FROM import_codes WHERE ord <> ALL($1::bigint[])", [i + 1 for i, _ in fresh]
+                )
             inserted = await conn.fetchval(
                 "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
                 " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY ord"

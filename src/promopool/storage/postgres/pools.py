@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from promopool.domain import Pool, PoolSettings
+from promopool.domain.normalization import Normalization
 from promopool.storage.postgres.base import (
     POOL_COLUMNS,
     PostgresBase,
     pool_of,
 )
+from promopool.storage.postgres.lookup import refuse_collisions
 
 
 class PostgresPools(PostgresBase):
     async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool:
         row = await self._fetchrow(
             "INSERT INTO pools (account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-            f" created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {POOL_COLUMNS}",
+            " created_at, case_insensitive, ignore_separators, holder_only)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {POOL_COLUMNS}",
             account_id,
             name,
             settings.max_uses,
@@ -22,6 +25,9 @@ class PostgresPools(PostgresBase):
             settings.expires_at,
             settings.public_fetch,
             self.clock(),
+            settings.case_insensitive,
+            settings.ignore_separators,
+            settings.holder_only,
         )
         assert row is not None
         return pool_of(row)
@@ -41,17 +47,32 @@ class PostgresPools(PostgresBase):
     async def update_pool(
         self, *, account_id: int, pool_id: int, name: str, settings: PoolSettings
     ) -> Pool | None:
-        row = await self._fetchrow(
-            "UPDATE pools SET name = $3, max_uses = $4, per_profile_limit = $5, expires_at = $6,"
-            f" public_fetch = $7 WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}",
-            pool_id,
-            account_id,
-            name,
-            settings.max_uses,
-            settings.per_profile_limit,
-            settings.expires_at,
-            settings.public_fetch,
-        )
+        async with self._tx() as conn:
+            # The row lock keeps imports (which take it too) out while the codes are checked for collisions.
+            old = await conn.fetchrow(
+                "SELECT case_insensitive, ignore_separators FROM pools WHERE id = $1 AND account_id = $2"
+                " FOR UPDATE",
+                pool_id,
+                account_id,
+            )
+            if old is None:
+                return None
+            await refuse_collisions(conn, pool_id, Normalization(*old), settings.normalization)
+            row = await conn.fetchrow(
+                "UPDATE pools SET name = $3, max_uses = $4, per_profile_limit = $5, expires_at = $6,"
+                " public_fetch = $7, case_insensitive = $8, ignore_separators = $9, holder_only = $10"
+                f" WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}",
+                pool_id,
+                account_id,
+                name,
+                settings.max_uses,
+                settings.per_profile_limit,
+                settings.expires_at,
+                settings.public_fetch,
+                settings.case_insensitive,
+                settings.ignore_separators,
+                settings.holder_only,
+            )
         return None if row is None else pool_of(row)
 
     async def delete_pool(self, *, account_id: int, pool_id: int) -> bool:

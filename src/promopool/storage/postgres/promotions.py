@@ -8,6 +8,7 @@ from promopool.domain import Code
 from promopool.domain.errors import AlreadyExists
 from promopool.storage.base import CodeKey
 from promopool.storage.postgres.base import CODE_COLUMNS, PostgresBase, code_of
+from promopool.storage.postgres.lookup import same_code_in_pool
 
 # The account's pools from a given id on, with their exact code counts (kept in the pool row).
 ACCOUNT_POOLS = (
@@ -90,6 +91,9 @@ class PostgresPromotions(PostgresBase):
                 " RETURNING last_seq",
                 template["pool_id"],
             )
+            # Under the pool's row, which imports take too: a code equal under the pool's normalization.
+            if (same := await same_code_in_pool(conn, template["pool_id"], value)) is not None:
+                raise AlreadyExists(f"promotion code {value!r} already exists as {same!r}", code=value)
             # An import into the same pool may have added the value meanwhile: the unique key decides, and
             # raising rolls the counter back with the transaction.
             row = await conn.fetchrow(

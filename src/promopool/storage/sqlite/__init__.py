@@ -4,11 +4,22 @@ from promopool.storage.sqlite.accounts import SQLiteAccounts
 from promopool.storage.sqlite.alerts import SQLiteAlerts
 from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
+from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
 from promopool.storage.sqlite.promotions import SQLitePromotions
+from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
-class SQLiteStore(SQLitePromotions, SQLiteClaims, SQLiteCodes, SQLitePools, SQLiteAccounts, SQLiteAlerts):
+class SQLiteStore(
+    SQLiteLeases,
+    SQLiteRedemptions,
+    SQLitePromotions,
+    SQLiteClaims,
+    SQLiteCodes,
+    SQLitePools,
+    SQLiteAccounts,
+    SQLiteAlerts,
+):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 
 

@@ -11,7 +11,6 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from promopool.domain import Redemption
 from promopool.domain.alerts import (
     LOW_STOCK_EVENT,
     ActivityPoint,
@@ -232,26 +231,6 @@ class SQLiteAlerts(SQLiteBase):
             ).fetchall()
         )
         return [ActivityPoint(datetime.fromisoformat(r[0]), r[1], r[2]) for r in rows]
-
-    async def code_redemptions(self, *, code_id: int) -> list[Redemption]:
-        rows = await self._read(
-            lambda conn: conn.execute(
-                "SELECT id, code_id, profile_id, created_at, order_ref, rolled_back_at FROM redemptions"
-                " WHERE code_id = ? ORDER BY created_at, id",
-                (code_id,),
-            ).fetchall()
-        )
-        return [
-            Redemption(
-                id=r[0],
-                code_id=r[1],
-                profile_id=r[2],
-                created_at=datetime.fromisoformat(r[3]),
-                order_ref=r[4],
-                rolled_back_at=_when(r[5]),
-            )
-            for r in rows
-        ]
 
     async def pool_inventory(self) -> list[InventoryRow]:
         rows = await self._read(

@@ -32,7 +32,7 @@ READER_THREADS = 4
 
 POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-    " n_available, n_issued, n_redeemed, created_at"
+    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
 )
 CODE_COLUMNS = (
     "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
@@ -68,7 +68,13 @@ def pool_of(row: sqlite3.Row) -> Pool:
         account_id=row[1],
         name=row[2],
         settings=PoolSettings(
-            max_uses=row[3], per_profile_limit=row[4], expires_at=_dt(row[5]), public_fetch=bool(row[6])
+            max_uses=row[3],
+            per_profile_limit=row[4],
+            expires_at=_dt(row[5]),
+            public_fetch=bool(row[6]),
+            case_insensitive=bool(row[11]),
+            ignore_separators=bool(row[12]),
+            holder_only=bool(row[13]),
         ),
         counts=PoolCounts(available=row[7], issued=row[8], redeemed=row[9]),
         created_at=datetime.fromisoformat(row[10]),

@@ -10,12 +10,14 @@ from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
     PoolNotFound,
 )
+from promopool.domain.normalization import Normalization, new_values
 from promopool.storage.sqlite.base import (
     CODE_COLUMNS,
     SQLiteBase,
     code_of,
     ts,
 )
+from promopool.storage.sqlite.lookup import stored_alike
 
 
 class SQLiteCodes(SQLiteBase):
@@ -23,16 +25,23 @@ class SQLiteCodes(SQLiteBase):
         now = ts(self.clock())
 
         def op(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT last_seq FROM pools WHERE id = ?", (pool_id,)).fetchone()
+            row = conn.execute(
+                "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = ?", (pool_id,)
+            ).fetchone()
             if row is None:
                 raise PoolNotFound(pool_id)
             base = row[0] + 1
+            normalization = Normalization(bool(row[1]), bool(row[2]))
+            if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
+                fresh = new_values(values, stored_alike(conn, pool_id, values), normalization)
+            else:
+                fresh = list(enumerate(values))
             before = conn.total_changes
             # OR IGNORE skips values the pool already holds; their seq numbers stay unused, which costs a
             # claim nothing (it seeks along the index, it does not count through numbers).
             conn.executemany(
                 "INSERT OR IGNORE INTO codes (pool_id, seq, value, created_at) VALUES (?, ?, ?, ?)",
-                ((pool_id, base + i, value, now) for i, value in enumerate(values)),
+                ((pool_id, base + i, value, now) for i, value in fresh),
             )
             inserted = conn.total_changes - before
             conn.execute(

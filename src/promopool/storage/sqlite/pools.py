@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 from promopool.domain import Pool, PoolSettings
+from promopool.domain.normalization import Normalization
 from promopool.storage.sqlite.base import (
     POOL_COLUMNS,
     SQLiteBase,
     pool_of,
     ts,
 )
+from promopool.storage.sqlite.lookup import refuse_collisions
 
 
 class SQLitePools(SQLiteBase):
@@ -21,7 +23,8 @@ class SQLitePools(SQLiteBase):
         def op(conn: sqlite3.Connection) -> Pool:
             row = conn.execute(
                 "INSERT INTO pools (account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-                f" created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {POOL_COLUMNS}",
+                " created_at, case_insensitive, ignore_separators, holder_only)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {POOL_COLUMNS}",
                 (
                     account_id,
                     name,
@@ -30,6 +33,9 @@ class SQLitePools(SQLiteBase):
                     expires,
                     int(settings.public_fetch),
                     now,
+                    int(settings.case_insensitive),
+                    int(settings.ignore_separators),
+                    int(settings.holder_only),
                 ),
             ).fetchone()
             return pool_of(row)
@@ -52,15 +58,28 @@ class SQLitePools(SQLiteBase):
         expires = None if settings.expires_at is None else ts(settings.expires_at)
 
         def op(conn: sqlite3.Connection) -> Pool | None:
+            old = conn.execute(
+                "SELECT case_insensitive, ignore_separators FROM pools WHERE id = ? AND account_id = ?",
+                (pool_id, account_id),
+            ).fetchone()
+            if old is None:
+                return None
+            refuse_collisions(
+                conn, pool_id, Normalization(bool(old[0]), bool(old[1])), settings.normalization
+            )
             row = conn.execute(
                 "UPDATE pools SET name = ?, max_uses = ?, per_profile_limit = ?, expires_at = ?,"
-                f" public_fetch = ? WHERE id = ? AND account_id = ? RETURNING {POOL_COLUMNS}",
+                " public_fetch = ?, case_insensitive = ?, ignore_separators = ?, holder_only = ?"
+                f" WHERE id = ? AND account_id = ? RETURNING {POOL_COLUMNS}",
                 (
                     name,
                     settings.max_uses,
                     settings.per_profile_limit,
                     expires,
                     int(settings.public_fetch),
+                    int(settings.case_insensitive),
+                    int(settings.ignore_separators),
+                    int(settings.holder_only),
                     pool_id,
                     account_id,
                 ),

@@ -9,6 +9,7 @@ from promopool.domain import Code
 from promopool.domain.errors import AlreadyExists
 from promopool.storage.base import CodeKey
 from promopool.storage.sqlite.base import CODE_COLUMNS, SQLiteBase, code_of, ts
+from promopool.storage.sqlite.lookup import same_code_in_pool
 
 # The account's pools from a given id on, with their exact code counts (kept in the pool row).
 ACCOUNT_POOLS = (
@@ -71,6 +72,8 @@ class SQLitePromotions(SQLiteBase):
             if taken.fetchone() is not None:
                 raise AlreadyExists(f"promotion code {value!r} already exists", code=value)
             pool_id, description, expires_at = template
+            if (same := same_code_in_pool(conn, pool_id, value)) is not None:  # the pool's normalization
+                raise AlreadyExists(f"promotion code {value!r} already exists as {same!r}", code=value)
             (seq,) = conn.execute(
                 "UPDATE pools SET last_seq = last_seq + 1, n_available = n_available + 1 WHERE id = ?"
                 " RETURNING last_seq",

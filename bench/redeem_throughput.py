@@ -1,0 +1,142 @@
+"""Redeem throughput: distinct single-use codes of one pool, one multi-use code, and validate (a read).
+
+For each engine: a fresh database, one pool of ``--codes`` single-use codes and one pool holding a code with
+``--codes`` uses, then ``--concurrency`` asyncio tasks calling ``service.redeem`` / ``service.validate_code``
+(every redeem with a profile, so the per-profile counter is exercised). Afterwards the counts are checked
+against the redemptions: any difference fails the run.
+
+    python bench/redeem_throughput.py [--engine sqlite|postgresql|both] [--codes 10000] [--concurrency 64]
+                                      [--pg-url URL]
+
+Results are printed and written as JSON to bench/results/redeem_throughput-<engine>-<UTC timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
+
+from promopool import service
+from promopool.domain import Account, PoolSettings
+from promopool.storage import Store, open_store
+
+
+@dataclass(slots=True)
+class Phase:
+    calls: int
+    seconds: float
+    per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+
+
+@dataclass(slots=True)
+class Result:
+    engine: str
+    codes: int
+    concurrency: int
+    phases: dict[str, Phase] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
+
+
+async def measure(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -> Phase:
+    queue = list(reversed(calls))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while queue:
+            call = queue.pop()
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    seconds = time.perf_counter() - started
+    latencies.sort()
+    return Phase(
+        calls=len(latencies),
+        seconds=round(seconds, 3),
+        per_s=round(len(latencies) / seconds),
+        latency_p50_ms=round(statistics.median(latencies) * 1000, 2),
+        latency_p99_ms=round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+    )
+
+
+async def run_engine(engine: str, url: str, args: argparse.Namespace) -> Result:
+    store: Store = open_store(url, pool_size=20)
+    await store.connect()
+    try:
+        await store.migrate()
+        account: Account = (await service.create_account(store, name="bench")).account
+        single = await service.create_pool(store, account=account, name="single", settings=PoolSettings())
+        values = [f"S{i:07d}" for i in range(args.codes)]
+        await service.import_codes(store, account=account, pool_id=single.id, values=values)
+        multi = await service.create_pool(
+            store, account=account, name="multi", settings=PoolSettings(max_uses=args.codes)
+        )
+        await service.import_codes(store, account=account, pool_id=multi.id, values=["MULTI"])
+        result = Result(engine=engine, codes=args.codes, concurrency=args.concurrency)
+
+        def redeem(code: str, pool_id: int, n: int) -> Callable[[], Awaitable[Any]]:
+            return lambda: service.redeem(store, account=account, code=code, pool_id=pool_id, profile=f"p{n}")
+
+        def validate(code: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: service.validate_code(store, account=account, code=code)
+
+        phases = {
+            "validate": [validate(v) for v in values],
+            "redeem_distinct_codes": [redeem(v, single.id, i) for i, v in enumerate(values)],
+            "redeem_one_multi_use_code": [redeem("MULTI", multi.id, i) for i in range(args.codes)],
+        }
+        for name, calls in phases.items():
+            result.phases[name] = await measure(calls, args.concurrency)
+            log(f"{engine} {name}: {result.phases[name]}")
+        pool = await service.get_pool(store, account=account, pool_id=single.id)
+        code = await service.get_code(store, account=account, pool_id=multi.id, value="MULTI")
+        if (pool.counts.redeemed, pool.counts.available, code.usage_count) != (args.codes, 0, args.codes):
+            raise BenchFailure(f"counts disagree: {pool.counts}, MULTI used {code.usage_count} times")
+        return result
+    finally:
+        await store.close()
+
+
+async def run(engine: str, args: argparse.Namespace) -> Result:
+    if engine == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            return await run_engine(engine, f"sqlite:///{folder}/bench.db", args)
+    url, schema = pg_schema_url(args.pg_url, "bench_redeem")
+    try:
+        return await run_engine(engine, url, args)
+    finally:
+        await drop_schema(url, schema)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--codes", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    for engine in ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]:
+        try:
+            result = asyncio.run(run(engine, args))
+        except BenchFailure as exc:
+            log(f"{engine}: FAILED: {exc}")
+            return 1
+        log(f"{engine}: written to {write_json('redeem_throughput', engine, result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
