@@ -20,7 +20,9 @@ StoreDep = NamedDependency[Store]
 SettingsDep = NamedDependency[Settings]
 AccountDep = NamedDependency[Account]
 
-MAX_ID = 2**63 - 1
+# The largest integer a JSON number (and the OpenAPI document, which writes bounds as floats) holds exactly;
+# no id comes near it.
+MAX_ID = 2**53 - 1
 PoolId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
 
 

@@ -11,9 +11,18 @@ from msgspec import UNSET, UnsetType
 from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, Pool
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# The rule of domain/codes.py (check_name) as a pattern, so that the OpenAPI document states it exactly: no
+# control characters, and something left after surrounding whitespace is stripped. The whitespace is spelled
+# out because `\s` differs between Python and the JSON Schema (ECMA-262) dialect.
+CONTROL = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"
+_SPACE = " \\xa0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+VISIBLE_TEXT = f"^[^{CONTROL}]*[^{CONTROL}{_SPACE}][^{CONTROL}]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
 # Timestamps must carry their zone: a bare local time means different instants to different servers.
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="An instant with its time zone, between 1970-01-01 and 9999-01-01."),
+]
 
 
 class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,7 +39,7 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     max_uses: PositiveInt | UnsetType = UNSET
     per_profile_limit: PositiveInt | UnsetType | None = UNSET
-    expires_at: datetime | UnsetType | None = UNSET
+    expires_at: AwareDatetime | UnsetType | None = UNSET
     public_fetch: bool | UnsetType = UNSET
 
 
