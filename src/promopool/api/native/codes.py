@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from promopool import service
 from promopool.api.deps import AccountDep, PoolId, SettingsDep, StoreDep, limited_stream, read_limited
+from promopool.api.errors import UNDECODABLE
 from promopool.api.native.openapi import (
     BEARER,
     IDEMPOTENCY_KEY_PATTERN,
@@ -81,6 +82,8 @@ class CodesController(Controller):
                 raise InvalidInput(f"invalid body: {exc}") from None
             except msgspec.DecodeError as exc:
                 raise InvalidInput(f"malformed JSON: {exc}") from None
+            except (RecursionError, UnicodeDecodeError) as exc:  # msgspec's other ways of saying so
+                raise InvalidInput(UNDECODABLE[type(exc)]) from None
             values = parsed if isinstance(parsed, list) else parsed.codes
         elif media_type in ("text/plain", "text/csv"):
             ignore_blank = True
