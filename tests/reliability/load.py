@@ -9,6 +9,7 @@ is issued but unreceived, which is allowed; a code received twice, or received b
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -110,3 +111,31 @@ def _error_code(response: httpx.Response) -> str:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return "(not the native error body)"
+
+
+async def drain_raw(base_url: str, api_key: str, pool_id: int) -> tuple[list[str], int]:
+    """One client on one keep-alive connection, claiming until the pool is exhausted; returns the codes it
+    got and 1 for ending on "pool exhausted". Plain HTTP/1.1 over a socket: httpx costs more CPU per request
+    than the server does, and on a small machine the clients would be what is measured."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = (
+        f"POST /v1/pools/{pool_id}/claim HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api_key}\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    got: list[str] = []
+    try:
+        while True:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            body = json.loads(await reader.readexactly(length))
+            if status == 200:
+                got.append(body["code"])
+                continue
+            assert status == 409 and body["error"]["code"] == "pool_exhausted", (status, body)
+            return got, 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
