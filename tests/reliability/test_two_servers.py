@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from promopool import service
 from promopool.storage import Store
 from tests import test_concurrency
-from tests.conftest import make_tenant
+from tests.conftest import drop_schema, make_tenant, with_schema
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import integrity_problems, pool_rows
 from tests.reliability.load import drain_raw
+from tests.reliability.servers import Server
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -53,3 +56,25 @@ async def test_two_servers_hand_out_100k_codes_exactly_once(
     assert await integrity_problems(postgres_url) == []
     print(f"two servers: {CODES} codes to {CLIENTS} clients in {took:.0f}s")
     tally.add("two servers, one PostgreSQL: claims (64 clients)", len(handed_out) + ended)
+
+
+ROUNDS = 3
+
+
+async def test_two_servers_start_together_on_an_empty_database(
+    postgres_server_url: str, tmp_path: Path, tally: Tally
+) -> None:
+    """Both create the default account if there is none: one must win, and the other start anyway."""
+    for round_ in range(ROUNDS):
+        schema = f"r_empty_{uuid.uuid4().hex[:10]}"
+        url = with_schema(postgres_server_url, schema)
+        servers = [Server(url, tmp_path / f"start-{round_}-{i}.log") for i in range(2)]
+        try:
+            await asyncio.gather(*[asyncio.to_thread(server.start) for server in servers])
+            printed = [server.log().count("API key:") for server in servers]
+            assert sorted(printed) == [0, 1], printed  # the default account's key, shown once
+        finally:
+            for server in servers:
+                server.stop()
+            await drop_schema(postgres_server_url, schema)
+    tally.add("two servers started at once on an empty PostgreSQL", ROUNDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promopool.domain import Account, NewAccount
 from promopool.domain.codes import check_name
-from promopool.domain.errors import Unauthenticated
+from promopool.domain.errors import AlreadyExists, Unauthenticated
 from promopool.domain.keys import hash_api_key, new_api_key, new_public_key
 from promopool.storage import Store
 
@@ -32,7 +32,10 @@ async def ensure_default_account(store: Store) -> NewAccount | None:
     """On an empty database, create the ``default`` account so a newcomer can start at once."""
     if await store.count_accounts() > 0:
         return None
-    return await create_account(store, name=DEFAULT_ACCOUNT_NAME)
+    try:
+        return await create_account(store, name=DEFAULT_ACCOUNT_NAME)
+    except AlreadyExists:  # another server starting on the same empty database was first
+        return None
 
 
 async def authenticate(store: Store, *, api_key: str) -> Account:
