@@ -20,6 +20,7 @@ from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
+from promopool.api.native.openapi import ClosedStructSchemaPlugin
 from promopool.api.observe import observe
 from promopool.api.ops import ops_routes
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
+        plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="promopool",
@@ -78,8 +80,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             " `Authorization: Bearer <api key>`.",
             path="/docs",
             render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            # Declared per route (native: Bearer; health: none; dialects: their own), not document-wide.
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
-            security=[{"bearer": []}],
         ),
         logging_config=None,
         debug=False,

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import PathParameter
+from litestar.params import HeaderParameter, PathParameter
 
+from promopool import service
 from promopool.config import Settings
 from promopool.domain import Account
 from promopool.domain.errors import PayloadTooLarge
@@ -20,8 +21,24 @@ StoreDep = NamedDependency[Store]
 SettingsDep = NamedDependency[Settings]
 AccountDep = NamedDependency[Account]
 
-MAX_ID = 2**63 - 1
+# The largest integer a JSON number (and the OpenAPI document, which writes bounds as floats) holds exactly;
+# no id comes near it.
+MAX_ID = 2**53 - 1
 PoolId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
+
+# service.check_idempotency_key: 1-255 printable characters; a header carries latin-1, in which U+00A0 and
+# U+00AD are the only non-control characters Python does not call printable.
+IDEMPOTENCY_KEY_PATTERN = "^[\\x20-\\x7e\\xa1-\\xac\\xae-\\xff]+$"
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=service.MAX_IDEMPOTENCY_KEY,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Makes retries safe: the same key returns the first request's result.",
+    ),
+]
 
 
 def provide_store(state: State) -> Store:

@@ -6,6 +6,7 @@ Every native error response is ``{"error": {"code": "...", "message": "...", "de
 from __future__ import annotations
 
 import logging
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -103,8 +104,25 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_response(500, "internal_error", "internal server error")
 
 
+# msgspec answers some malformed JSON with plain Python errors rather than its DecodeError, and the
+# framework's body parsing converts only DecodeError: nesting deeper than it parses (RecursionError), and
+# strings that are not UTF-8 (UnicodeDecodeError). Raised there, they are bad input; anywhere else, bugs.
+UNDECODABLE = {
+    RecursionError: "malformed JSON: nested too deeply",
+    UnicodeDecodeError: "malformed JSON: not valid UTF-8",
+}
+
+
+def handle_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames and frames[-1].name == "decode_json":  # litestar.serialization's, around msgspec
+        return error_response(400, "invalid_input", UNDECODABLE[type(exc)])
+    return handle_unexpected(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     e.PromopoolError: handle_domain_error,
     HTTPException: handle_http_error,
+    **dict.fromkeys(UNDECODABLE, handle_undecodable),
     Exception: handle_unexpected,
 }

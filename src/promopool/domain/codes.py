@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from promopool.domain.errors import InvalidCode, InvalidInput
 
@@ -29,6 +30,22 @@ def check_name(name: str, what: str) -> str:
             f"{what} name must be 1-{MAX_NAME_LENGTH} characters, no control characters", field="name"
         )
     return name
+
+
+# Expiry dates a promo code service can mean; outside them the engines cannot store the instant faithfully
+# (SQLite's fixed-width text needs four-digit years, PostgreSQL's driver returns its earliest timestamps
+# without a zone, and a time near the end of year 9999 overflows when converted to UTC).
+EARLIEST_EXPIRY = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EXPIRY = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def check_expiry(value: datetime, field: str = "expires_at") -> datetime:
+    """``value`` if it is an instant with a time zone between 1970 and 9999; InvalidInput otherwise."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must carry a time zone (e.g. 2030-01-01T00:00:00Z)", field=field)
+    if not EARLIEST_EXPIRY <= value < LATEST_EXPIRY:
+        raise InvalidInput(f"{field} must lie between 1970-01-01 and 9999-01-01", field=field)
+    return value
 
 
 def invalid_reason(value: str) -> str | None:

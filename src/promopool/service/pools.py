@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from promopool.domain import Account, Pool, PoolSettings
-from promopool.domain.codes import check_name
+from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
 from promopool.storage import Store
 
@@ -18,6 +18,8 @@ def _check_pool(name: str, settings: PoolSettings) -> str:
         raise InvalidInput(
             "per_profile_limit must be at least 1 (or null for no limit)", field="per_profile_limit"
         )
+    if settings.expires_at is not None:
+        check_expiry(settings.expires_at)
     return name
 
 

@@ -10,10 +10,24 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from promopool import service
-from promopool.api.deps import AccountDep, PoolId, SettingsDep, StoreDep, limited_stream, read_limited
+from promopool.api.deps import (
+    AccountDep,
+    IdempotencyKey,
+    PoolId,
+    SettingsDep,
+    StoreDep,
+    limited_stream,
+    read_limited,
+)
+from promopool.api.errors import UNDECODABLE
+from promopool.api.native.openapi import (
+    BEARER,
+    ImportOperation,
+    error_responses,
+)
 from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
 from promopool.domain import CodeState
 from promopool.domain.errors import InvalidInput
@@ -45,6 +59,7 @@ def _decode_cursor(cursor: str) -> str:
 class CodesController(Controller):
     path = "/v1/pools/{pool_id:int}"
     tags = ["codes"]
+    security = BEARER
 
     @post(
         "/codes",
@@ -52,6 +67,8 @@ class CodesController(Controller):
         description=IMPORT_DESCRIPTION,
         status_code=200,
         request_max_body_size=None,  # enforced per content type below
+        operation_class=ImportOperation,
+        responses=error_responses(400, 404, 413, 415),
     )
     async def import_codes(
         self,
@@ -73,6 +90,8 @@ class CodesController(Controller):
                 raise InvalidInput(f"invalid body: {exc}") from None
             except msgspec.DecodeError as exc:
                 raise InvalidInput(f"malformed JSON: {exc}") from None
+            except (RecursionError, UnicodeDecodeError) as exc:  # msgspec's other ways of saying so
+                raise InvalidInput(UNDECODABLE[type(exc)]) from None
             values = parsed if isinstance(parsed, list) else parsed.codes
         elif media_type in ("text/plain", "text/csv"):
             ignore_blank = True
@@ -94,7 +113,7 @@ class CodesController(Controller):
         )
         return ImportOut.of(report)
 
-    @get("/codes", summary="List codes (cursor-paged, in code order)")
+    @get("/codes", summary="List codes (cursor-paged, in code order)", responses=error_responses(400, 404))
     async def list_codes(
         self,
         store: StoreDep,
@@ -102,7 +121,10 @@ class CodesController(Controller):
         pool_id: PoolId,
         state_filter: Annotated[CodeState | None, QueryParameter(name="state")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
-        cursor: FromQuery[str | None] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(pattern="^[A-Za-z0-9_-]*$", description="`next_cursor` of the previous page."),
+        ] = None,
     ) -> CodePage:
         after = None if cursor is None else _decode_cursor(cursor)
         codes = await service.list_codes(
@@ -111,13 +133,13 @@ class CodesController(Controller):
         next_cursor = _encode_cursor(codes[-1].value) if len(codes) == limit else None
         return CodePage(codes=[CodeOut.of(c) for c in codes], next_cursor=next_cursor)
 
-    @get("/codes/{code:str}", summary="Get one code")
+    @get("/codes/{code:str}", summary="Get one code", responses=error_responses(400, 404))
     async def get_code(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
     ) -> CodeOut:
         return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
 
-    @delete("/codes/{code:str}", summary="Delete one code")
+    @delete("/codes/{code:str}", summary="Delete one code", responses=error_responses(400, 404))
     async def delete_code(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
     ) -> None:
@@ -134,13 +156,14 @@ class CodesController(Controller):
             " goes back to the pool."
         ),
         status_code=200,
+        responses=error_responses(400, 404, 409, 422),
     )
     async def claim(
         self,
         store: StoreDep,
         account: AccountDep,
         pool_id: PoolId,
-        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        idempotency_key: IdempotencyKey = None,
         lease_seconds: Annotated[int | None, QueryParameter(ge=1, le=MAX_LEASE_SECONDS)] = None,
     ) -> Response[ClaimOut]:
         claimed = await service.claim(

@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 
 from promopool import service
 from promopool.api.deps import AccountDep, PoolId, StoreDep
+from promopool.api.native.openapi import BEARER, error_responses
 from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
 
@@ -15,8 +16,9 @@ from promopool.domain import PoolSettings
 class PoolsController(Controller):
     path = "/v1/pools"
     tags = ["pools"]
+    security = BEARER
 
-    @post("/", status_code=201, summary="Create a pool")
+    @post("/", status_code=201, summary="Create a pool", responses=error_responses(400, 413))
     async def create_pool(self, store: StoreDep, account: AccountDep, data: JSONBody[PoolCreate]) -> PoolOut:
         settings = PoolSettings(
             max_uses=data.max_uses,
@@ -30,15 +32,19 @@ class PoolsController(Controller):
         pool = await service.create_pool(store, account=account, name=data.name, settings=settings)
         return PoolOut.of(pool)
 
-    @get("/", summary="List pools with their counts")
+    @get("/", summary="List pools with their counts", responses=error_responses())
     async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
         return PoolList(pools=[PoolOut.of(p) for p in await service.list_pools(store, account=account)])
 
-    @get("/{pool_id:int}", summary="Get a pool")
+    @get("/{pool_id:int}", summary="Get a pool", responses=error_responses(400, 404))
     async def get_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> PoolOut:
         return PoolOut.of(await service.get_pool(store, account=account, pool_id=pool_id))
 
-    @patch("/{pool_id:int}", summary="Change a pool's name or settings")
+    @patch(
+        "/{pool_id:int}",
+        summary="Change a pool's name or settings",
+        responses=error_responses(400, 404, 413),
+    )
     async def update_pool(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
     ) -> PoolOut:
@@ -46,6 +52,6 @@ class PoolsController(Controller):
         pool = await service.update_pool(store, account=account, pool_id=pool_id, **changes)
         return PoolOut.of(pool)
 
-    @delete("/{pool_id:int}", summary="Delete a pool and all its codes")
+    @delete("/{pool_id:int}", summary="Delete a pool and all its codes", responses=error_responses(400, 404))
     async def delete_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> None:
         await service.delete_pool(store, account=account, pool_id=pool_id)

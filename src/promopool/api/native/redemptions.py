@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from promopool import service
-from promopool.api.deps import AccountDep, PoolId, StoreDep
+from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, PoolId, StoreDep
+from promopool.api.native.openapi import error_responses
 from promopool.api.native.schemas import (
     CodeCheck,
     RedeemIn,
@@ -24,9 +25,7 @@ from promopool.api.native.schemas import (
 from promopool.domain.guessing import FailureBudget
 from promopool.domain.keys import hash_api_key
 
-MAX_ID = 2**63 - 1
 RedemptionId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The redemption's id.")]
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key")]
 
 REFUSALS = """\
 Every refusal a caller who does not hold the code could get — no such code, expired, used up, attached to
@@ -68,6 +67,7 @@ class RedemptionsController(Controller):
         summary="May this code be used now, by this profile?",
         description="Answers what a redeem would, without using the code. The code is matched under its"
         " pool's normalization, across the account's pools (`pool_id` narrows it to one).\n\n" + REFUSALS,
+        responses=error_responses(400, 404, 409, 413, 429),
     )
     async def validate(
         self, request: Request[Any, Any, Any], store: StoreDep, account: AccountDep, data: JSONBody[CodeCheck]
@@ -86,6 +86,7 @@ class RedemptionsController(Controller):
         " however many arrive at once, and a profile stays within `per_profile_limit`. Send an"
         " `Idempotency-Key` to make retries safe: the same key returns the same redemption (200,"
         " `replayed: true`).\n\n" + REFUSALS,
+        responses=error_responses(400, 404, 409, 413, 422, 429),
     )
     async def redeem(
         self,
@@ -103,7 +104,7 @@ class RedemptionsController(Controller):
                 pool_id=data.pool_id,
                 profile=data.profile,
                 order_ref=data.order_ref,
-                amount=data.amount,
+                amount=data.decimal_amount(),
                 metadata=data.metadata,
                 idempotency_key=idempotency_key,
             )
@@ -115,6 +116,7 @@ class RedemptionsController(Controller):
         summary="Give a redemption's use back, exactly once",
         description="A second rollback answers 409 `already_rolled_back`; with an `Idempotency-Key` a retry"
         " gets the first answer instead.",
+        responses=error_responses(400, 404, 409, 422),
     )
     async def rollback(
         self,
@@ -128,7 +130,7 @@ class RedemptionsController(Controller):
         )
         return _replayed(RedeemOut.of(done), 200)
 
-    @get("/redemptions/{redemption_id:int}", summary="Get a redemption")
+    @get("/redemptions/{redemption_id:int}", summary="Get a redemption", responses=error_responses(400, 404))
     async def get_redemption(
         self, store: StoreDep, account: AccountDep, redemption_id: RedemptionId
     ) -> RedemptionOut:
@@ -138,6 +140,7 @@ class RedemptionsController(Controller):
     @get(
         "/pools/{pool_id:int}/codes/{code:str}/redemptions",
         summary="A code's redemptions, oldest first (paged by id)",
+        responses=error_responses(400, 404),
     )
     async def list_redemptions(
         self,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from promopool.api.deps import MAX_ID
 from promopool.domain import (
     Account,
     Claimed,
@@ -21,12 +22,21 @@ from promopool.domain import (
     Redeemed,
     Redemption,
 )
-from promopool.domain.redemptions import CodeUse
+from promopool.domain.redemptions import MAX_PROFILE_KEY, CodeUse
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# The rule of domain/codes.py (check_name) as a pattern, so that the OpenAPI document states it exactly: no
+# control characters, and something left after surrounding whitespace is stripped. The whitespace is spelled
+# out because `\s` differs between Python and the JSON Schema (ECMA-262) dialect.
+CONTROL = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"
+_SPACE = " \\xa0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+VISIBLE_TEXT = f"^[^{CONTROL}]*[^{CONTROL}{_SPACE}][^{CONTROL}]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
 # Timestamps must carry their zone: a bare local time means different instants to different servers.
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="An instant with its time zone, between 1970-01-01 and 9999-01-01."),
+]
 
 
 class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,7 +56,7 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     max_uses: PositiveInt | UnsetType = UNSET
     per_profile_limit: PositiveInt | UnsetType | None = UNSET
-    expires_at: datetime | UnsetType | None = UNSET
+    expires_at: AwareDatetime | UnsetType | None = UNSET
     public_fetch: bool | UnsetType = UNSET
     case_insensitive: bool | UnsetType = UNSET
     ignore_separators: bool | UnsetType = UNSET
@@ -216,8 +226,15 @@ class Health(msgspec.Struct):
     database: str | None = None
 
 
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-Text = Annotated[str, msgspec.Meta(max_length=1024)]  # the service applies the exact rules
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+# A typed code: anything up to the limit (a value no code can have is answered as not found, never 400).
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
+# The rules of domain/redemptions.py (check_profile_key, check_order_ref), stated exactly for the document.
+Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROFILE_KEY, pattern=VISIBLE_TEXT)]
+# Money as a decimal string ("19.90") or a whole JSON number; no floats, whose binary value is not the amount
+# written. The bounds keep within domain.redemptions.MAX_AMOUNT_DIGITS (30), stated exactly for the document.
+DecimalText = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$")]
+WholeAmount = Annotated[int, msgspec.Meta(ge=-(10**18 - 1), le=10**18 - 1)]
 
 
 class CodeCheck(msgspec.Struct, forbid_unknown_fields=True):
@@ -225,15 +242,19 @@ class CodeCheck(msgspec.Struct, forbid_unknown_fields=True):
 
     code: Text
     pool_id: Id | None = None
-    profile: Text | None = None
+    profile: Reference | None = None
 
 
 class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     code: Text
     pool_id: Id | None = None
-    profile: Text | None = None
-    order_ref: Text | None = None
-    amount: Decimal | None = None
+    profile: Reference | None = None
+    order_ref: Reference | None = None
+    amount: DecimalText | WholeAmount | None = None
+
+    def decimal_amount(self) -> Decimal | None:
+        return None if self.amount is None else Decimal(self.amount)
+
     metadata: dict[str, Any] | None = None
 
 

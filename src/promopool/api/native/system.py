@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.openapi import ResponseSpec
 
 from promopool.api.deps import AccountDep, StoreDep
+from promopool.api.native.openapi import BEARER, error_responses
 from promopool.api.native.schemas import AccountOut, Health
 from promopool.domain.errors import StorageUnavailable
 
@@ -16,7 +18,14 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/health/ready", tags=["system"], summary="Readiness: the database answers")
+@get(
+    "/health/ready",
+    tags=["system"],
+    summary="Readiness: the database answers",
+    responses={
+        503: ResponseSpec(Health, description="The database does not answer.", generate_examples=False)
+    },
+)
 async def ready(store: StoreDep) -> Response[Health]:
     try:
         await store.ping()
@@ -33,8 +42,9 @@ async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
 class AccountController(Controller):
     path = "/v1/account"
     tags = ["account"]
+    security = BEARER
 
-    @get("/", summary="The account the API key belongs to")
+    @get("/", summary="The account the API key belongs to", responses=error_responses())
     async def get_account(self, account: AccountDep) -> AccountOut:
         return AccountOut.of(account)
 

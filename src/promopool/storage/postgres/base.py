@@ -40,6 +40,22 @@ CONNECTION_ERRORS = (
     asyncpg.OperatorInterventionError,
 )
 
+
+def _connection_lost(conn: asyncpg.Connection) -> bool:
+    """Whether a connection this store holds has died under it.
+
+    A server going away mid-operation (a restart, a fast shutdown) does not always surface as a connection
+    error: the transaction's own exit then fails with an InterfaceError ("the underlying connection is
+    closed"), and a connection told to terminate while idle can fail its next query with an
+    InternalClientError ("cannot switch to state …"). Both are an outage, not a bug, when the connection is
+    closed — or already detached from us, which the pool does to a connection when it closes.
+    """
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool"
+        return True
+
+
 MIGRATION_LOCK = 7_311_820_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 
 
@@ -128,7 +144,12 @@ class PostgresBase(Store):
             raise StorageUnavailable("store is not connected")
         try:
             async with self._pool.acquire() as conn:
-                yield conn
+                try:
+                    yield conn
+                except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+                    if not _connection_lost(conn):
+                        raise  # a bug in how the connection was used
+                    raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
         except CONNECTION_ERRORS as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 

@@ -1,0 +1,129 @@
+"""What the OpenAPI document says beyond the handlers' signatures: the error responses each route can give
+(in the one native error body) and the request bodies of the import endpoint, which reads its body itself.
+
+Declared so that clients, and the schema fuzz in tests/reliability, can rely on every response matching the
+document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.typing import FieldDefinition
+
+from promopool.api.native.schemas import CONTROL, VISIBLE_TEXT, ErrorOut
+from promopool.domain.codes import MAX_CODE_LENGTH
+
+# Status -> when a native route answers it (docs/design.md, "Errors").
+ERROR_STATUSES = {
+    400: "Invalid input: malformed JSON, a missing or wrong field, a bad parameter (`invalid_input`,"
+    " `invalid_code`).",
+    401: "No or unknown API key (`unauthenticated`).",
+    404: "No such pool, code, redemption or lease in this account (`not_found`, `pool_not_found`,"
+    " `code_not_found`, `redemption_not_found`, `lease_not_found`), or no usable code (`code_unusable`).",
+    409: "A conflict: the pool is exhausted or expired, the code is expired or used up for its holder, the"
+    " redemption was already rolled back, the lease ran out or was released, a normalization collision.",
+    413: "The body is larger than the configured limit; refused before it is read (`payload_too_large`).",
+    415: "The body's content type is not accepted here (`unsupported_media_type`).",
+    422: "The Idempotency-Key was already used for another request (`idempotency_key_reused`).",
+    429: "Too many failed attempts from this key or address (`rate_limited`); see `Retry-After`.",
+    503: "The database cannot be reached (`storage_unavailable`); retry later.",
+}
+
+# What every authenticated route can answer, whatever it does.
+ALWAYS = (401, 503)
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The native error body declared for ``statuses`` plus ALWAYS (replaces the framework's own 400)."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorOut, description=ERROR_STATUSES[status], generate_examples=False
+        )
+        for status in sorted({*statuses, *ALWAYS})
+    }
+
+
+_CODE = Schema(
+    type=OpenAPIType.STRING,
+    min_length=1,
+    max_length=MAX_CODE_LENGTH,
+    pattern=VISIBLE_TEXT,
+    description="Surrounding whitespace is stripped; an invalid value refuses the upload (see skip_invalid).",
+)
+_CODE_LIST = Schema(type=OpenAPIType.ARRAY, items=_CODE)
+_LINE = f"[^{CONTROL}]{{0,{MAX_CODE_LENGTH}}}"
+TEXT_LINES = f"^({_LINE}\\r?\\n)*({_LINE})?$"
+_LINES = Schema(
+    type=OpenAPIType.STRING,
+    pattern=TEXT_LINES,
+    description="One code per line (CSV: the first column); blank lines are ignored.",
+)
+
+
+@dataclass
+class ImportOperation(Operation):
+    """The import endpoint streams its body, so its accepted bodies are declared here by hand."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            _CODE_LIST,
+                            Schema(
+                                type=OpenAPIType.OBJECT,
+                                properties={"codes": _CODE_LIST},
+                                required=["codes"],
+                                additional_properties=False,
+                            ),
+                        ]
+                    )
+                ),
+                "text/plain": OpenAPIMediaType(schema=_LINES),
+                "text/csv": OpenAPIMediaType(schema=_LINES),
+            },
+        )
+
+
+# The native routes' credentials (the health checks and the dialects authenticate otherwise, or not at all).
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+class ClosedStructSchemaPlugin(StructSchemaPlugin):
+    """A struct that refuses unknown fields (``forbid_unknown_fields``) is documented as closed
+    (``additionalProperties: false``); the framework's own plugin leaves every object open."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        if field_definition.type_.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        _restore_union_patterns(field_definition.type_, schema)
+        return schema
+
+
+def _restore_union_patterns(struct: type, schema: Schema) -> None:
+    """The framework drops a string's pattern when the string is one member of a union (``DecimalText |
+    int | float``); put it back, so the document states what the decoder enforces."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        if not isinstance(field.type, msgspec.inspect.UnionType):
+            continue
+        patterns = [
+            t.pattern for t in field.type.types if isinstance(t, msgspec.inspect.StrType) and t.pattern
+        ]
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not patterns or not isinstance(prop, Schema) or not prop.one_of:
+            continue
+        for member in prop.one_of:
+            if isinstance(member, Schema) and member.type == OpenAPIType.STRING and member.pattern is None:
+                member.pattern = patterns[0]

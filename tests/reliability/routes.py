@@ -1,0 +1,90 @@
+"""Every route of the whole app, found in its route table, and how each family of routes takes credentials.
+
+A vendor dialect joins the isolation tests by adding one line to CREDENTIALS (how its requests carry an
+account's credentials) and, if its paths name resources by new parameters, lines to PATH_VALUES; its
+routes are then discovered and attacked like the native ones. A route no entry covers fails
+test_every_route_is_covered, so none can be forgotten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from tests.conftest import Tenant
+
+# Routes anyone may call: liveness, readiness and the API's description.
+PUBLIC = re.compile(r"^/(health(/ready)?|openapi\.json|docs(/.*)?)$")
+
+# How a request of each family presents an account's credentials (httpx request arguments), by path prefix.
+CREDENTIALS: dict[str, Callable[[Tenant], dict[str, Any]]] = {
+    "/v1/": lambda t: {"headers": {"Authorization": f"Bearer {t.api_key}"}},
+}
+
+# Credentials that belong to no account, per family.
+NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
+    "/v1/": [
+        {},
+        {"headers": {"Authorization": "Bearer pp_" + "0" * 43}},
+        {"headers": {"Authorization": "Basic dXNlcjpwYXNz"}},
+        {"headers": {"Authorization": "Bearer"}},
+    ],
+}
+
+# What a path parameter is set to: the owner's resource, so that another account's request names it.
+PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
+    "pool_id": lambda t: str(t.pool.id),
+    "code": lambda t: "CODE000",
+}
+
+# Bodies for routes that need one to get past validation (keyed by method and route template).
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/pools"): {"json": {"name": "intruder-pool"}},
+    ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
+    ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+
+    @property
+    def public(self) -> bool:
+        return PUBLIC.match(self.template) is not None
+
+    @property
+    def family(self) -> str | None:
+        return next((prefix for prefix in CREDENTIALS if self.template.startswith(prefix)), None)
+
+    @property
+    def names_a_resource(self) -> bool:
+        return "{" in self.template
+
+    def path(self, owner: Tenant) -> str:
+        def value(match: re.Match[str]) -> str:
+            return PATH_VALUES[match.group(1)](owner)
+
+        return re.sub(r"\{(\w+)(?::\w+)?\}", value, self.template)
+
+    def request(self, owner: Tenant, credentials: dict[str, Any]) -> dict[str, Any]:
+        """httpx.request arguments: this route, naming ``owner``'s resources, with ``credentials``."""
+        body = BODIES.get((self.method, self.template), {})
+        return {"method": self.method, "url": self.path(owner), **body, **credentials}
+
+
+def discover(app: Litestar) -> list[Route]:
+    """Every (method, path) the app serves, HEAD and OPTIONS aside (the framework answers those)."""
+    return [
+        Route(method, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for method in sorted(route.methods)
+        if method not in ("HEAD", "OPTIONS")
+    ]
