@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
 
 from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
@@ -15,35 +18,43 @@ from promopool.storage.postgres.base import (
 )
 
 
+async def insert_values(conn: asyncpg.Connection, pool_id: int, values: Sequence[str], now: datetime) -> int:
+    """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
+    already holds; return how many were inserted. Runs inside the caller's transaction."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
+    )
+    # Binary COPY into a session-private table first: the pool's row is locked only for the
+    # INSERT … SELECT below, not while the batch streams in.
+    await conn.copy_records_to_table(
+        "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
+    )
+    base = await conn.fetchval("SELECT last_seq FROM pools WHERE id = $1 FOR UPDATE", pool_id)
+    if base is None:
+        raise PoolNotFound(pool_id)
+    # Rows go in value order, which keeps the (pool_id, value) index's inserts local; seq keeps the order
+    # given (`ord` breaks ties, so of two equal values the first still wins).
+    inserted = await conn.fetchval(
+        "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
+        " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY value, ord"
+        " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
+        pool_id,
+        base,
+        now,
+    )
+    await conn.execute(
+        "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+        pool_id,
+        len(values),
+        inserted,
+    )
+    return int(inserted)
+
+
 class PostgresCodes(PostgresBase):
     async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
         async with self._tx() as conn:
-            await conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
-            )
-            # Binary COPY into a session-private table first: the pool's row is locked only for the
-            # INSERT … SELECT below, not while the batch streams in.
-            await conn.copy_records_to_table(
-                "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
-            )
-            base = await conn.fetchval("SELECT last_seq FROM pools WHERE id = $1 FOR UPDATE", pool_id)
-            if base is None:
-                raise PoolNotFound(pool_id)
-            inserted = await conn.fetchval(
-                "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
-                " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY ord"
-                " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
-                pool_id,
-                base,
-                self.clock(),
-            )
-            await conn.execute(
-                "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
-                pool_id,
-                len(values),
-                inserted,
-            )
-        return int(inserted)
+            return await insert_values(conn, pool_id, values, self.clock())
 
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
