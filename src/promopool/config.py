@@ -43,6 +43,8 @@ class Settings:
     """Database connections per worker (PostgreSQL)."""
     log_level: str = "info"
     """Server log level: debug, info, warning, error."""
+    max_keyspace_fill: float = 1e-6
+    """Largest share of a pattern's possible codes a pool may hold: the chance a random guess hits one."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -64,6 +66,8 @@ class Settings:
             raise ConfigError(
                 f"database_url: unsupported scheme {scheme!r}; use sqlite:///path.db or postgresql://…"
             )
+        if not 0 < self.max_keyspace_fill <= 1:
+            raise ConfigError(f"max_keyspace_fill: must be in (0, 1], got {self.max_keyspace_fill}")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
 
