@@ -8,8 +8,10 @@ import re
 import httpx
 from litestar.routes import HTTPRoute
 
+from promopool import service
 from promopool.api.app import create_app
 from promopool.config import Settings
+from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.test_bad_input import snapshot
@@ -17,6 +19,7 @@ from tests.test_bad_input import snapshot
 BODIES = {
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+    ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 5}},
 }
 
 
@@ -42,16 +45,25 @@ def test_route_discovery_sees_the_native_api() -> None:
 async def test_every_route_refuses_another_account(
     client: httpx.AsyncClient, store: Store, tenant: Tenant, other: Tenant
 ) -> None:
+    job = await service.generate_codes(
+        store, account=tenant.account, pool_id=tenant.pool.id, spec=CodeSpec.of(), count=1
+    )
     before = await snapshot(store, tenant)
     calls = 0
     for method, template in foreign_routes():
         path = re.sub(r"\{pool_id:int\}", str(tenant.pool.id), template)
         path = re.sub(r"\{code:str\}", "CODE000", path)
+        path = re.sub(r"\{job_id:int\}", str(job.id), path)
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})
         )
         assert response.status_code in (403, 404), (method, path, response.status_code, response.text)
-        assert response.json()["error"]["code"] in ("forbidden", "pool_not_found", "not_found")
+        assert response.json()["error"]["code"] in (
+            "forbidden",
+            "pool_not_found",
+            "not_found",
+            "job_not_found",
+        )
         calls += 1
     assert calls == len(foreign_routes())
     assert await snapshot(store, tenant) == before

@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from promopool import __version__, service
 from promopool.api.auth import Authenticator
-from promopool.api.deps import provide_account, provide_settings, provide_store
+from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
 from promopool.config import Settings
@@ -35,15 +35,19 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         store if store is not None else open_store(settings.database_url, pool_size=settings.db_pool_size)
     )
 
+    jobs = service.JobRunner(the_store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if owns_store:
             await the_store.connect()
             await the_store.migrate()
         purger = asyncio.create_task(_purge_idempotency_keys(the_store, settings))
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()  # running jobs end as failed, keeping what they committed
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "account": Provide(provide_account),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     )
     app.state.store = the_store
     app.state.settings = settings
+    app.state.jobs = jobs
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
     return app
 

@@ -13,15 +13,18 @@ from litestar.params import PathParameter
 from promopool.config import Settings
 from promopool.domain import Account
 from promopool.domain.errors import PayloadTooLarge
+from promopool.service.jobs import JobRunner
 from promopool.storage import Store
 
 # Handler parameters filled by dependency injection (by name: store, settings, account).
 StoreDep = NamedDependency[Store]
 SettingsDep = NamedDependency[Settings]
 AccountDep = NamedDependency[Account]
+JobsDep = NamedDependency[JobRunner]
 
 MAX_ID = 2**63 - 1
 PoolId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
+JobId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The job's numeric id.")]
 
 
 def provide_store(state: State) -> Store:
@@ -32,6 +35,11 @@ def provide_store(state: State) -> Store:
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def provide_jobs(state: State) -> JobRunner:
+    jobs: JobRunner = state.jobs
+    return jobs
 
 
 async def provide_account(request: Request[Any, Any, Any]) -> Account:

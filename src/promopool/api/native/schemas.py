@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from promopool.domain import Account, Claimed, Code, CodeState, ImportReport, Pool
+from promopool.domain.codes import MAX_CODE_LENGTH
+from promopool.domain.generation import MAX_COUNT
+from promopool.domain.jobs import Job, JobKind, JobState
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -162,3 +165,51 @@ class ErrorOut(msgspec.Struct):
 class Health(msgspec.Struct):
     status: str
     database: str | None = None
+
+
+# -- generation, jobs ------------------------------------------------------------------------------------
+Charset = Literal["unambiguous", "digits", "letters", "alphanumeric"]
+Affix = Annotated[str, msgspec.Meta(max_length=MAX_CODE_LENGTH)]
+
+
+class GenerateCodes(msgspec.Struct, forbid_unknown_fields=True):
+    """``pattern`` (``#`` = a random character) or ``length`` (default 12), not both."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+    pattern: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE_LENGTH)] | None = None
+    length: Annotated[int, msgspec.Meta(ge=1, le=MAX_CODE_LENGTH)] | None = None
+    charset: Charset = "unambiguous"
+    prefix: Affix = ""
+    suffix: Affix = ""
+    check_character: bool = False
+    uppercase: bool = True
+
+
+class JobOut(msgspec.Struct):
+    id: int
+    kind: JobKind
+    pool_id: int | None
+    state: JobState
+    total: int
+    done: int
+    error: str | None
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            pool_id=job.pool_id,
+            state=job.state,
+            total=job.total,
+            done=job.done,
+            error=job.error,
+            params=job.params,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            finished_at=job.finished_at,
+        )
