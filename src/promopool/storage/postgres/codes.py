@@ -33,22 +33,25 @@ async def insert_values(conn: asyncpg.Connection, pool_id: int, values: Sequence
     if base is None:
         raise PoolNotFound(pool_id)
     # Rows go in value order, which keeps the (pool_id, value) index's inserts local; seq keeps the order
-    # given (`ord` breaks ties, so of two equal values the first still wins).
-    inserted = await conn.fetchval(
-        "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
+    # given (`ord` breaks ties, so of two equal values the first still wins). Naming the one index a
+    # duplicate can hit spares the database probing the other unique indexes for every row (a fresh seq
+    # or id never collides; if one ever did, that would be a bug worth an error).
+    status = await conn.execute(
+        "INSERT INTO codes (pool_id, seq, value, created_at)"
         " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY value, ord"
-        " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
+        " ON CONFLICT (pool_id, value) DO NOTHING",
         pool_id,
         base,
         now,
     )
+    inserted = int(status.split()[-1])  # "INSERT 0 <rows>"
     await conn.execute(
         "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
         pool_id,
         len(values),
         inserted,
     )
-    return int(inserted)
+    return inserted
 
 
 class PostgresCodes(PostgresBase):
