@@ -10,6 +10,9 @@ import json
 import os
 import platform
 import secrets
+import shutil
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -90,3 +93,41 @@ def write_json(bench: str, engine: str | None, result: DataclassInstance) -> Pat
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def promopool_executable() -> str:
+    # The console script next to this interpreter is the one installed with the code being measured; a
+    # `promopool` found on PATH might belong to another environment.
+    beside = Path(sys.executable).parent / "promopool"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("promopool")
+    if found is None:
+        raise BenchFailure(f"no promopool executable next to {sys.executable} nor on PATH")
+    return found
+
+
+def cli(database_url: str, *args: str) -> str:
+    """Run a CLI command to completion and return its stdout; fail loudly on a non-zero exit."""
+    command = [promopool_executable(), "--database-url", database_url, *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchFailure(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def current_rss_mb(pid: int) -> float | None:
+    """The process's resident set now, or None once it is gone (or where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None  # a zombie has no VmRSS line
+
+
+def load_average() -> float:
+    """The 1-minute load average: above the CPU count, other work competed with the run being measured."""
+    return round(os.getloadavg()[0], 2)

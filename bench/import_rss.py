@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
+from _common import (
+    BenchFailure,
+    cli,
+    current_rss_mb,
+    drop_schema,
+    host_info,
+    log,
+    pg_schema_url,
+    promopool_executable,
+    write_json,
+)
 
 RSS_LIMIT_MB = 200.0
 SAMPLE_INTERVAL_S = 0.05
@@ -60,44 +69,11 @@ class EngineResult:
     host: dict[str, Any] = field(default_factory=dict)
 
 
-def promopool_executable() -> str:
-    # The console script next to this interpreter is the one installed with the code being measured; a
-    # `promopool` found on PATH might belong to another environment.
-    beside = Path(sys.executable).parent / "promopool"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("promopool")
-    if found is None:
-        raise BenchFailure(f"no promopool executable next to {sys.executable} nor on PATH")
-    return found
-
-
 def write_codes(path: Path, count: int) -> None:
     with path.open("w", encoding="ascii", newline="\n") as out:
         chunk = 100_000
         for start in range(0, count, chunk):
             out.write("".join(f"C{i:09d}\n" for i in range(start, min(start + chunk, count))))
-
-
-def cli(database_url: str, *args: str) -> str:
-    """Run a CLI command to completion and return its stdout; fail loudly on a non-zero exit."""
-    command = [promopool_executable(), "--database-url", database_url, *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchFailure(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def current_rss_mb(pid: int) -> float | None:
-    """The process's resident set now, or None once it is gone (or where /proc is missing)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None  # a zombie has no VmRSS line
 
 
 def run_import(database_url: str, pool_id: int, path: Path, codes: int, workdir: Path) -> ImportRun:

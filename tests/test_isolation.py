@@ -11,6 +11,7 @@ from litestar.routes import HTTPRoute
 from promopool import service
 from promopool.api.app import create_app
 from promopool.config import Settings
+from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.test_bad_input import snapshot
@@ -18,6 +19,7 @@ from tests.test_bad_input import snapshot
 BODIES = {
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+    ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 5}},
 }
 
 
@@ -46,6 +48,9 @@ async def test_every_route_refuses_another_account(
     redeemed = await service.redeem(store, account=tenant.account, code="CODE000")
     leased = await service.claim(store, account=tenant.account, pool_id=tenant.pool.id, lease_seconds=600)
     assert leased.lease is not None
+    job = await service.generate_codes(
+        store, account=tenant.account, pool_id=tenant.pool.id, spec=CodeSpec.of(), count=1
+    )
     before = await snapshot(store, tenant)
     calls = 0
     for method, template in foreign_routes():
@@ -54,6 +59,7 @@ async def test_every_route_refuses_another_account(
         path = re.sub(r"\{redemption_id:int\}", str(redeemed.redemption.id), path)
         path = re.sub(r"\{lease_id:int\}", str(leased.lease.id), path)
         assert "{" not in path, f"no owner's resource to try {template} on"
+        path = re.sub(r"\{job_id:int\}", str(job.id), path)
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})
         )
@@ -64,6 +70,7 @@ async def test_every_route_refuses_another_account(
             "not_found",
             "redemption_not_found",
             "lease_not_found",
+            "job_not_found",
         )
         calls += 1
     assert calls == len(foreign_routes())

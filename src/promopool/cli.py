@@ -6,20 +6,32 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from promopool import metrics, service
 from promopool.config import ENV_PREFIX, ConfigError, Settings
-from promopool.domain import Account, ImportReport, PoolSettings
-from promopool.domain.errors import NotFound, PromopoolError
+from promopool.domain import Account, CodeState, ImportReport, PoolSettings
+from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
+from promopool.domain.export import ExportFormat, ExportRow
+from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
+from promopool.domain.jobs import Job, JobState
+from promopool.formats.export import encode_export
 from promopool.formats.lines import LineSplitter, first_csv_field
 from promopool.logs import log_config
 from promopool.storage import Store, open_store
@@ -119,6 +131,7 @@ def serve(
         "auth_cache_seconds",
         "db_pool_size",
         "log_level",
+        "max_keyspace_fill",
     ):
         os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
     # One session key for all workers (else a sign-in would hold on one worker only).
@@ -255,6 +268,121 @@ def import_(
     console.print(f"inserted {report.inserted}, duplicates {report.duplicates}, invalid {report.invalid}")
     for sample in report.invalid_samples[:10]:
         console.print(f"  line {sample.position}: {sample.reason.replace('_', ' ')}")
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    pool: int,
+    count: int,
+    pattern: Annotated[
+        str | None, typer.Option(help="Shape of a code, '#' = a random character: SALE-####-####.")
+    ] = None,
+    length: Annotated[int | None, typer.Option(help="Random characters, without --pattern (12).")] = None,
+    charset: Annotated[str, typer.Option(help=f"{', '.join(CHARSETS)}.")] = DEFAULT_CHARSET,
+    prefix: Annotated[str, typer.Option(help="Text before each code.")] = "",
+    suffix: Annotated[str, typer.Option(help="Text after each code.")] = "",
+    check_character: Annotated[
+        bool, typer.Option(help="Append a check character that catches typos and swaps.")
+    ] = False,
+    lowercase: Annotated[bool, typer.Option(help="Lowercase letters (default: uppercase).")] = False,
+    account: AccountOpt = "default",
+) -> None:
+    """Generate COUNT new random codes into a pool, with a progress bar."""
+    settings = _settings(ctx)
+    progress = Progress(
+        TextColumn("[bold]generating[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("generate", total=count)
+
+    async def work(store: Store) -> Job:
+        owner = await _account(store, account)
+        spec = CodeSpec.of(
+            pattern=pattern,
+            length=length,
+            charset=charset,
+            prefix=prefix,
+            suffix=suffix,
+            check_character=check_character,
+            uppercase=not lowercase,
+        )
+        return await service.generate_codes(
+            store,
+            account=owner,
+            pool_id=pool,
+            spec=spec,
+            count=count,
+            max_fill=settings.max_keyspace_fill,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+
+    with progress:
+        job = _run(settings, work)
+    if job.state is not JobState.SUCCEEDED:
+        err.print(f"[red]error:[/red] job {job.id} stopped after {job.done} codes: {job.error}")
+        raise typer.Exit(1)
+    console.print(f"generated {job.done} codes (job {job.id})")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    pool: int,
+    state: Annotated[str, typer.Option(help="available, issued, redeemed or all.")] = "all",
+    export_format: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: the file's suffix, else csv).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    account: AccountOpt = "default",
+) -> None:
+    """Export a pool's codes (code, state, issued_at, profile, usage_count) as CSV or JSON lines."""
+    suffix = output.suffix.lstrip(".").lower() if output is not None else ""
+    chosen = export_format or (suffix if suffix in set(ExportFormat) else ExportFormat.CSV)
+    progress = Progress(
+        TextColumn("[bold]exporting[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=output is None or not err.is_terminal,
+    )
+
+    async def work(store: Store) -> int:
+        if chosen not in set(ExportFormat):
+            raise InvalidInput(f"format must be csv or jsonl, not {chosen!r}", field="format")
+        if state != "all" and state not in set(CodeState):
+            raise InvalidInput(
+                f"state must be available, issued, redeemed or all, not {state!r}", field="state"
+            )
+        wanted = None if state == "all" else CodeState(state)
+        owner = await _account(store, account)
+        counts = (await service.get_pool(store, account=owner, pool_id=pool)).counts
+        task = progress.add_task("export", total=counts.total if wanted is None else getattr(counts, wanted))
+        batches = await service.export_codes(store, account=owner, pool_id=pool, state=wanted)
+
+        async def counted() -> AsyncIterator[list[ExportRow]]:
+            async for rows in batches:
+                progress.advance(task, len(rows))
+                yield rows
+
+        written = 0
+        with contextlib.ExitStack() as stack:
+            sink = sys.stdout.buffer if output is None else stack.enter_context(output.open("wb"))
+            async for chunk in encode_export(counted(), ExportFormat(chosen)):
+                sink.write(chunk)
+                written += len(chunk)
+            sink.flush()
+        return written
+
+    with progress:
+        _run(_settings(ctx), work)
 
 
 @app.command()

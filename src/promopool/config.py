@@ -52,6 +52,8 @@ class Settings:
     """Failed validate/redeem attempts per API key and per client address before 429 (per worker); 0: off."""
     guess_window_seconds: int = 60
     """Seconds in which a spent guess budget refills completely (evenly)."""
+    max_keyspace_fill: float = 1e-6
+    """Largest share of a pattern's possible codes a pool may hold: the chance a random guess hits one."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -77,6 +79,8 @@ class Settings:
             )
         if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
             raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
+        if not 0 < self.max_keyspace_fill <= 1:
+            raise ConfigError(f"max_keyspace_fill: must be in (0, 1], got {self.max_keyspace_fill}")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
 

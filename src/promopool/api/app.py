@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from promopool import __version__, service
 from promopool.api.auth import Authenticator
-from promopool.api.deps import provide_account, provide_settings, provide_store
+from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
 from promopool.api.native.openapi import ClosedStructSchemaPlugin
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         store if store is not None else open_store(settings.database_url, pool_size=settings.db_pool_size)
     )
 
+    jobs = service.JobRunner(the_store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if owns_store:
@@ -52,9 +54,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         purger = asyncio.create_task(_purge_idempotency_keys(the_store, settings))
         sender = asyncio.create_task(service.WebhookSender(the_store).run())
         sweeper = asyncio.create_task(_expire_leases(the_store))
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()  # running jobs end as failed, keeping what they committed
             for task in (purger, sender, sweeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "account": Provide(provide_account),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     )
     app.state.store = the_store
     app.state.settings = settings
+    app.state.jobs = jobs
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
     app.state.signer = Signer(settings.session_secret or secrets.token_urlsafe(32))
     app.state.guessing = FailureBudget(settings.guess_budget, settings.guess_window_seconds)

@@ -14,17 +14,20 @@ from promopool import service
 from promopool.config import Settings
 from promopool.domain import Account
 from promopool.domain.errors import PayloadTooLarge
+from promopool.service.jobs import JobRunner
 from promopool.storage import Store
 
 # Handler parameters filled by dependency injection (by name: store, settings, account).
 StoreDep = NamedDependency[Store]
 SettingsDep = NamedDependency[Settings]
 AccountDep = NamedDependency[Account]
+JobsDep = NamedDependency[JobRunner]
 
 # The largest integer a JSON number (and the OpenAPI document, which writes bounds as floats) holds exactly;
 # no id comes near it.
 MAX_ID = 2**53 - 1
 PoolId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The pool's numeric id.")]
+JobId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The job's numeric id.")]
 
 # service.check_idempotency_key: 1-255 printable characters; a header carries latin-1, in which U+00A0 and
 # U+00AD are the only non-control characters Python does not call printable.
@@ -49,6 +52,11 @@ def provide_store(state: State) -> Store:
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def provide_jobs(state: State) -> JobRunner:
+    jobs: JobRunner = state.jobs
+    return jobs
 
 
 async def provide_account(request: Request[Any, Any, Any]) -> Account:

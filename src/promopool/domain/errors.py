@@ -6,7 +6,8 @@ to its own envelope in one function (native: ``api/errors.py``)::
     PromopoolError
     ├── InvalidInput            invalid_input       the request is malformed or breaks a rule
     │   ├── InvalidCode         invalid_code
-    │   └── PayloadTooLarge     payload_too_large
+    │   ├── PayloadTooLarge     payload_too_large
+    │   └── KeySpaceTooSmall    key_space_too_small a generation would make codes too easy to guess
     ├── Unauthenticated         unauthenticated     no or unknown credentials
     ├── Forbidden               forbidden           credentials fine, action not allowed
     ├── NotFound                not_found
@@ -15,7 +16,8 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   ├── CodeUnusable        code_unusable       validate/redeem: the one answer to all but the code's
     │   │                                           holder, whatever the reason (guessing learns nothing)
     │   ├── RedemptionNotFound  redemption_not_found
-    │   └── LeaseNotFound       lease_not_found
+    │   ├── LeaseNotFound       lease_not_found
+    │   └── JobNotFound         job_not_found
     ├── Conflict                conflict
     │   ├── AlreadyExists       already_exists
     │   ├── IdempotencyKeyReused idempotency_key_reused
@@ -176,3 +178,14 @@ class RateLimited(PromopoolError):
 
 class StorageUnavailable(PromopoolError):
     code = "storage_unavailable"
+
+
+class KeySpaceTooSmall(InvalidInput):
+    code = "key_space_too_small"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found", job_id=job_id)

@@ -29,6 +29,15 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.export import EXPORT_BATCH, export_codes
+from promopool.service.generation import (
+    GENERATE_BATCH,
+    GENERATE_SYNC_LIMIT,
+    generate_codes,
+    run_generation,
+    start_generation,
+)
+from promopool.service.jobs import JobRunner, fail_stale_jobs, get_job
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
 from promopool.service.promotions import (
@@ -48,12 +57,16 @@ from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
     "DEFAULT_ACCOUNT_NAME",
+    "EXPORT_BATCH",
+    "GENERATE_BATCH",
+    "GENERATE_SYNC_LIMIT",
     "IDEMPOTENCY_TTL",
     "IMPORT_BATCH",
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
     "PROMOTION_PAGE",
     "CodeHistory",
+    "JobRunner",
     "PoolTrend",
     "WebhookSender",
     "authenticate",
@@ -70,8 +83,12 @@ __all__ = [
     "duplicate_promotion",
     "ensure_default_account",
     "expire_leases",
+    "export_codes",
+    "fail_stale_jobs",
     "find_promotion",
+    "generate_codes",
     "get_code",
+    "get_job",
     "get_lease",
     "get_low_stock_alert",
     "get_pool",
@@ -88,7 +105,9 @@ __all__ = [
     "release_lease",
     "rollback_redemption",
     "rotate_webhook_secret",
+    "run_generation",
     "set_low_stock_alert",
+    "start_generation",
     "update_pool",
     "validate_code",
     "webhook_body",

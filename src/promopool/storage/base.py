@@ -7,10 +7,11 @@ rules live in ``promopool.service``; a store only keeps data consistent and atom
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 
 from promopool.domain import (
     Account,
@@ -24,7 +25,9 @@ from promopool.domain import (
     Redemption,
 )
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert
-from promopool.domain.errors import IdempotencyKeyReused, PoolExhausted, PromopoolError
+from promopool.domain.errors import Conflict, IdempotencyKeyReused, PoolExhausted, PromopoolError
+from promopool.domain.export import ExportRow
+from promopool.domain.jobs import Job, JobKind
 from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.coalesce import ClaimCoalescer
 
@@ -296,6 +299,38 @@ class Store(abc.ABC):
         """Put the codes of every lease that has run out back at their pools' tails; return how many leases
         ended."""
 
+    # -- generation jobs and export -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_job(
+        self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
+    ) -> Job:
+        """Record a new running job. Conflict when the pool already has a running job."""
+
+    @abc.abstractmethod
+    async def get_job(self, *, account_id: int, job_id: int) -> Job | None: ...
+
+    @abc.abstractmethod
+    async def insert_job_codes(self, *, job_id: int, pool_id: int, values: Sequence[str]) -> int:
+        """``insert_codes`` for a running job: in the same transaction, add the number inserted to the job's
+        ``done`` and move its heartbeat (``updated_at``). When the job is no longer running, stores nothing
+        and raises Conflict."""
+
+    @abc.abstractmethod
+    async def finish_job(self, *, job_id: int, error: str | None) -> Job | None:
+        """End a running job: ``succeeded``, or ``failed`` with ``error``. None when it was not running."""
+
+    @abc.abstractmethod
+    async def fail_stale_jobs(self, *, silent_since: datetime, error: str) -> int:
+        """Mark ``failed`` every running job whose heartbeat is older than ``silent_since``; return how
+        many."""
+
+    @abc.abstractmethod
+    def export_codes(
+        self, *, pool_id: int, state: CodeState | None, batch_size: int
+    ) -> AsyncIterator[list[ExportRow]]:
+        """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
+        (keyset on the value) so memory stays constant however large the pool."""
+
 
 def claim_scope(pool_id: int) -> str:
     return f"claim:{pool_id}"
@@ -379,3 +414,11 @@ def rollback_scope(redemption_id: int) -> str:
 
 def lease_scope(pool_id: int) -> str:
     return f"lease:{pool_id}"
+
+
+def job_running(pool_id: int) -> Conflict:
+    return Conflict(f"a job is already running on pool {pool_id}", pool_id=pool_id)
+
+
+def job_stopped(job_id: int) -> Conflict:
+    return Conflict(f"job {job_id} is no longer running", job_id=job_id)

@@ -3,6 +3,8 @@
 from litestar.types import ControllerRouterHandler
 
 from promopool.api.native.codes import CodesController
+from promopool.api.native.export import ExportController
+from promopool.api.native.generation import GenerationController
 from promopool.api.native.leases import LeasesController
 from promopool.api.native.pools import PoolsController
 from promopool.api.native.redemptions import RedemptionsController
@@ -15,6 +17,8 @@ ROUTES: list[ControllerRouterHandler] = [
     *system_routes,
     RedemptionsController,
     LeasesController,
+    GenerationController,
+    ExportController,
 ]
 
 __all__ = ["ROUTES"]

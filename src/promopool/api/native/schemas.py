@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -22,6 +22,9 @@ from promopool.domain import (
     Redeemed,
     Redemption,
 )
+from promopool.domain.codes import MAX_CODE_LENGTH
+from promopool.domain.generation import MAX_COUNT
+from promopool.domain.jobs import Job, JobKind, JobState
 from promopool.domain.redemptions import MAX_PROFILE_KEY, CodeUse
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
@@ -251,11 +254,10 @@ class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     profile: Reference | None = None
     order_ref: Reference | None = None
     amount: DecimalText | WholeAmount | None = None
+    metadata: dict[str, Any] | None = None
 
     def decimal_amount(self) -> Decimal | None:
         return None if self.amount is None else Decimal(self.amount)
-
-    metadata: dict[str, Any] | None = None
 
 
 class ValidationOut(msgspec.Struct):
@@ -325,3 +327,51 @@ class RedeemOut(msgspec.Struct):
 class RedemptionPage(msgspec.Struct):
     redemptions: list[RedemptionOut]
     next_after: int | None
+
+
+# -- generation, jobs ------------------------------------------------------------------------------------
+Charset = Literal["unambiguous", "digits", "letters", "alphanumeric"]
+Affix = Annotated[str, msgspec.Meta(max_length=MAX_CODE_LENGTH)]
+
+
+class GenerateCodes(msgspec.Struct, forbid_unknown_fields=True):
+    """``pattern`` (``#`` = a random character) or ``length`` (default 12), not both."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+    pattern: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE_LENGTH)] | None = None
+    length: Annotated[int, msgspec.Meta(ge=1, le=MAX_CODE_LENGTH)] | None = None
+    charset: Charset = "unambiguous"
+    prefix: Affix = ""
+    suffix: Affix = ""
+    check_character: bool = False
+    uppercase: bool = True
+
+
+class JobOut(msgspec.Struct):
+    id: int
+    kind: JobKind
+    pool_id: int | None
+    state: JobState
+    total: int
+    done: int
+    error: str | None
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            pool_id=job.pool_id,
+            state=job.state,
+            total=job.total,
+            done=job.done,
+            error=job.error,
+            params=job.params,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            finished_at=job.finished_at,
+        )

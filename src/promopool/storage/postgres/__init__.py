@@ -4,6 +4,8 @@ from promopool.storage.postgres.accounts import PostgresAccounts
 from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
+from promopool.storage.postgres.export import PostgresExport
+from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.pools import PostgresPools
 from promopool.storage.postgres.promotions import PostgresPromotions
@@ -19,6 +21,8 @@ class PostgresStore(
     PostgresPools,
     PostgresAccounts,
     PostgresAlerts,
+    PostgresJobs,
+    PostgresExport,
 ):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
 
 from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
@@ -17,45 +20,55 @@ from promopool.storage.postgres.base import (
 from promopool.storage.postgres.lookup import stored_alike
 
 
+async def insert_values(conn: asyncpg.Connection, pool_id: int, values: Sequence[str], now: datetime) -> int:
+    """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
+    already holds; return how many were inserted. Runs inside the caller's transaction."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
+    )
+    # Binary COPY into a session-private table first: the pool's row is locked only for the
+    # INSERT … SELECT below, not while the batch streams in.
+    await conn.copy_records_to_table(
+        "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
+    )
+    pool = await conn.fetchrow(
+        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
+    )
+    if pool is None:
+        raise PoolNotFound(pool_id)
+    base = pool["last_seq"]
+    normalization = Normalization(pool["case_insensitive"], pool["ignore_separators"])
+    if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
+        fresh = new_values(values, await stored_alike(conn, pool_id, values), normalization)
+        await conn.execute(
+            "DELETE FROM import_codes WHERE ord <> ALL($1::bigint[])", [i + 1 for i, _ in fresh]
+        )
+    # Rows go in value order, which keeps the (pool_id, value) index's inserts local; seq keeps the order
+    # given (`ord` breaks ties, so of two equal values the first still wins). Naming the one index a
+    # duplicate can hit spares the database probing the other unique indexes for every row (a fresh seq
+    # or id never collides; if one ever did, that would be a bug worth an error).
+    status = await conn.execute(
+        "INSERT INTO codes (pool_id, seq, value, created_at)"
+        " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY value, ord"
+        " ON CONFLICT (pool_id, value) DO NOTHING",
+        pool_id,
+        base,
+        now,
+    )
+    inserted = int(status.split()[-1])  # "INSERT 0 <rows>"
+    await conn.execute(
+        "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+        pool_id,
+        len(values),
+        inserted,
+    )
+    return inserted
+
+
 class PostgresCodes(PostgresBase):
     async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
         async with self._tx() as conn:
-            await conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
-            )
-            # Binary COPY into a session-private table first: the pool's row is locked only for the
-            # INSERT … SELECT below, not while the batch streams in.
-            await conn.copy_records_to_table(
-                "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
-            )
-            pool = await conn.fetchrow(
-                "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE",
-                pool_id,
-            )
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            base = pool["last_seq"]
-            normalization = Normalization(pool["case_insensitive"], pool["ignore_separators"])
-            if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
-                fresh = new_values(values, await stored_alike(conn, pool_id, values), normalization)
-                await conn.execute(
-                    "DELETE FROM import_codes WHERE ord <> ALL($1::bigint[])", [i + 1 for i, _ in fresh]
-                )
-            inserted = await conn.fetchval(
-                "WITH ins AS (INSERT INTO codes (pool_id, seq, value, created_at)"
-                " SELECT $1, $2 + ord, value, $3 FROM import_codes ORDER BY ord"
-                " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
-                pool_id,
-                base,
-                self.clock(),
-            )
-            await conn.execute(
-                "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
-                pool_id,
-                len(values),
-                inserted,
-            )
-        return int(inserted)
+            return await insert_values(conn, pool_id, values, self.clock())
 
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int

@@ -4,6 +4,8 @@ from promopool.storage.sqlite.accounts import SQLiteAccounts
 from promopool.storage.sqlite.alerts import SQLiteAlerts
 from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
+from promopool.storage.sqlite.export import SQLiteExport
+from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
 from promopool.storage.sqlite.promotions import SQLitePromotions
@@ -19,6 +21,8 @@ class SQLiteStore(
     SQLitePools,
     SQLiteAccounts,
     SQLiteAlerts,
+    SQLiteJobs,
+    SQLiteExport,
 ):
     """Every operation of the Store interface, one mixin per area (the modules beside this one)."""
 

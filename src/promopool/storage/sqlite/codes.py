@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from promopool.domain import Code, CodeState
@@ -20,37 +21,42 @@ from promopool.storage.sqlite.base import (
 from promopool.storage.sqlite.lookup import stored_alike
 
 
+def insert_values(conn: sqlite3.Connection, pool_id: int, values: Sequence[str], now: str) -> int:
+    """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
+    already holds; return how many were inserted. Runs inside the caller's write."""
+    row = conn.execute(
+        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = ?", (pool_id,)
+    ).fetchone()
+    if row is None:
+        raise PoolNotFound(pool_id)
+    base = row[0] + 1
+    normalization = Normalization(bool(row[1]), bool(row[2]))
+    if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
+        fresh = new_values(values, stored_alike(conn, pool_id, values), normalization)
+    else:
+        fresh = list(enumerate(values))
+    before = conn.total_changes
+    # Rows go in value order, which keeps the (pool_id, value) index's inserts local; their seq keeps the
+    # order given (the sort is stable, so of two equal values the first still wins). OR IGNORE skips values
+    # the pool already holds; their seq numbers stay unused, which costs a claim nothing (it seeks along the
+    # index, it does not count through numbers).
+    numbered = sorted(((base + i, value) for i, value in fresh), key=itemgetter(1))
+    conn.executemany(
+        "INSERT OR IGNORE INTO codes (pool_id, seq, value, created_at) VALUES (?, ?, ?, ?)",
+        ((pool_id, seq, value, now) for seq, value in numbered),
+    )
+    inserted = conn.total_changes - before
+    conn.execute(
+        "UPDATE pools SET last_seq = last_seq + ?, n_available = n_available + ? WHERE id = ?",
+        (len(values), inserted, pool_id),
+    )
+    return inserted
+
+
 class SQLiteCodes(SQLiteBase):
     async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
         now = ts(self.clock())
-
-        def op(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = ?", (pool_id,)
-            ).fetchone()
-            if row is None:
-                raise PoolNotFound(pool_id)
-            base = row[0] + 1
-            normalization = Normalization(bool(row[1]), bool(row[2]))
-            if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
-                fresh = new_values(values, stored_alike(conn, pool_id, values), normalization)
-            else:
-                fresh = list(enumerate(values))
-            before = conn.total_changes
-            # OR IGNORE skips values the pool already holds; their seq numbers stay unused, which costs a
-            # claim nothing (it seeks along the index, it does not count through numbers).
-            conn.executemany(
-                "INSERT OR IGNORE INTO codes (pool_id, seq, value, created_at) VALUES (?, ?, ?, ?)",
-                ((pool_id, base + i, value, now) for i, value in fresh),
-            )
-            inserted = conn.total_changes - before
-            conn.execute(
-                "UPDATE pools SET last_seq = last_seq + ?, n_available = n_available + ? WHERE id = ?",
-                (len(values), inserted, pool_id),
-            )
-            return inserted
-
-        return await self._write(op)
+        return await self._write(lambda conn: insert_values(conn, pool_id, values, now))
 
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int

@@ -1,0 +1,294 @@
+"""Speed and peak memory of generating and storing codes with ``promopool generate`` (10,000,000 by default).
+
+For each engine, on a fresh database: ``accounts create``, ``pools create``, then the real CLI ``generate POOL
+N`` as a subprocess, timed, with its peak RSS from wait4 (and polled every 50 ms as a cross-check). Then the
+database is asked: exactly N codes in the pool, N distinct values, every one of the pattern's shape. Last, a
+raw baseline from the same run: as many codes from the same generator written straight into a bare table
+with the same indexes (binary COPY on PostgreSQL, executemany on SQLite; 50,000 a transaction), so the
+ratio says what promopool's path costs over the database itself — and how loaded the machine was.
+
+    python bench/generate_codes.py [--engine sqlite|postgresql|both] [--codes 10000000]
+                                   [--pattern P] [--check-character] [--no-baseline] [--pg-url URL]
+
+The target is under 60 s for 10,000,000 codes on PostgreSQL. Figures taken while other work runs on the
+machine are noisy: the 1-minute load average before and after is printed and kept with the results.
+PostgreSQL: ``--pg-url``, else $PROMOPOOL_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test;
+the run uses a schema of its own and drops it afterwards. Results: bench/results/generate_codes-<engine>-<UTC
+timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from _common import (
+    BenchFailure,
+    cli,
+    current_rss_mb,
+    drop_schema,
+    host_info,
+    load_average,
+    log,
+    pg_schema_url,
+    promopool_executable,
+    without_schema,
+    write_json,
+)
+
+from promopool.domain.generation import CodeSpec, generate
+
+TARGET_S = 60.0
+SAMPLE_INTERVAL_S = 0.05
+BASELINE_BATCH = 50_000
+SUMMARY = re.compile(r"generated (\d+) codes \(job (\d+)\)")
+
+
+@dataclass(slots=True)
+class EngineResult:
+    engine: str
+    codes: int
+    pattern: str
+    check_character: bool
+    elapsed_s: float
+    codes_per_s: float
+    # From wait4(): the kernel's own high-water mark for the CLI process; the authoritative figure.
+    peak_rss_mb: float
+    sampled_peak_rss_mb: float
+    verified: str
+    baseline_elapsed_s: float | None
+    baseline_codes_per_s: float | None
+    ratio_to_baseline: float | None
+    load_before: float
+    load_after: float
+    started_at: str
+    host: dict[str, Any] = field(default_factory=dict)
+
+
+def spec_of(args: argparse.Namespace) -> CodeSpec:
+    return CodeSpec.of(pattern=args.pattern, check_character=args.check_character)
+
+
+def shape_regex(spec: CodeSpec) -> str:
+    """A POSIX regex for the codes of ``spec`` (its skeleton holds NUL where a drawn character goes)."""
+    drawn = "[" + re.escape(spec.alphabet) + "]"
+    return "^" + "".join(drawn if char == "\0" else re.escape(char) for char in spec.skeleton) + "$"
+
+
+def run_generate(
+    database_url: str, pool_id: int, codes: int, spec: CodeSpec, workdir: Path
+) -> tuple[float, float, float]:
+    """(elapsed s, peak RSS MB, sampled peak RSS MB) of ``promopool generate``."""
+    command = [promopool_executable(), "--database-url", database_url, "generate", str(pool_id), str(codes)]
+    command += ["--pattern", spec.pattern] + (["--check-character"] if spec.check_character else [])
+    out_path, err_path = workdir / "generate.out", workdir / "generate.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        sampled_peak = 0.0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid != 0:
+                break
+            sampled_peak = max(sampled_peak, current_rss_mb(process.pid) or 0.0)
+            time.sleep(SAMPLE_INTERVAL_S)
+        elapsed = time.perf_counter() - started
+    output = out_path.read_text(encoding="utf-8", errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise BenchFailure(f"generate failed:\n{output}{err_path.read_text(errors='replace')}")
+    match = SUMMARY.search(output)
+    if match is None or int(match.group(1)) != codes:
+        raise BenchFailure(f"generate did not report {codes} codes:\n{output}")
+    peak_mb = usage.ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
+    return elapsed, peak_mb, sampled_peak
+
+
+def verify_sqlite(path: Path, pool_id: int, codes: int, spec: CodeSpec) -> str:
+    with sqlite3.connect(path) as conn:
+        pattern = re.compile(shape_regex(spec))
+        conn.create_function("shaped", 1, lambda value: pattern.match(value) is not None, deterministic=True)
+        total, distinct, misshapen = conn.execute(
+            "SELECT count(*), count(DISTINCT value), sum(NOT shaped(value)) FROM codes WHERE pool_id = ?",
+            (pool_id,),
+        ).fetchone()
+    return check_counts(total, distinct, misshapen or 0, codes)
+
+
+async def verify_postgres(url: str, schema: str, pool_id: int, codes: int, spec: CodeSpec) -> str:
+    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*), count(DISTINCT value), count(*) FILTER (WHERE value !~ $2)"
+            " FROM codes WHERE pool_id = $1",
+            pool_id,
+            shape_regex(spec),
+        )
+    finally:
+        await conn.close()
+    return check_counts(row[0], row[1], row[2], codes)
+
+
+def check_counts(total: int, distinct: int, misshapen: int, codes: int) -> str:
+    if (total, distinct, misshapen) != (codes, codes, 0):
+        raise BenchFailure(f"in the database: {total} codes, {distinct} distinct, {misshapen} misshapen")
+    return f"{total} codes, {distinct} distinct, 0 misshapen"
+
+
+def baseline_sqlite(path: Path, codes: int, spec: CodeSpec) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")  # what promopool runs with
+    conn.execute(
+        "CREATE TABLE baseline (id INTEGER PRIMARY KEY, pool_id INTEGER, seq INTEGER, value TEXT,"
+        " UNIQUE (pool_id, value))"
+    )
+    conn.execute("CREATE UNIQUE INDEX baseline_seq ON baseline (pool_id, seq)")
+    started, done = time.perf_counter(), 0
+    while done < codes:
+        values = sorted(set(generate(spec, min(BASELINE_BATCH, codes - done))))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT OR IGNORE INTO baseline (pool_id, seq, value) VALUES (1, ?, ?)",
+            ((done + i, value) for i, value in enumerate(values)),
+        )
+        conn.execute("COMMIT")
+        done += len(values)
+    conn.close()
+    return time.perf_counter() - started
+
+
+async def baseline_postgres(url: str, schema: str, codes: int, spec: CodeSpec) -> float:
+    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
+    try:
+        await conn.execute(
+            "CREATE TABLE baseline (id bigserial PRIMARY KEY, pool_id bigint, seq bigint, value text,"
+            " UNIQUE (pool_id, value), UNIQUE (pool_id, seq))"
+        )
+        started, done = time.perf_counter(), 0
+        while done < codes:
+            values = sorted(set(generate(spec, min(BASELINE_BATCH, codes - done))))
+            try:
+                async with conn.transaction():
+                    await conn.copy_records_to_table(
+                        "baseline",
+                        records=[(1, done + i, value) for i, value in enumerate(values)],
+                        columns=["pool_id", "seq", "value"],
+                    )
+            except asyncpg.UniqueViolationError:  # a value drawn twice across batches: draw the batch again
+                continue
+            done += len(values)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def run_engine(engine: str, args: argparse.Namespace) -> EngineResult:
+    spec = spec_of(args)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
+        workdir = Path(tmp)
+        schema = None
+        if engine == "sqlite":
+            database_url = f"sqlite:///{workdir}/bench.db"
+        else:
+            database_url, schema = pg_schema_url(args.pg_url, "bench_gen")
+        try:
+            cli(database_url, "accounts", "create", "default")
+            pool_id = int(cli(database_url, "pools", "create", "bench").split()[-1])
+            log(f"{engine}: generating {args.codes:,} codes of {spec.pattern!r} (load {load_before})")
+            elapsed, peak, sampled = run_generate(database_url, pool_id, args.codes, spec, workdir)
+            log(f"{engine}: {elapsed:.1f}s, {args.codes / elapsed:,.0f} codes/s, peak RSS {peak:.1f} MB")
+            if schema is None:
+                verified = verify_sqlite(workdir / "bench.db", pool_id, args.codes, spec)
+            else:
+                verified = asyncio.run(verify_postgres(database_url, schema, pool_id, args.codes, spec))
+            log(f"{engine}: verified in the database: {verified}")
+            baseline = None
+            if args.baseline:
+                if schema is None:
+                    baseline = baseline_sqlite(workdir / "baseline.db", args.codes, spec)
+                else:
+                    baseline = asyncio.run(baseline_postgres(database_url, schema, args.codes, spec))
+                log(f"{engine}: raw baseline {baseline:.1f}s ({args.codes / baseline:,.0f} codes/s)")
+        finally:
+            if schema is not None:
+                asyncio.run(drop_schema(database_url, schema))
+    return EngineResult(
+        engine=engine,
+        codes=args.codes,
+        pattern=spec.pattern,
+        check_character=spec.check_character,
+        elapsed_s=round(elapsed, 2),
+        codes_per_s=round(args.codes / elapsed, 1),
+        peak_rss_mb=round(peak, 1),
+        sampled_peak_rss_mb=round(sampled, 1),
+        verified=verified,
+        baseline_elapsed_s=None if baseline is None else round(baseline, 2),
+        baseline_codes_per_s=None if baseline is None else round(args.codes / baseline, 1),
+        ratio_to_baseline=None if baseline is None else round(elapsed / baseline, 2),
+        load_before=load_before,
+        load_after=load_average(),
+        started_at=started_at,
+        host=host_info(),
+    )
+
+
+def print_table(results: list[EngineResult]) -> None:
+    print()
+    print(
+        f"{'engine':<12} {'codes':>11} {'seconds':>8} {'codes/s':>10} {'peak RSS MB':>12}"
+        f" {'raw s':>7} {'x raw':>6} {'load':>10}"
+    )
+    for r in results:
+        raw = "-" if r.baseline_elapsed_s is None else f"{r.baseline_elapsed_s:.1f}"
+        ratio = "-" if r.ratio_to_baseline is None else f"{r.ratio_to_baseline:.2f}"
+        print(
+            f"{r.engine:<12} {r.codes:>11,} {r.elapsed_s:>8.1f} {r.codes_per_s:>10,.0f}"
+            f" {r.peak_rss_mb:>12.1f} {raw:>7} {ratio:>6} {r.load_before:>4}->{r.load_after:<4}"
+        )
+    for r in results:
+        if r.engine == "postgresql" and r.codes == 10_000_000:
+            verdict = "within" if r.elapsed_s < TARGET_S else "OVER"
+            print(f"PostgreSQL, 10,000,000 codes: {r.elapsed_s:.1f}s, {verdict} the {TARGET_S:.0f}s target")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--codes", type=int, default=10_000_000)
+    parser.add_argument("--pattern", default="#" * 12, help="default: 12 random characters")
+    parser.add_argument("--check-character", action="store_true")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    if args.codes < 1:
+        parser.error("--codes must be at least 1")
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    results = []
+    for engine in engines:
+        try:
+            result = run_engine(engine, args)
+        except BenchFailure as exc:
+            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
+            return 1
+        log(f"{engine}: results in {write_json('generate_codes', engine, result)}")
+        results.append(result)
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

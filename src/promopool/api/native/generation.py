@@ -1,0 +1,74 @@
+"""/v1/pools/{id}/generate and /v1/jobs/{id}: generate codes, in the background when there are many."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody
+
+from promopool import service
+from promopool.api.deps import AccountDep, JobId, JobsDep, PoolId, SettingsDep, StoreDep
+from promopool.api.native.schemas import GenerateCodes, JobOut
+from promopool.domain.generation import CodeSpec
+
+GENERATE_DESCRIPTION = f"""\
+Add `count` new random codes to the pool. Shape them with `pattern` (`#` = a random character, anything
+else kept as written, e.g. `SALE-####-####`) or `length` (default 12), plus `prefix` and `suffix`; draw
+from `charset` (`unambiguous`, the default: no 0/O or 1/I/L; `digits`, `letters`, `alphanumeric`),
+uppercase unless `uppercase` is false; `check_character` appends a check character after the last random
+one. Codes are unique in the pool (against everything it already holds). A request that would fill more than
+`PROMOPOOL_MAX_KEYSPACE_FILL` of the pattern's possible codes (counting the pool's codes) is refused with 400
+`key_space_too_small`. Up to {service.GENERATE_SYNC_LIMIT:,} codes are generated before the answer (201, the
+finished job); more run as a background job (202): follow `Location` (`GET /v1/jobs/{{id}}`) for progress.
+"""
+
+
+class GenerationController(Controller):
+    path = "/v1"
+    tags = ["generation"]
+
+    @post(
+        "/pools/{pool_id:int}/generate",
+        summary="Generate codes",
+        description=GENERATE_DESCRIPTION,
+        status_code=202,
+        responses={201: ResponseSpec(data_container=JobOut, description="Generated before answering")},
+    )
+    async def generate(
+        self,
+        store: StoreDep,
+        settings: SettingsDep,
+        jobs: JobsDep,
+        account: AccountDep,
+        pool_id: PoolId,
+        data: JSONBody[GenerateCodes],
+    ) -> Response[JobOut]:
+        spec = CodeSpec.of(
+            pattern=data.pattern,
+            length=data.length,
+            charset=data.charset,
+            prefix=data.prefix,
+            suffix=data.suffix,
+            check_character=data.check_character,
+            uppercase=data.uppercase,
+        )
+        job = await service.start_generation(
+            store,
+            account=account,
+            pool_id=pool_id,
+            spec=spec,
+            count=data.count,
+            max_fill=settings.max_keyspace_fill,
+        )
+        task = jobs.spawn(service.run_generation(store, job=job))
+        status = 202
+        if data.count <= service.GENERATE_SYNC_LIMIT:
+            # Shielded: a client that goes away does not stop the job, as it would not a background one.
+            job, status = await asyncio.shield(task), 201
+        return Response(JobOut.of(job), status_code=status, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    @get("/jobs/{job_id:int}", summary="A job and its progress")
+    async def get_job(self, store: StoreDep, account: AccountDep, job_id: JobId) -> JobOut:
+        return JobOut.of(await service.get_job(store, account=account, job_id=job_id))

@@ -1,0 +1,34 @@
+"""Background jobs: long work (generating millions of codes) that reports its progress as it goes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class JobState(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # with ``error``; what it stored before failing (``done``) stays stored
+
+
+class JobKind(enum.StrEnum):
+    GENERATE = "generate"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    account_id: int
+    kind: JobKind
+    pool_id: int | None  # None once the pool has been deleted
+    total: int  # how many units of work were asked for (codes to generate)
+    done: int  # how many are committed; moves in the same transaction as the work it counts
+    state: JobState
+    created_at: datetime
+    updated_at: datetime  # the heartbeat of a running job
+    finished_at: datetime | None = None
+    error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
