@@ -58,8 +58,8 @@ async def test_every_route_refuses_another_account(
         path = re.sub(r"\{code:str\}", "CODE000", path)
         path = re.sub(r"\{redemption_id:int\}", str(redeemed.redemption.id), path)
         path = re.sub(r"\{lease_id:int\}", str(leased.lease.id), path)
-        assert "{" not in path, f"no owner's resource to try {template} on"
         path = re.sub(r"\{job_id:int\}", str(job.id), path)
+        assert "{" not in path, f"no owner's resource to try {template} on"
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})
         )

@@ -18,12 +18,20 @@ from litestar.routes import HTTPRoute
 
 from tests.conftest import Tenant
 
-# Routes anyone may call: liveness, readiness and the API's description.
-PUBLIC = re.compile(r"^/(health(/ready)?|openapi\.json|docs(/.*)?)$")
+# Routes anyone may call: liveness, readiness, the API's description, and the Prometheus scrape (an
+# operators' endpoint, documented to stay on an internal network: docs/operations.md).
+PUBLIC = re.compile(r"^/(health(/ready)?|openapi\.json|docs(/.*)?|metrics)$")
+
+# Routes whose isolation has tests of their own, because their credential is a signed-in session rather
+# than something a request carries alone: the admin pages (tests/test_admin.py signs in as another account
+# and checks each page and form refuses the owner's pools, and that pages need a session).
+SEPARATELY_TESTED = re.compile(r"^/admin(/.*)?$")
 
 # How a request of each family presents an account's credentials (httpx request arguments), by path prefix.
 CREDENTIALS: dict[str, Callable[[Tenant], dict[str, Any]]] = {
     "/v1/": lambda t: {"headers": {"Authorization": f"Bearer {t.api_key}"}},
+    # SuperSaaS: HTTP Basic with the account's name and an API key, as its official clients send.
+    "/api/promotions": lambda t: {"auth": (t.account.name, t.api_key)},
 }
 
 # Credentials that belong to no account, per family.
@@ -34,12 +42,22 @@ NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
         {"headers": {"Authorization": "Basic dXNlcjpwYXNz"}},
         {"headers": {"Authorization": "Bearer"}},
     ],
+    "/api/promotions": [
+        {},
+        {"auth": ("nobody", "pp_" + "0" * 43)},
+        {"params": {"account": "nobody", "api_key": "pp_" + "0" * 43}},
+        {"headers": {"Authorization": "Bearer pp_" + "0" * 43}},
+    ],
 }
 
 # What a path parameter is set to: the owner's resource, so that another account's request names it.
 PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
     "pool_id": lambda t: str(t.pool.id),
     "code": lambda t: "CODE000",
+    # The owner's first redemption, lease and job: owner_resources() creates them, in an empty database.
+    "redemption_id": lambda t: "1",
+    "lease_id": lambda t: "1",
+    "job_id": lambda t: "1",
 }
 
 # Bodies for routes that need one to get past validation (keyed by method and route template).
@@ -47,7 +65,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/pools"): {"json": {"name": "intruder-pool"}},
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+    ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 1}},
 }
+
+# Methods a family serves; its other methods exist only to answer the vendor's own 405 (to anyone: a 405
+# reveals nothing and changes nothing).
+SERVED_METHODS: dict[str, set[str]] = {"/api/promotions": {"GET", "POST"}}
 
 
 @dataclass(frozen=True)
@@ -60,8 +83,18 @@ class Route:
         return PUBLIC.match(self.template) is not None
 
     @property
+    def separately_tested(self) -> bool:
+        return SEPARATELY_TESTED.match(self.template) is not None
+
+    @property
     def family(self) -> str | None:
         return next((prefix for prefix in CREDENTIALS if self.template.startswith(prefix)), None)
+
+    @property
+    def only_refuses(self) -> bool:
+        """A method the family does not serve: the route answers 405 whoever asks."""
+        served = SERVED_METHODS.get(self.family or "")
+        return served is not None and self.method not in served
 
     @property
     def names_a_resource(self) -> bool:
