@@ -21,6 +21,7 @@ from promopool.service.alerts import (
     set_low_stock_alert,
     webhook_secret,
 )
+from promopool.service.bulk import delete_codes, purge_pool, select_pools
 from promopool.service.claims import (
     IDEMPOTENCY_TTL,
     MAX_IDEMPOTENCY_KEY,
@@ -29,6 +30,11 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.devices import (
+    account_by_public_key,
+    authenticate_shop,
+    fetch_for_device,
+)
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
 from promopool.service.promotions import (
@@ -56,8 +62,10 @@ __all__ = [
     "CodeHistory",
     "PoolTrend",
     "WebhookSender",
+    "account_by_public_key",
     "authenticate",
     "authenticate_checksum",
+    "authenticate_shop",
     "check_idempotency_key",
     "claim",
     "code_history",
@@ -66,10 +74,12 @@ __all__ = [
     "create_api_key",
     "create_pool",
     "delete_code",
+    "delete_codes",
     "delete_pool",
     "duplicate_promotion",
     "ensure_default_account",
     "expire_leases",
+    "fetch_for_device",
     "find_promotion",
     "get_code",
     "get_lease",
@@ -84,10 +94,12 @@ __all__ = [
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
+    "purge_pool",
     "redeem",
     "release_lease",
     "rollback_redemption",
     "rotate_webhook_secret",
+    "select_pools",
     "set_low_stock_alert",
     "update_pool",
     "validate_code",

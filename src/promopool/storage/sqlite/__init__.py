@@ -2,8 +2,10 @@
 
 from promopool.storage.sqlite.accounts import SQLiteAccounts
 from promopool.storage.sqlite.alerts import SQLiteAlerts
+from promopool.storage.sqlite.bulk import SQLiteBulk
 from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
+from promopool.storage.sqlite.devices import SQLiteDevices
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
 from promopool.storage.sqlite.promotions import SQLitePromotions
@@ -11,6 +13,8 @@ from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
+    SQLiteDevices,
+    SQLiteBulk,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
