@@ -406,3 +406,15 @@ async def test_fetch_empty_list_is_404(client: Client, store: Store, tenant: Ten
     )
     response = await client.get("/promo_codes/fetch", params=shop(tenant, id=empty.id))
     assert_error(response, 404, "no available code")
+
+
+async def test_other_methods_are_405_in_the_vendor_shape(client: Client) -> None:
+    for method, url, allowed in (
+        ("PUT", "/promo_codes", "GET, POST"),
+        ("POST", "/promo_codes/fetch", "GET"),
+        ("GET", "/promo_codes/purge", "DELETE"),
+        ("POST", "/promo_codes/delete", "DELETE"),
+    ):
+        response = await client.request(method, url)
+        assert_error(response, 405)
+        assert response.headers["allow"] == allowed

@@ -9,11 +9,11 @@ the front-end fetch goes without a secret. See docs/dialects/personaclick.md.
 from litestar import Router
 
 from promopool.api.personaclick.errors import EXCEPTION_HANDLERS
-from promopool.api.personaclick.routes import delete_codes, fetch, list_lists, purge, upload
+from promopool.api.personaclick.routes import NOT_ALLOWED, delete_codes, fetch, list_lists, purge, upload
 
 router = Router(
     path="/",
-    route_handlers=[list_lists, upload, fetch, purge, delete_codes],
+    route_handlers=[list_lists, upload, fetch, purge, delete_codes, *NOT_ALLOWED],
     exception_handlers=EXCEPTION_HANDLERS,
     tags=["personaclick"],
 )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, post, route
+from litestar.enums import HttpMethod
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 
 from promopool import service
 from promopool.api.deps import SettingsDep, StoreDep
@@ -142,3 +145,24 @@ async def delete_codes(
         store, account=account, pool_id=pool_id, values=body.codes
     )
     return _json(DeletedBody(payload=Deleted(deleted, not_found)))
+
+
+# Answered here rather than by the router, so that the vendor's error body applies.
+def _not_allowed(path: str, allowed: list[str]) -> HTTPRouteHandler:
+    others = [HttpMethod(m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if m not in allowed]
+
+    async def handler() -> None:
+        raise HTTPException(
+            status_code=405, detail=f"only {', '.join(allowed)}", headers={"Allow": ", ".join(allowed)}
+        )
+
+    handler.__name__ = f"not_allowed_{path.strip('/').replace('/', '_')}"
+    return route(path, http_method=others, include_in_schema=False)(handler)
+
+
+NOT_ALLOWED = [
+    _not_allowed("/promo_codes", ["GET", "POST"]),
+    _not_allowed("/promo_codes/fetch", ["GET"]),
+    _not_allowed("/promo_codes/purge", ["DELETE"]),
+    _not_allowed("/promo_codes/delete", ["DELETE"]),
+]
