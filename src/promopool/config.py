@@ -54,6 +54,10 @@ class Settings:
     """Seconds in which a spent guess budget refills completely (evenly)."""
     max_keyspace_fill: float = 1e-6
     """Largest share of a pattern's possible codes a pool may hold: the chance a random guess hits one."""
+    personaclick_max_body_mib: int = 64
+    """Largest PersonaClick upload body (`POST /promo_codes`, JSON), in MiB; larger ones get 413."""
+    public_fetch_per_minute: int = 60
+    """PersonaClick front-end fetches per client address and minute, then 429 (per worker); 0: off."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -65,6 +69,8 @@ class Settings:
             ("db_pool_size", 1),
             ("guess_budget", 0),
             ("guess_window_seconds", 1),
+            ("personaclick_max_body_mib", 1),
+            ("public_fetch_per_minute", 0),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")
@@ -87,6 +93,10 @@ class Settings:
     @property
     def max_body_bytes(self) -> int:
         return self.max_body_mib * MIB
+
+    @property
+    def personaclick_max_body_bytes(self) -> int:
+        return self.personaclick_max_body_mib * MIB
 
     @property
     def max_import_bytes(self) -> int:

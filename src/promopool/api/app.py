@@ -23,6 +23,7 @@ from promopool.api.native import ROUTES
 from promopool.api.native.openapi import ClosedStructSchemaPlugin
 from promopool.api.observe import observe
 from promopool.api.ops import ops_routes
+from promopool.api.personaclick import ROUTES as PERSONACLICK_ROUTES
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import Settings
 from promopool.domain.guessing import FailureBudget
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 await the_store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES, *ops_routes, *ADMIN_ROUTES],
+        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES, *PERSONACLICK_ROUTES, *ops_routes, *ADMIN_ROUTES],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
     app.state.signer = Signer(settings.session_secret or secrets.token_urlsafe(32))
     app.state.guessing = FailureBudget(settings.guess_budget, settings.guess_window_seconds)
+    app.state.public_fetches = FailureBudget(  # a token bucket per client address (PersonaClick front end)
+        settings.public_fetch_per_minute, 60, what="front-end promo code fetches"
+    )
     # Outermost: request id, latency and access log for every request, unmatched ones included.
     app.asgi_handler = observe(app.asgi_handler)  # type: ignore[arg-type,assignment]
     return app

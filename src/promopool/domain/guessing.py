@@ -31,9 +31,15 @@ class _Level:
 
 class FailureBudget:
     def __init__(
-        self, budget: int, window_seconds: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        budget: int,
+        window_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        what: str = "failed code attempts",
     ) -> None:
         self.budget = budget
+        self.what = what  # named in the RateLimited message
         self.rate = budget / window_seconds if budget else 0.0  # attempts regained per second
         self._clock = clock
         self._levels: dict[str, _Level] = {}  # only callers below a full budget
@@ -69,7 +75,7 @@ class FailureBudget:
         short = min(levels.values(), default=float(self.budget))
         if short < 1:
             raise RateLimited(
-                "too many failed code attempts; try again later",
+                f"too many {self.what}; try again later",
                 retry_after=max(1, math.ceil((1 - short) / self.rate)),
             )
         for caller, attempts in levels.items():

@@ -21,6 +21,7 @@ from promopool.service.alerts import (
     set_low_stock_alert,
     webhook_secret,
 )
+from promopool.service.bulk import delete_codes, purge_pool, select_pools
 from promopool.service.claims import (
     IDEMPOTENCY_TTL,
     MAX_IDEMPOTENCY_KEY,
@@ -29,6 +30,11 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.devices import (
+    account_by_public_key,
+    authenticate_shop,
+    fetch_for_device,
+)
 from promopool.service.export import EXPORT_BATCH, export_codes
 from promopool.service.generation import (
     GENERATE_BATCH,
@@ -69,8 +75,10 @@ __all__ = [
     "JobRunner",
     "PoolTrend",
     "WebhookSender",
+    "account_by_public_key",
     "authenticate",
     "authenticate_checksum",
+    "authenticate_shop",
     "check_idempotency_key",
     "claim",
     "code_history",
@@ -79,12 +87,14 @@ __all__ = [
     "create_api_key",
     "create_pool",
     "delete_code",
+    "delete_codes",
     "delete_pool",
     "duplicate_promotion",
     "ensure_default_account",
     "expire_leases",
     "export_codes",
     "fail_stale_jobs",
+    "fetch_for_device",
     "find_promotion",
     "generate_codes",
     "get_code",
@@ -101,11 +111,13 @@ __all__ = [
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
+    "purge_pool",
     "redeem",
     "release_lease",
     "rollback_redemption",
     "rotate_webhook_secret",
     "run_generation",
+    "select_pools",
     "set_low_stock_alert",
     "start_generation",
     "update_pool",

@@ -331,6 +331,23 @@ class Store(abc.ABC):
         """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
         (keyset on the value) so memory stays constant however large the pool."""
 
+    # -- device codes and bulk removal (the PersonaClick dialect) -----------------------------------------
+    @abc.abstractmethod
+    async def device_claim(self, *, account_id: int, pool_id: int, did: str) -> Claimed:
+        """The code bound to device ``did`` in the pool while it has no use (``replayed``); otherwise claim
+        the pool's next code (as ``claim``, not coalesced) and bind it to the device, in one transaction under
+        the pool's lock, so that concurrent first calls of one device take one code. PoolNotFound,
+        PoolExpired, PoolExhausted."""
+
+    @abc.abstractmethod
+    async def purge_available(self, *, account_id: int, pool_id: int) -> int | None:
+        """Delete the pool's available codes (those not handed out); how many, or None for no such pool."""
+
+    @abc.abstractmethod
+    async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
+        """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were
+        deleted, or None for no such pool."""
+
 
 def claim_scope(pool_id: int) -> str:
     return f"claim:{pool_id}"

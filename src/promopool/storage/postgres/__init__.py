@@ -2,8 +2,10 @@
 
 from promopool.storage.postgres.accounts import PostgresAccounts
 from promopool.storage.postgres.alerts import PostgresAlerts
+from promopool.storage.postgres.bulk import PostgresBulk
 from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
+from promopool.storage.postgres.devices import PostgresDevices
 from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
@@ -13,6 +15,8 @@ from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
+    PostgresDevices,
+    PostgresBulk,
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,

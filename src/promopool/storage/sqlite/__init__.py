@@ -2,8 +2,10 @@
 
 from promopool.storage.sqlite.accounts import SQLiteAccounts
 from promopool.storage.sqlite.alerts import SQLiteAlerts
+from promopool.storage.sqlite.bulk import SQLiteBulk
 from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
+from promopool.storage.sqlite.devices import SQLiteDevices
 from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
@@ -13,6 +15,8 @@ from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
+    SQLiteDevices,
+    SQLiteBulk,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,

@@ -1,0 +1,92 @@
+"""The vendor's parameters: from the query string, or a JSON body (its fields win), checked and typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+from promopool.api.deps import MAX_ID, read_limited
+from promopool.domain.errors import InvalidInput, PoolNotFound
+
+MISSING = "There are no mandatory parameters in the request"
+
+
+class Body(msgspec.Struct):
+    """Every field any PersonaClick body carries; unknown fields are ignored."""
+
+    shop_id: str | None = None
+    shop_secret: str | None = None
+    id: int | str | None = None
+    promo_code_list_id: int | str | None = None
+    codes: list[str] | None = None
+
+
+def missing(name: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"{MISSING}: {name}")
+
+
+def query(request: Request[Any, Any, Any], name: str) -> str | None:
+    value: str | None = request.query_params.get(name)  # (typed Any by the framework)
+    return value if value else None
+
+
+def required(value: str | int | None, name: str) -> str | int:
+    if value is None or value == "":
+        raise missing(name)
+    return value
+
+
+def list_id(value: str | int | None, name: str = "id") -> int:
+    """A list id, a number or a numeric string; 404 when missing, 400 when not a number."""
+    given = required(value, name)
+    if isinstance(given, str):
+        text = given.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidInput(f"{name} must be a number, got {given!r}", field=name)
+        given = int(text)
+    if not 1 <= given <= MAX_ID:
+        raise PoolNotFound(given)
+    return given
+
+
+def number(request: Request[Any, Any, Any], name: str, default: int) -> int:
+    text = query(request, name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"{name} must be a non-negative number, got {text!r}", field=name)
+    return int(text)
+
+
+def id_list(request: Request[Any, Any, Any], name: str) -> set[int] | None:
+    text = query(request, name)
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not all(item.isascii() and item.isdigit() for item in items):
+        raise InvalidInput(f"{name} must be comma-separated list ids, got {text!r}", field=name)
+    return {int(item) for item in items}
+
+
+async def body(request: Request[Any, Any, Any], limit: int) -> Body:
+    """The JSON body (empty: no fields), with ``shop_id`` / ``shop_secret`` from the query when absent."""
+    raw = await read_limited(request, limit)
+    parsed = Body()
+    if raw.strip():
+        try:
+            parsed = msgspec.json.decode(raw, type=Body)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"invalid body: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise InvalidInput(f"malformed JSON: {exc}") from None
+    del raw
+    parsed.shop_id = parsed.shop_id or query(request, "shop_id")
+    parsed.shop_secret = parsed.shop_secret or query(request, "shop_secret")
+    if parsed.id is None:
+        parsed.id = query(request, "id")
+    if parsed.promo_code_list_id is None:
+        parsed.promo_code_list_id = query(request, "promo_code_list_id")
+    return parsed
