@@ -32,7 +32,13 @@ CREDENTIALS: dict[str, Callable[[Tenant], dict[str, Any]]] = {
     "/v1/": lambda t: {"headers": {"Authorization": f"Bearer {t.api_key}"}},
     # SuperSaaS: HTTP Basic with the account's name and an API key, as its official clients send.
     "/api/promotions": lambda t: {"auth": (t.account.name, t.api_key)},
+    # PersonaClick: the shop's public id and secret in the query string.
+    "/promo_codes": lambda t: {"params": {"shop_id": t.account.public_key, "shop_secret": t.api_key}},
 }
+
+# How each family refuses a request that carries no valid account credentials (PersonaClick, as the vendor:
+# 403 for a missing or wrong secret, 404 when a required parameter such as shop_id is missing).
+REFUSED: dict[str, set[int]] = {"/v1/": {401}, "/api/promotions": {401}, "/promo_codes": {403, 404}}
 
 # Credentials that belong to no account, per family.
 NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
@@ -47,6 +53,11 @@ NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
         {"auth": ("nobody", "pp_" + "0" * 43)},
         {"params": {"account": "nobody", "api_key": "pp_" + "0" * 43}},
         {"headers": {"Authorization": "Bearer pp_" + "0" * 43}},
+    ],
+    "/promo_codes": [
+        {},
+        {"params": {"shop_id": "0" * 32, "shop_secret": "pp_" + "0" * 43}},
+        {"params": {"shop_id": "0" * 32}},
     ],
 }
 
@@ -66,11 +77,23 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
     ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 1}},
+    # PersonaClick names the owner's list (the first pool of an empty database) in the query or body.
+    ("POST", "/promo_codes"): {"json": {"id": 1, "codes": ["INTRUDER"]}},
+    ("GET", "/promo_codes/fetch"): {"params": {"id": "1", "did": "device-1"}},
+    ("DELETE", "/promo_codes/purge"): {"json": {"id": 1}},
+    ("DELETE", "/promo_codes/delete"): {"json": {"promo_code_list_id": 1, "codes": ["CODE000"]}},
 }
 
-# Methods a family serves; its other methods exist only to answer the vendor's own 405 (to anyone: a 405
-# reveals nothing and changes nothing).
-SERVED_METHODS: dict[str, set[str]] = {"/api/promotions": {"GET", "POST"}}
+# The methods a vendor path serves; its other methods exist only to answer the vendor's own 405 (to anyone:
+# a 405 reveals nothing and changes nothing).
+SERVED_METHODS: dict[str, set[str]] = {
+    "/api/promotions.json": {"GET", "POST"},
+    "/api/promotions.xml": {"GET", "POST"},
+    "/promo_codes": {"GET", "POST"},
+    "/promo_codes/fetch": {"GET"},
+    "/promo_codes/purge": {"DELETE"},
+    "/promo_codes/delete": {"DELETE"},
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +115,8 @@ class Route:
 
     @property
     def only_refuses(self) -> bool:
-        """A method the family does not serve: the route answers 405 whoever asks."""
-        served = SERVED_METHODS.get(self.family or "")
+        """A method the path does not serve: the route answers 405 whoever asks."""
+        served = SERVED_METHODS.get(self.template)
         return served is not None and self.method not in served
 
     @property
@@ -109,7 +132,10 @@ class Route:
     def request(self, owner: Tenant, credentials: dict[str, Any]) -> dict[str, Any]:
         """httpx.request arguments: this route, naming ``owner``'s resources, with ``credentials``."""
         body = BODIES.get((self.method, self.template), {})
-        return {"method": self.method, "url": self.path(owner), **body, **credentials}
+        args: dict[str, Any] = {"method": self.method, "url": self.path(owner), **body}
+        for name, value in credentials.items():  # query parameters from both sides are combined
+            args[name] = {**args[name], **value} if name == "params" and name in args else value
+        return args
 
 
 def discover(app: Litestar) -> list[Route]:
