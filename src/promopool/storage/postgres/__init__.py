@@ -6,11 +6,13 @@ from promopool.storage.postgres.claims import PostgresClaims
 from promopool.storage.postgres.codes import PostgresCodes
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.pools import PostgresPools
+from promopool.storage.postgres.profiles import PostgresProfiles
 from promopool.storage.postgres.promotions import PostgresPromotions
 from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
+    PostgresProfiles,
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,

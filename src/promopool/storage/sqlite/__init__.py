@@ -6,11 +6,13 @@ from promopool.storage.sqlite.claims import SQLiteClaims
 from promopool.storage.sqlite.codes import SQLiteCodes
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
+from promopool.storage.sqlite.profiles import SQLiteProfiles
 from promopool.storage.sqlite.promotions import SQLitePromotions
 from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
+    SQLiteProfiles,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
