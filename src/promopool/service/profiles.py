@@ -13,7 +13,15 @@ from datetime import datetime
 
 from promopool.domain import Account, Code, Profile, ProfileDatabase, Redeemed, Redemption
 from promopool.domain.codes import check_name, invalid_reason
-from promopool.domain.errors import Conflict, InvalidInput, NotFound, ProfileNotFound
+from promopool.domain.errors import (
+    CodeExpired,
+    CodeUnusable,
+    CodeUsedUp,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ProfileNotFound,
+)
 from promopool.domain.profiles import Identity
 from promopool.service.codes import MAX_PAGE, get_code
 from promopool.service.pools import get_pool
@@ -118,7 +126,17 @@ async def activate_code(store: Store, *, account: Account, pool_id: int, code: s
     found = await get_code(store, account=account, pool_id=pool_id, value=_value(code))
     if found.profile_id is None:
         raise Conflict(f"code {found.value!r} is not attached to a profile")
-    return await redeem(store, account=account, code=found.value, pool_id=pool_id)
+    try:
+        return await redeem(store, account=account, code=found.value, pool_id=pool_id)
+    except CodeUnusable:
+        # The account owns the code, so it may learn why (redeem answers the same to all but the holder).
+        pool = await get_pool(store, account=account, pool_id=pool_id)
+        now = store.clock()
+        if any(at is not None and at <= now for at in (found.expires_at, pool.settings.expires_at)):
+            raise CodeExpired(f"code {found.value!r} has expired") from None
+        if found.usage_count >= pool.settings.max_uses:
+            raise CodeUsedUp(f"code {found.value!r} is activated already") from None
+        raise Conflict(f"code {found.value!r} cannot be activated now") from None
 
 
 async def _redemptions(store: Store, code: Code) -> AsyncIterator[Redemption]:
