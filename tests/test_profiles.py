@@ -221,3 +221,20 @@ async def test_import_each_reports_every_value(store: Store, tenant: Tenant) -> 
         store, account=tenant.account, pool_id=tenant.pool.id, values=["X1", "CODE001", "X1", ""]
     )
     assert [r.error for r in results] == [None, "duplicated", "duplicated", "empty"]
+
+
+async def test_activation_is_by_the_holder_in_a_holder_only_pool(store: Store, tenant: Tenant) -> None:
+    pool = await service.create_pool(
+        store, account=tenant.account, name="held", settings=PoolSettings(max_uses=3, holder_only=True)
+    )
+    db = await service.create_profile_database(store, account=tenant.account, name="crm")
+    code = await service.attach_code(
+        store,
+        account=tenant.account,
+        pool_id=pool.id,
+        database_id=db.id,
+        identity=identity(matching="email", email="h@x.io"),
+        code="HELD-1",
+    )
+    done = await service.activate_code(store, account=tenant.account, pool_id=pool.id, code="HELD-1")
+    assert done.redemption.profile_id == code.profile_id

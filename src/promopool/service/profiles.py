@@ -127,7 +127,10 @@ async def activate_code(store: Store, *, account: Account, pool_id: int, code: s
     if found.profile_id is None:
         raise Conflict(f"code {found.value!r} is not attached to a profile")
     try:
-        return await redeem(store, account=account, code=found.value, pool_id=pool_id)
+        # As the code's holder: the pool's holder_only and per-profile limits apply to it.
+        return await redeem(
+            store, account=account, code=found.value, pool_id=pool_id, holder_id=found.profile_id
+        )
     except CodeUnusable:
         # The account owns the code, so it may learn why (redeem answers the same to all but the holder).
         pool = await get_pool(store, account=account, pool_id=pool_id)
