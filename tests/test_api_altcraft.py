@@ -358,6 +358,8 @@ async def test_every_method_refuses_bad_requests(
 async def test_unknown_method_and_format(client: Client, tenant: Tenant) -> None:
     failed(await call(client, "explode", {"token": tenant.api_key}), 404)
     failed(await call(client, "get", {"token": tenant.api_key, "format": "yaml"}), 400)
+    response = await client.get(f"{BASE}/get?format=xml")
+    assert response.status_code == 405 and response.content.startswith(b"<xml>\n<data/>\n<error>405</error>")
 
 
 async def test_xxe_and_billion_laughs_are_refused_without_reading(

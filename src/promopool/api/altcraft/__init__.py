@@ -9,11 +9,11 @@ docs/dialects/altcraft.md.
 from litestar import Router
 
 from promopool.api.altcraft.errors import EXCEPTION_HANDLERS
-from promopool.api.altcraft.responses import promocodes
+from promopool.api.altcraft.responses import not_allowed, promocodes
 
 router = Router(
     path="/api/v1.1/promocodes",
-    route_handlers=[promocodes],
+    route_handlers=[promocodes, not_allowed],
     exception_handlers=EXCEPTION_HANDLERS,
     tags=["altcraft"],
 )

@@ -50,7 +50,9 @@ def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
 
 def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     status, text, headers = vendor_error(exc)
-    xml = bool(request.state.get(FORMAT_STATE, False))
+    xml = request.state.get(FORMAT_STATE)
+    if xml is None:  # failed before the format was read: the URL's, if valid
+        xml = str(request.query_params.get("format", "")).strip().lower() == "xml"
     body = envelope(None, error=status, error_text=text, xml=xml)
     return Response(body, status_code=status, media_type=media_type(xml), headers=headers)
 

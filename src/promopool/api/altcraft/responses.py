@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, post, route
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -70,3 +71,9 @@ async def promocodes(
         return Stream(render.streamed_envelope(first, pages, xml=xml), media_type=render.media_type(xml))
     data = await methods.METHODS[method](store, account, params)
     return Response(render.envelope(data, xml=xml), media_type=render.media_type(xml))
+
+
+@route("/{method:str}", http_method=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def not_allowed(method: FromPath[str]) -> None:
+    # Answered here rather than by the router, so that the vendor's envelope applies.
+    raise HTTPException(status_code=405, detail="only POST", headers={"Allow": "POST"})
