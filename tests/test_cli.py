@@ -73,3 +73,11 @@ def test_bad_database_url_is_named(url: str) -> None:
     result = runner.invoke(app, ["--database-url", url, "migrate"])
     assert result.exit_code in (1, 2)
     assert "database" in result.output.lower() or "sqlite" in result.output.lower()
+
+
+def test_profile_database_create(database_url: str) -> None:
+    run(database_url, "migrate")
+    run(database_url, "accounts", "create", "default")
+    assert run(database_url, "profile-dbs", "create", "crm").strip() == "1"
+    result = runner.invoke(app, ["--database-url", database_url, "profile-dbs", "create", "crm"])
+    assert result.exit_code != 0

@@ -42,7 +42,9 @@ app = typer.Typer(help="promopool: unique promo-code pools with exactly-once cla
 accounts_app = typer.Typer(help="Manage accounts.")
 pools_app = typer.Typer(help="Manage pools.")
 app.add_typer(accounts_app, name="accounts")
+profile_dbs_app = typer.Typer(help="Manage profile databases (the Altcraft dialect's db_id).")
 app.add_typer(pools_app, name="pools")
+app.add_typer(profile_dbs_app, name="profile-dbs")
 
 console = Console()
 err = Console(stderr=True)
@@ -188,6 +190,17 @@ def pools_create(
         owner = await _account(store, account)
         settings = PoolSettings(max_uses=max_uses, public_fetch=public_fetch)
         return (await service.create_pool(store, account=owner, name=name, settings=settings)).id
+
+    console.print(_run(_settings(ctx), work))
+
+
+@profile_dbs_app.command("create")
+def profile_dbs_create(ctx: typer.Context, name: str, account: AccountOpt = "default") -> None:
+    """Create a profile database and print its id (the Altcraft dialect's ``db_id``)."""
+
+    async def work(store: Store) -> int:
+        owner = await _account(store, account)
+        return (await service.create_profile_database(store, account=owner, name=name)).id
 
     console.print(_run(_settings(ctx), work))
 

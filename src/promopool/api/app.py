@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from promopool import __version__, service
+from promopool.api.altcraft import ROUTES as ALTCRAFT_ROUTES
 from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
@@ -68,7 +69,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 await the_store.close()
 
     app = Litestar(
-        route_handlers=[*ROUTES, *SUPERSAAS_ROUTES, *PERSONACLICK_ROUTES, *ops_routes, *ADMIN_ROUTES],
+        route_handlers=[
+            *ROUTES,
+            *SUPERSAAS_ROUTES,
+            *PERSONACLICK_ROUTES,
+            *ALTCRAFT_ROUTES,
+            *ops_routes,
+            *ADMIN_ROUTES,
+        ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),

@@ -16,6 +16,7 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   ├── CodeUnusable        code_unusable       validate/redeem: the one answer to all but the code's
     │   │                                           holder, whatever the reason (guessing learns nothing)
     │   ├── RedemptionNotFound  redemption_not_found
+    │   ├── ProfileNotFound     profile_not_found
     │   ├── LeaseNotFound       lease_not_found
     │   └── JobNotFound         job_not_found
     ├── Conflict                conflict
@@ -96,6 +97,10 @@ class RedemptionNotFound(NotFound):
 
     def __init__(self, redemption_id: int) -> None:
         super().__init__(f"redemption {redemption_id} not found", redemption_id=redemption_id)
+
+
+class ProfileNotFound(NotFound):
+    code = "profile_not_found"
 
 
 class LeaseNotFound(NotFound):

@@ -43,6 +43,9 @@ class NewRedemption:
     order_ref: str | None = None
     amount: Decimal | None = None
     metadata: dict[str, Any] | None = None
+    # Redeem as this profile (a profile row of the account, e.g. the holder of an attached code) instead of
+    # the `profile` key; set only by the service, from the code's own holder.
+    holder_id: int | None = None
 
     def recorded(self, *, redemption_id: int, code: Code, profile_id: int | None, at: datetime) -> Redemption:
         """The redemption this request became."""

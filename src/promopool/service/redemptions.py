@@ -40,6 +40,7 @@ def _request(
     order_ref: str | None = None,
     amount: Decimal | None = None,
     metadata: dict[str, Any] | None = None,
+    holder_id: int | None = None,
 ) -> NewRedemption | None:
     """The checked request; None when no code could have the value (it is simply not there)."""
     value = code.strip()
@@ -50,6 +51,7 @@ def _request(
         order_ref=check_order_ref(order_ref),
         amount=check_amount(amount),
         metadata=check_metadata(metadata),
+        holder_id=holder_id,
     )
     return None if invalid_reason(value) else request
 
@@ -79,10 +81,18 @@ async def redeem(
     amount: Decimal | None = None,
     metadata: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    holder_id: int | None = None,
 ) -> Redeemed:
-    """Record one use of ``code`` (by ``profile``, for ``order_ref``), exactly within the limits."""
+    """Record one use of ``code`` (by ``profile``, or the profile row ``holder_id``, for ``order_ref``),
+    exactly within the limits."""
     request = _request(
-        code=code, pool_id=pool_id, profile=profile, order_ref=order_ref, amount=amount, metadata=metadata
+        code=code,
+        pool_id=pool_id,
+        profile=profile,
+        order_ref=order_ref,
+        amount=amount,
+        metadata=metadata,
+        holder_id=holder_id,
     )
     if request is None:
         raise refused(Refusal.NOT_FOUND, holder=False)

@@ -21,6 +21,8 @@ from promopool.domain import (
     Lease,
     Pool,
     PoolSettings,
+    Profile,
+    ProfileDatabase,
     Redeemed,
     Redemption,
 )
@@ -28,6 +30,7 @@ from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolA
 from promopool.domain.errors import Conflict, IdempotencyKeyReused, PoolExhausted, PromopoolError
 from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
+from promopool.domain.profiles import Identity
 from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.coalesce import ClaimCoalescer
 
@@ -347,6 +350,48 @@ class Store(abc.ABC):
     async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
         """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were
         deleted, or None for no such pool."""
+
+    # -- profiles: profile databases, find-or-create by an identity, codes attached to profiles ------------
+    # Codes are named by their exact value in one pool of the account (PoolNotFound otherwise).
+    @abc.abstractmethod
+    async def create_profile_database(self, *, account_id: int, name: str) -> ProfileDatabase:
+        """A new profile database; AlreadyExists when the account has one of that name."""
+
+    @abc.abstractmethod
+    async def get_profile_database(self, *, account_id: int, database_id: int) -> ProfileDatabase | None: ...
+
+    @abc.abstractmethod
+    async def find_profile(self, *, database_id: int, identity: Identity) -> Profile | None:
+        """The profile of the database whose matching identifier equals the identity's (the oldest if
+        several)."""
+
+    @abc.abstractmethod
+    async def ensure_profile(self, *, database_id: int, identity: Identity, external_id: str) -> Profile:
+        """The matching profile, or a new one with every identifier of ``identity`` (``external_id`` when it
+        has none), atomically: concurrent calls for one identity get one profile. Conflict when the new
+        profile's external id is another profile's."""
+
+    @abc.abstractmethod
+    async def get_profile(self, *, profile_id: int) -> Profile | None: ...
+
+    @abc.abstractmethod
+    async def attach_code(self, *, account_id: int, pool_id: int, value: str | None, profile_id: int) -> Code:
+        """Attach ``value`` (imported first when the pool lacks it) or, without a value, the pool's next
+        free code (the claim path, under the pool's lock) to the profile. Conflict when the code is attached
+        already (to anyone, in a single-use pool; to another profile otherwise); PoolExhausted when no code
+        is free."""
+
+    @abc.abstractmethod
+    async def detach_code(self, *, account_id: int, pool_id: int, value: str, profile_id: int | None) -> Code:
+        """Detach the code (from ``profile_id`` when given); an unused code goes back to the pool's tail.
+        CodeNotFound when missing, Conflict when not attached (to that profile)."""
+
+    @abc.abstractmethod
+    async def set_code_expiry(
+        self, *, account_id: int, pool_id: int, value: str, expires_at: datetime | None
+    ) -> Code:
+        """Set the code's expiry; a free code moves to the pool's tail (a later expiry makes it claimable
+        again). CodeNotFound when missing."""
 
 
 def claim_scope(pool_id: int) -> str:

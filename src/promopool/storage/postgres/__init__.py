@@ -10,6 +10,7 @@ from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.pools import PostgresPools
+from promopool.storage.postgres.profiles import PostgresProfiles
 from promopool.storage.postgres.promotions import PostgresPromotions
 from promopool.storage.postgres.redemptions import PostgresRedemptions
 
@@ -17,6 +18,7 @@ from promopool.storage.postgres.redemptions import PostgresRedemptions
 class PostgresStore(
     PostgresDevices,
     PostgresBulk,
+    PostgresProfiles,
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,

@@ -127,7 +127,9 @@ async def _code_use(conn: asyncpg.Connection, account_id: int, request: NewRedem
     if found is None:
         return None
     code, pool = found
-    profile_id = None if request.profile is None else await _profile_id(conn, account_id, request.profile)
+    profile_id = request.holder_id
+    if profile_id is None and request.profile is not None:
+        profile_id = await _profile_id(conn, account_id, request.profile)
     uses = await conn.fetchval(
         "SELECT uses FROM profile_uses WHERE pool_id = $1 AND profile_id = $2", pool.id, profile_id
     )
@@ -192,8 +194,10 @@ class PostgresRedemptions(PostgresBase):
             if found is None:
                 raise refused(Refusal.NOT_FOUND, holder=False)
             code, pool = found
-            profile_id = None
-            if request.profile is not None:  # before the pool's row: it may wait on a twin creating it
+            profile_id = request.holder_id
+            if (
+                profile_id is None and request.profile is not None
+            ):  # before the pool's row: it may wait on a twin creating it
                 profile_id = await _profile_id(conn, account_id, request.profile, create_at=now)
             await lock_pool(conn, pool.id)
             if idempotency_key is not None:

@@ -10,6 +10,7 @@ from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.pools import SQLitePools
+from promopool.storage.sqlite.profiles import SQLiteProfiles
 from promopool.storage.sqlite.promotions import SQLitePromotions
 from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
@@ -17,6 +18,7 @@ from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 class SQLiteStore(
     SQLiteDevices,
     SQLiteBulk,
+    SQLiteProfiles,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,

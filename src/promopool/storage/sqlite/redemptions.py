@@ -129,7 +129,9 @@ def _code_use(conn: sqlite3.Connection, account_id: int, request: NewRedemption)
     if found is None:
         return None
     code, pool = found
-    profile_id = None if request.profile is None else _profile_id(conn, account_id, request.profile)
+    profile_id = request.holder_id
+    if profile_id is None and request.profile is not None:
+        profile_id = _profile_id(conn, account_id, request.profile)
     uses = conn.execute(
         "SELECT uses FROM profile_uses WHERE pool_id = ? AND profile_id = ?", (pool.id, profile_id)
     ).fetchone()
@@ -177,8 +179,8 @@ class SQLiteRedemptions(SQLiteBase):
         if key is not None and (replay := _replay(conn, account_id, key, scope)) is not None:
             return replay
         at = ts(now)
-        profile_id = None
-        if request.profile is not None:
+        profile_id = request.holder_id
+        if profile_id is None and request.profile is not None:
             profile_id = _profile_id(conn, account_id, request.profile, create_at=at)
         row = conn.execute(REDEEM_SQL, {"code": code.id, "now": at, "profile": profile_id}).fetchone()
         if row is None:

@@ -1,0 +1,381 @@
+"""The Altcraft API v1.1 promo codes (vendor-apis.md §2) through an in-process client, on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import canonicalize
+
+import httpx
+import pytest
+
+from promopool import service
+from promopool.domain import PoolSettings
+from promopool.domain.keys import hash_api_key
+from promopool.domain.profiles import identity
+from promopool.storage import Store
+from tests.conftest import Tenant
+
+Client = httpx.AsyncClient
+BASE = "/api/v1.1/promocodes"
+XML_HEADERS = {"Content-Type": "application/xml"}
+
+# The vendor's documented examples (seed 001, "Attach promo code"), verbatim.
+SEED_TOKEN = "abcdefghijklmnqrstuvwxyz"
+SEED_JSON_REQUEST = b"""{
+"token": "abcdefghijklmnqrstuvwxyz",
+"db_id": 1,
+"matching": "profile_id",
+"profile_id": "abcdefghijklmnqrstuvwxyz",
+"loyalty_id": 5,
+"code": "CODE-1"
+}"""
+SEED_XML_REQUEST = b"""<xml>
+<token>abcdefghijklmnqrstuvwxyz</token>
+<db_id>1</db_id>
+<matching>profile_id</matching>
+<profile_id>abcdefghijklmnqrstuvwxyz</profile_id>
+<loyalty_id>5</loyalty_id>
+<code>CODE-1</code>
+</xml>"""
+SEED_JSON_RESPONSE = b"""{
+"data": null,
+"error": 0,
+"error_text": "Successful operation"
+}"""
+SEED_XML_RESPONSE = b"""<xml>
+<data></data>
+<error>0</error>
+<error_text>Successful operation</error_text>
+</xml>"""
+# What promopool sends for it: the vendor's lines, the empty data written <data/> (the same element).
+OUR_XML_SUCCESS = b"<xml>\n<data/>\n<error>0</error>\n<error_text>Successful operation</error_text>\n</xml>\n"
+OUR_JSON_SUCCESS = b'{"data":null,"error":0,"error_text":"Successful operation"}'
+
+
+async def call(client: Client, method: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    return await client.post(f"{BASE}/{method}", json=body, **kwargs)
+
+
+def xml_body(fields: dict[str, Any]) -> bytes:
+    parts = []
+    for key, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(f"<{key}>{item}</{key}>")
+    return ("<xml>" + "".join(parts) + "</xml>").encode()
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["error"] == 0 and body["error_text"] == "Successful operation"
+    return body["data"]
+
+
+def failed(response: httpx.Response, code: int) -> str:
+    assert response.status_code == code, response.text
+    body = response.json()
+    assert set(body) == {"data", "error", "error_text"}
+    assert body["error"] == code and body["data"] is None and body["error_text"]
+    return str(body["error_text"])
+
+
+async def seed_account(store: Store, tenant: Tenant) -> None:
+    """The seed's world: token abcd…, profile database 1, loyalty program 5."""
+    await store.add_api_key(account_id=tenant.account.id, key_hash=hash_api_key(SEED_TOKEN))
+    db = await service.create_profile_database(store, account=tenant.account, name="crm")
+    assert db.id == 1
+    for n in range(2, 6):
+        pool = await service.create_pool(store, account=tenant.account, name=f"p{n}", settings=PoolSettings())
+    assert pool.id == 5
+
+
+@pytest.fixture
+async def db_id(store: Store, tenant: Tenant) -> int:
+    return (await service.create_profile_database(store, account=tenant.account, name="crm")).id
+
+
+async def test_seed_json_example(client: Client, store: Store, tenant: Tenant) -> None:
+    await seed_account(store, tenant)
+    response = await client.post(
+        f"{BASE}/attach", content=SEED_JSON_REQUEST, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.content == OUR_JSON_SUCCESS
+    assert response.json() == httpx.Response(200, content=SEED_JSON_RESPONSE).json()
+    details = await service.code_details(store, account=tenant.account, pool_id=5, code="CODE-1")
+    assert details.profile is not None and details.profile.external_id == SEED_TOKEN
+
+
+async def test_seed_xml_example(client: Client, store: Store, tenant: Tenant) -> None:
+    await seed_account(store, tenant)
+    response = await client.post(f"{BASE}/attach?format=xml", content=SEED_XML_REQUEST, headers=XML_HEADERS)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert response.content == OUR_XML_SUCCESS
+    assert canonicalize(response.content.decode(), strip_text=True) == canonicalize(
+        SEED_XML_RESPONSE.decode(), strip_text=True
+    )
+    # The same request again: the code is attached and the program single-use.
+    again = await client.post(f"{BASE}/attach?format=xml", content=SEED_XML_REQUEST, headers=XML_HEADERS)
+    assert again.status_code == 409
+    assert again.content.startswith(b"<xml>\n<data/>\n<error>409</error>\n<error_text>")
+
+
+async def test_format_from_the_body_and_token_from_header_or_query(
+    client: Client, tenant: Tenant, db_id: int
+) -> None:
+    body = {"db_id": db_id, "loyalty_id": tenant.pool.id, "email": "a@b.c", "format": "xml"}
+    response = await call(client, "attach", body, headers=tenant.headers)
+    assert response.content == OUR_XML_SUCCESS
+    body = {"db_id": db_id, "loyalty_id": tenant.pool.id, "email": "b@b.c"}
+    response = await client.post(f"{BASE}/attach?token={tenant.api_key}", json=body)
+    assert response.content == OUR_JSON_SUCCESS
+
+
+async def test_get_shows_every_field(client: Client, tenant: Tenant, db_id: int) -> None:
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    data = ok(await call(client, "get", {**auth, "code": "CODE001"}))
+    assert data == {
+        "code": "CODE001",
+        "loyalty_id": tenant.pool.id,
+        "created": data["created"],
+        "is_attached": False,
+        "is_activated": False,
+        "is_expired": False,
+        "attached": "",
+        "activated": "",
+        "expired": "",
+        "expire_date": "",
+    }
+    assert data["created"].endswith("Z")
+    ok(
+        await call(
+            client,
+            "attach",
+            {**auth, "db_id": db_id, "code": "CODE001", "phone": "+1 555", "matching": "phone"},
+        )
+    )
+    ok(await call(client, "activate", {**auth, "code": "CODE001"}))
+    ok(await call(client, "update", {**auth, "code": "CODE001", "expire_date": "2000-01-01T00:00:00+03:00"}))
+    data = ok(await call(client, "get", {**auth, "code": "CODE001"}))
+    assert data["is_attached"] and data["is_activated"] and data["is_expired"]
+    assert data["expire_date"] == data["expired"] == "1999-12-31T21:00:00Z"
+    assert data["database_id"] == db_id and len(data["profile_id"]) == 24
+    xml = await client.post(
+        f"{BASE}/get?format=xml", content=xml_body({**auth, "code": "CODE001"}), headers=XML_HEADERS
+    )
+    text = xml.content.decode()
+    tags = [
+        line.split(">")[0]
+        for line in text.split("<data>")[1].split("</data>")[0].split("<")[1:]
+        if not line.startswith("/")
+    ]
+    assert tags == sorted(tags)
+
+
+async def test_activate_and_update(client: Client, tenant: Tenant, db_id: int) -> None:
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    failed(await call(client, "activate", {**auth, "code": "CODE002"}), 409)  # not attached
+    ok(await call(client, "attach", {**auth, "db_id": db_id, "code": "CODE002", "email": "x@y.z"}))
+    ok(await call(client, "update", {**auth, "code": "CODE002", "activated": True}))
+    failed(await call(client, "activate", {**auth, "code": "CODE002"}), 409)  # single use: used up
+    ok(await call(client, "update", {**auth, "code": "CODE002", "activated": False}))
+    assert ok(await call(client, "get", {**auth, "code": "CODE002"}))["is_activated"] is False
+    failed(await call(client, "update", {**auth, "code": "CODE002"}), 400)
+    failed(await call(client, "update", {**auth, "code": "CODE002", "expire_date": "tomorrow"}), 400)
+    failed(await call(client, "update", {**auth, "code": "NOPE", "activated": True}), 404)
+
+
+async def test_attach_same_email_twice_on_a_single_use_program(
+    client: Client, tenant: Tenant, db_id: int
+) -> None:
+    body = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": db_id, "email": "ann@example.com"}
+    ok(await call(client, "attach", {**body, "code": "CODE005"}))
+    text = failed(await call(client, "attach", {**body, "email": " ANN@example.com", "code": "CODE005"}), 409)
+    assert "attached already" in text
+
+
+async def test_200_concurrent_attaches_for_150_codes(
+    client: Client, store: Store, tenant: Tenant, db_id: int
+) -> None:
+    pool = await service.create_pool(store, account=tenant.account, name="p150", settings=PoolSettings())
+    await service.import_codes(
+        store, account=tenant.account, pool_id=pool.id, values=[f"P{i:04d}" for i in range(150)]
+    )
+    responses = await asyncio.gather(
+        *(
+            call(
+                client,
+                "attach",
+                {"token": tenant.api_key, "loyalty_id": pool.id, "db_id": db_id, "email": f"u{i}@x.io"},
+            )
+            for i in range(200)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 150 and statuses.count(409) == 50
+    holders = {}
+    async for page in service.code_pages(store, account=tenant.account, pool_id=pool.id):
+        for code in page:
+            assert code.profile_id is not None
+            holders[code.id] = code.profile_id
+    assert len(holders) == 150 and len(set(holders.values())) == 150
+
+
+@pytest.mark.parametrize("matching", ["email", "phone", "profile_id", "custom"])
+async def test_each_matching_mode_finds_the_profile(
+    client: Client, store: Store, tenant: Tenant, db_id: int, matching: str
+) -> None:
+    ids = {
+        "email": "Eve@Example.org",
+        "phone": "+33 1 23",
+        "profile_id": "eve",
+        "field_name": "card",
+        "field_value": "K9",
+    }
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": db_id}
+    ok(await call(client, "attach", {**auth, "matching": matching, "code": "CODE007", **ids}))
+    probe = {
+        "email": {"email": "eve@example.ORG"},
+        "phone": {"phone": "+33123"},
+        "profile_id": {"profile_id": "eve"},
+        "custom": {"field_name": "card", "field_value": "K9"},
+    }[matching]
+    profile = await service.find_profile(
+        store, account=tenant.account, database_id=db_id, identity=identity(matching=matching, **probe)
+    )
+    # detach through the same matching: only the holder may detach
+    ok(await call(client, "detach", {**auth, "matching": matching, "code": "CODE007", **probe}))
+    assert (
+        await service.code_details(store, account=tenant.account, pool_id=tenant.pool.id, code="CODE007")
+    ).profile is None
+    assert (
+        profile.email == "eve@example.org" and profile.phone == "+33123" and profile.custom == {"card": "K9"}
+    )
+
+
+async def test_detach_errors(client: Client, tenant: Tenant, db_id: int) -> None:
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": db_id}
+    failed(await call(client, "detach", {**auth, "code": "CODE001"}), 409)  # not attached
+    failed(await call(client, "detach", {**auth, "code": "NOPE"}), 404)
+    ok(await call(client, "attach", {**auth, "code": "CODE001", "email": "a@b.c"}))
+    failed(
+        await call(client, "detach", {**auth, "code": "CODE001", "email": "z@b.c"}), 404
+    )  # no such profile
+    ok(await call(client, "detach", {**auth, "code": "CODE001"}))
+
+
+async def test_import_reports_each_code(client: Client, tenant: Tenant) -> None:
+    body = {
+        "token": tenant.api_key,
+        "loyalty_id": tenant.pool.id,
+        "codes": ["NEW1", "CODE001", "NEW1", "NEW2"],
+    }
+    data = ok(await call(client, "import", body))
+    assert data["inserted"] == 2 and data["duplicated"] == 2 and data["discarded_by_limit"] == 0
+    assert [(r["code"], r["error"]) for r in data["results"]] == [
+        ("NEW1", 0),
+        ("CODE001", 409),
+        ("NEW1", 409),
+        ("NEW2", 0),
+    ]
+    assert data["results"][1]["error_text"] == "Promocode duplicated"
+    xml = await client.post(
+        f"{BASE}/import",
+        content=xml_body(
+            {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "codes": ["X1", "X2"], "format": "xml"}
+        ),
+        headers=XML_HEADERS,
+    )
+    assert xml.status_code == 200
+    assert xml.content.startswith(
+        b"<xml>\n<data><discarded_by_limit>0</discarded_by_limit><duplicated>0</duplicated><inserted>2</inserted>"
+        b"<results><code>X1</code><error>0</error><error_text>Successful operation</error_text></results>"
+    )
+
+
+async def test_export_all_streams_every_code(
+    client: Client, store: Store, tenant: Tenant, db_id: int
+) -> None:
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    await service.import_codes(
+        store, account=tenant.account, pool_id=tenant.pool.id, values=[f"Z{i:05d}" for i in range(2500)]
+    )
+    ok(await call(client, "attach", {**auth, "db_id": db_id, "code": "CODE000", "email": "a@b.c"}))
+    data = ok(await call(client, "export_all", auth))
+    assert len(data) == 2510 and data[0] == {"code": "CODE000", "attached": True, "activated": False}
+    assert [item["code"] for item in data] == sorted(item["code"] for item in data)
+    xml = await client.post(f"{BASE}/export_all?format=xml", json=auth)
+    assert xml.content.startswith(
+        b"<xml>\n<data><activated>false</activated><attached>true</attached><code>CODE000</code></data><data>"
+    )
+    assert xml.content.endswith(
+        b"</data>\n<error>0</error>\n<error_text>Successful operation</error_text>\n</xml>\n"
+    )
+    empty = await service.create_pool(store, account=tenant.account, name="empty", settings=PoolSettings())
+    response = await client.post(f"{BASE}/export_all?format=xml", json={**auth, "loyalty_id": empty.id})
+    assert response.content == OUR_XML_SUCCESS
+
+
+REQUIRED = {
+    "import": {"loyalty_id": "POOL", "codes": ["A1"]},
+    "get": {"loyalty_id": "POOL", "code": "CODE001"},
+    "activate": {"loyalty_id": "POOL", "code": "CODE001"},
+    "update": {"loyalty_id": "POOL", "code": "CODE001", "activated": True},
+    "attach": {"loyalty_id": "POOL", "db_id": "DB", "email": "a@b.c"},
+    "detach": {"loyalty_id": "POOL", "db_id": "DB", "code": "CODE001"},
+    "export_all": {"loyalty_id": "POOL"},
+}
+
+
+def filled(method: str, pool: int, db: int) -> dict[str, Any]:
+    return {k: pool if v == "POOL" else db if v == "DB" else v for k, v in REQUIRED[method].items()}
+
+
+@pytest.mark.parametrize("method", sorted(REQUIRED))
+async def test_every_method_refuses_bad_requests(
+    client: Client, tenant: Tenant, other: Tenant, db_id: int, method: str
+) -> None:
+    body = filled(method, tenant.pool.id, db_id)
+    for name in body:
+        if method == "update" and name == "activated":
+            continue
+        missing = {k: v for k, v in body.items() if k != name}
+        failed(await call(client, method, {"token": tenant.api_key, **missing}), 400)
+    failed(await call(client, method, body), 401)
+    failed(await call(client, method, {**body, "token": "wrong"}), 403)
+    failed(await call(client, method, {**body, "token": tenant.api_key, "loyalty_id": other.pool.id}), 404)
+    url = f"{BASE}/{method}"
+    failed(await client.post(url, content=b'{"token": ', headers={"Content-Type": "application/json"}), 400)
+    failed(await client.post(url, content=b"[1, 2]", headers={"Content-Type": "application/json"}), 400)
+    bad = await client.post(url + "?format=xml", content=b"<xml><token>x</xml>", headers=XML_HEADERS)
+    assert bad.status_code == 400 and bad.content.startswith(b"<xml>\n<data/>\n<error>400</error>")
+    failed(await client.post(url, content=b"<other/>", headers=XML_HEADERS), 400)
+
+
+async def test_unknown_method_and_format(client: Client, tenant: Tenant) -> None:
+    failed(await call(client, "explode", {"token": tenant.api_key}), 404)
+    failed(await call(client, "get", {"token": tenant.api_key, "format": "yaml"}), 400)
+    response = await client.get(f"{BASE}/get?format=xml")
+    assert response.status_code == 405 and response.content.startswith(b"<xml>\n<data/>\n<error>405</error>")
+
+
+async def test_xxe_and_billion_laughs_are_refused_without_reading(
+    client: Client, tenant: Tenant, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    xxe = (
+        f'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file://{secret}">]>'
+        f"<xml><token>{tenant.api_key}</token><loyalty_id>{tenant.pool.id}</loyalty_id><code>&x;</code></xml>"
+    ).encode()
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><xml><code>&c;</code></xml>'
+    )
+    for document in (xxe, laughs):
+        response = await client.post(f"{BASE}/get", content=document, headers=XML_HEADERS)
+        assert b"TOP-SECRET" not in response.content
+        failed(response, 400)
