@@ -34,11 +34,19 @@ CREDENTIALS: dict[str, Callable[[Tenant], dict[str, Any]]] = {
     "/api/promotions": lambda t: {"auth": (t.account.name, t.api_key)},
     # PersonaClick: the shop's public id and secret in the query string.
     "/promo_codes": lambda t: {"params": {"shop_id": t.account.public_key, "shop_secret": t.api_key}},
+    # Altcraft: the token (an API key) as a Bearer header; the body and the query work too.
+    "/api/v1.1/promocodes/": lambda t: {"headers": {"Authorization": f"Bearer {t.api_key}"}},
 }
 
 # How each family refuses a request that carries no valid account credentials (PersonaClick, as the vendor:
 # 403 for a missing or wrong secret, 404 when a required parameter such as shop_id is missing).
-REFUSED: dict[str, set[int]] = {"/v1/": {401}, "/api/promotions": {401}, "/promo_codes": {403, 404}}
+# Altcraft: 401 "API token required", 403 "access denied" for a wrong one.
+REFUSED: dict[str, set[int]] = {
+    "/v1/": {401},
+    "/api/promotions": {401},
+    "/promo_codes": {403, 404},
+    "/api/v1.1/promocodes/": {401, 403},
+}
 
 # Credentials that belong to no account, per family.
 NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
@@ -59,6 +67,11 @@ NO_ACCOUNT: dict[str, list[dict[str, Any]]] = {
         {"params": {"shop_id": "0" * 32, "shop_secret": "pp_" + "0" * 43}},
         {"params": {"shop_id": "0" * 32}},
     ],
+    "/api/v1.1/promocodes/": [
+        {},
+        {"headers": {"Authorization": "Bearer pp_" + "0" * 43}},
+        {"params": {"token": "pp_" + "0" * 43}},
+    ],
 }
 
 # What a path parameter is set to: the owner's resource, so that another account's request names it.
@@ -69,6 +82,7 @@ PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
     "redemption_id": lambda t: "1",
     "lease_id": lambda t: "1",
     "job_id": lambda t: "1",
+    "method": lambda t: "get",  # Altcraft's promocodes/<method>: `get` names the owner's program and code
 }
 
 # Bodies for routes that need one to get past validation (keyed by method and route template).
@@ -82,6 +96,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/promo_codes/fetch"): {"params": {"id": "1", "did": "device-1"}},
     ("DELETE", "/promo_codes/purge"): {"json": {"id": 1}},
     ("DELETE", "/promo_codes/delete"): {"json": {"promo_code_list_id": 1, "codes": ["CODE000"]}},
+    ("POST", "/api/v1.1/promocodes/{method:str}"): {"json": {"loyalty_id": 1, "code": "CODE000"}},
 }
 
 # The methods a vendor path serves; its other methods exist only to answer the vendor's own 405 (to anyone:
@@ -93,6 +108,7 @@ SERVED_METHODS: dict[str, set[str]] = {
     "/promo_codes/fetch": {"GET"},
     "/promo_codes/purge": {"DELETE"},
     "/promo_codes/delete": {"DELETE"},
+    "/api/v1.1/promocodes/{method:str}": {"POST"},
 }
 
 
