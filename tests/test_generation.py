@@ -96,6 +96,7 @@ def test_key_space_floor_boundary() -> None:
     for number in ("91", "101", "100,000,000", "1e-06", "10", "at most 90 more"):
         assert number in message, message
     assert raised.value.details == {
+        "field": "count",
         "count": 91,
         "existing": 10,
         "key_space": 100_000_000,

@@ -182,8 +182,10 @@ def negative_data_rejection(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 # Rules the document states in words only: a cursor is opaque (the next_cursor of a page); an expiry must
-# lie between 1970 and 9999 (JSON Schema has no bounds for date-times).
-UNSCHEMATIC_FIELDS = {"cursor", "expires_at"}
+# lie between 1970 and 9999 (JSON Schema has no bounds for date-times); generate's code shape (pattern or
+# length, a `#` in a pattern, the whole code within 128 characters, no surrounding whitespace) and its
+# key-space floor, which depends on the codes the pool already holds (the route's description states both).
+UNSCHEMATIC_FIELDS = {"cursor", "expires_at", "pattern", "length", "prefix", "suffix", "count"}
 
 
 def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:

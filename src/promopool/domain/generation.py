@@ -137,6 +137,7 @@ def check_key_space(spec: CodeSpec, *, existing: int, count: int, max_fill: floa
         f" ({len(spec.alphabet)} characters ^ {spec.random_length} random positions): a random guess would"
         f" hit one with probability {float(Fraction(total, space)):.3g}, over the limit of {max_fill:g}."
         f" The pool holds {existing:,}; at most {room:,} more fit. Use a longer pattern or a larger charset.",
+        field="count",
         count=count,
         existing=existing,
         key_space=space,

@@ -10,6 +10,7 @@ from litestar.response import Stream
 
 from promopool import service
 from promopool.api.deps import AccountDep, PoolId, StoreDep
+from promopool.api.native.openapi import ExportOperation, error_responses
 from promopool.domain import CodeState
 from promopool.domain.export import ExportFormat
 from promopool.formats.export import MEDIA_TYPES, encode_export
@@ -28,7 +29,13 @@ class ExportController(Controller):
     path = "/v1/pools/{pool_id:int}"
     tags = ["codes"]
 
-    @get("/export", summary="Export codes (streamed)", description=EXPORT_DESCRIPTION)
+    @get(
+        "/export",
+        summary="Export codes (streamed)",
+        description=EXPORT_DESCRIPTION,
+        operation_class=ExportOperation,
+        responses=error_responses(400, 404),
+    )
     async def export_codes(
         self,
         store: StoreDep,

@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 
 from promopool import service
 from promopool.api.deps import AccountDep, JobId, JobsDep, PoolId, SettingsDep, StoreDep
+from promopool.api.native.openapi import error_responses
 from promopool.api.native.schemas import GenerateCodes, JobOut
 from promopool.domain.generation import CodeSpec
 
@@ -20,8 +21,11 @@ from `charset` (`unambiguous`, the default: no 0/O or 1/I/L; `digits`, `letters`
 uppercase unless `uppercase` is false; `check_character` appends a check character after the last random
 one. Codes are unique in the pool (against everything it already holds). A request that would fill more than
 `PROMOPOOL_MAX_KEYSPACE_FILL` of the pattern's possible codes (counting the pool's codes) is refused with 400
-`key_space_too_small`. Up to {service.GENERATE_SYNC_LIMIT:,} codes are generated before the answer (201, the
-finished job); more run as a background job (202): follow `Location` (`GET /v1/jobs/{{id}}`) for progress.
+`key_space_too_small`. Give `pattern` or `length`, not both; a pattern holds at least one `#` and no control
+characters; prefix, pattern (or length), suffix and check character together fit in 128 characters, and a code
+neither starts nor ends with whitespace. Up to {service.GENERATE_SYNC_LIMIT:,} codes are generated before the
+answer (201, the finished job); more run as a background job (202): follow `Location`
+(`GET /v1/jobs/{{id}}`) for progress.
 """
 
 
@@ -34,7 +38,10 @@ class GenerationController(Controller):
         summary="Generate codes",
         description=GENERATE_DESCRIPTION,
         status_code=202,
-        responses={201: ResponseSpec(data_container=JobOut, description="Generated before answering")},
+        responses={
+            201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
+            **error_responses(400, 404, 413),
+        },
     )
     async def generate(
         self,
@@ -69,6 +76,6 @@ class GenerationController(Controller):
             job, status = await asyncio.shield(task), 201
         return Response(JobOut.of(job), status_code=status, headers={"Location": f"/v1/jobs/{job.id}"})
 
-    @get("/jobs/{job_id:int}", summary="A job and its progress")
+    @get("/jobs/{job_id:int}", summary="A job and its progress", responses=error_responses(400, 404))
     async def get_job(self, store: StoreDep, account: AccountDep, job_id: JobId) -> JobOut:
         return JobOut.of(await service.get_job(store, account=account, job_id=job_id))

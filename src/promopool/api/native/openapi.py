@@ -13,19 +13,28 @@ import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.typing import FieldDefinition
 
-from promopool.api.native.schemas import CONTROL, VISIBLE_TEXT, ErrorOut
+from promopool.api.native.schemas import CONTROL, NO_NUL, VISIBLE_TEXT, ErrorOut
 from promopool.domain.codes import MAX_CODE_LENGTH
 
 # Status -> when a native route answers it (docs/design.md, "Errors").
 ERROR_STATUSES = {
     400: "Invalid input: malformed JSON, a missing or wrong field, a bad parameter (`invalid_input`,"
-    " `invalid_code`).",
+    " `invalid_code`), or a generation request too large for its pattern's key space"
+    " (`key_space_too_small`).",
     401: "No or unknown API key (`unauthenticated`).",
-    404: "No such pool, code, redemption or lease in this account (`not_found`, `pool_not_found`,"
-    " `code_not_found`, `redemption_not_found`, `lease_not_found`), or no usable code (`code_unusable`).",
+    404: "No such pool, code, redemption, lease or job in this account (`not_found`, `pool_not_found`,"
+    " `code_not_found`, `redemption_not_found`, `lease_not_found`, `job_not_found`), or no usable code"
+    " (`code_unusable`).",
     409: "A conflict: the pool is exhausted or expired, the code is expired or used up for its holder, the"
     " redemption was already rolled back, the lease ran out or was released, a normalization collision.",
     413: "The body is larger than the configured limit; refused before it is read (`payload_too_large`).",
@@ -93,6 +102,25 @@ class ImportOperation(Operation):
         )
 
 
+@dataclass
+class ExportOperation(Operation):
+    """The export streams CSV or JSON lines (by its ``format`` parameter); the framework would document a
+    streamed answer as JSON, so its 200 is declared here by hand."""
+
+    def __post_init__(self) -> None:
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description="The pool's codes: CSV (`format=csv`) or one JSON object per line"
+                " (`format=jsonl`).",
+                content={
+                    "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                    "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                },
+            ),
+        }
+
+
 # The native routes' credentials (the health checks and the dialects authenticate otherwise, or not at all).
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -106,7 +134,39 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
         if field_definition.type_.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
         _restore_union_patterns(field_definition.type_, schema)
+        _state_no_nul(field_definition.type_, schema, schema_creator)
         return schema
+
+
+class MetadataValue:
+    """Names the component of a JSON value with no NUL in any string or key (see schemas.Metadata)."""
+
+
+def _state_no_nul(struct: type, schema: Schema, schema_creator: SchemaCreator) -> None:
+    """A field marked ``no_nul`` (schemas.Metadata) is documented as what check_metadata enforces: no key or
+    string at any depth holds a NUL. Its values refer to the recursive component MetadataValue, whose
+    keywords each apply to their own JSON type only."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        members = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        marked = any(
+            isinstance(t, msgspec.inspect.Metadata) and (t.extra or {}).get("no_nul") for t in members
+        )
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not marked or not isinstance(prop, Schema):
+            continue
+        value = FieldDefinition.from_annotation(MetadataValue)
+        registry = schema_creator.schema_registry
+        component = registry.get_schema_for_field_definition(value)
+        component.pattern = NO_NUL
+        component.property_names = Schema(pattern=NO_NUL)
+        component.additional_properties = registry.get_reference_for_field_definition(value)
+        component.items = registry.get_reference_for_field_definition(value)
+        component.description = MetadataValue.__doc__
+        prop.property_names = Schema(pattern=NO_NUL)
+        prop.additional_properties = registry.get_reference_for_field_definition(value)
 
 
 def _restore_union_patterns(struct: type, schema: Schema) -> None:

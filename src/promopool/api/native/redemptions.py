@@ -148,7 +148,8 @@ class RedemptionsController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         code: Annotated[str, PathParameter(description="The code's exact value.")],
-        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID)] = None,
+        # ge=0 is enforced, but the framework leaves a falsy bound out of the document: stated explicitly.
+        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID, schema_extra={"minimum": 0})] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
     ) -> RedemptionPage:
         found = await service.list_redemptions(

@@ -239,6 +239,18 @@ Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROFILE_KEY
 DecimalText = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$")]
 WholeAmount = Annotated[int, msgspec.Meta(ge=-(10**18 - 1), le=10**18 - 1)]
 
+# The rule of domain/redemptions.py (check_metadata): no key or string anywhere in it holds a NUL
+# (PostgreSQL's jsonb cannot). The marker has api/native/openapi.py (ClosedStructSchemaPlugin) state it in
+# the document.
+NO_NUL = "^[^\\x00]*$"
+Metadata = Annotated[
+    dict[str, Any],
+    msgspec.Meta(
+        description="Any JSON object; no key or string in it, at any depth, may hold a NUL character.",
+        extra={"no_nul": True},
+    ),
+]
+
 
 class CodeCheck(msgspec.Struct, forbid_unknown_fields=True):
     """Validate: may this code be used now, by this profile?"""
@@ -254,7 +266,7 @@ class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     profile: Reference | None = None
     order_ref: Reference | None = None
     amount: DecimalText | WholeAmount | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
     def decimal_amount(self) -> Decimal | None:
         return None if self.amount is None else Decimal(self.amount)
