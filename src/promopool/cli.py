@@ -122,7 +122,8 @@ def serve(
         console.print(f"  API key:              [bold green]{created.api_key}[/bold green]")
         console.print(
             f'  try: curl -H "Authorization: Bearer {created.api_key}" '
-            f"http://{settings.host}:{settings.port}/v1/pools"
+            f"http://{settings.host}:{settings.port}/v1/pools",
+            soft_wrap=True,  # one line, so that it can be copied as it is
         )
     # Workers are separate processes: hand them the resolved settings through the environment.
     for name in (
