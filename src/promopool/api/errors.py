@@ -45,11 +45,10 @@ HTTP_CODES = {
 }
 
 
-def status_for(error: e.PromopoolError) -> int:
-    for kind, status in STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
+def status_for(error: e.PromopoolError, table: list[tuple[type[e.PromopoolError], int]] = STATUS) -> int:
+    """The status of the first (most specific) entry of ``table`` the error is an instance of; 500 for none.
+    Each dialect passes its own table: the vendors answer some errors with other statuses."""
+    return next((status for kind, status in table if isinstance(error, kind)), 500)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException
 
 from promopool.api.altcraft.render import envelope, media_type
 from promopool.api.altcraft.request import FORMAT_STATE
+from promopool.api.errors import status_for
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -34,7 +35,7 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
     """(code = HTTP status, error_text, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+        status = status_for(exc, STATUS)
         if status == 500:
             log.error("unmapped promopool error %s", exc.code, exc_info=exc)
             return 500, "Internal server error", {}

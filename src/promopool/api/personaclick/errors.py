@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from promopool.api.errors import status_for
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -38,7 +39,7 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
     """(HTTP status, message, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+        status = status_for(exc, STATUS)
         if status == 500:
             log.error("unmapped promopool error %s", exc.code, exc_info=exc)
             return 500, "internal server error", {}

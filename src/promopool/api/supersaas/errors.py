@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from promopool.api.errors import HTTP_CODES
+from promopool.api.errors import HTTP_CODES, status_for
 from promopool.api.supersaas.render import JSON_TYPE, XML_TYPE, wants_xml
 from promopool.domain import errors as e
 from promopool.formats.xml import RailsXmlWriter
@@ -37,7 +37,7 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """(HTTP status, code, title, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+        status = status_for(exc, STATUS)
         headers = {}
         if isinstance(exc, e.Unauthenticated):
             headers["WWW-Authenticate"] = 'Basic realm="promopool"'
