@@ -21,6 +21,7 @@ from litestar import Request
 
 from promopool import service
 from promopool.api.auth import Authenticator
+from promopool.api.deps import StoreDep
 from promopool.domain import Account
 from promopool.domain.errors import Unauthenticated
 
@@ -56,8 +57,10 @@ async def _by_key(authenticator: Authenticator, name: str | None, api_key: str) 
     return account
 
 
-async def provide_supersaas_account(request: Request[Any, Any, Any]) -> Account:
-    """The caller's account (the dialect routes' ``account`` dependency); Unauthenticated otherwise."""
+async def provide_supersaas_account(request: Request[Any, Any, Any], store: StoreDep) -> Account:
+    """The caller's account (the dialect routes' ``account`` dependency); Unauthenticated otherwise.
+
+    ``store`` only orders it after the store (see ``api.deps``): the authenticator reads keys from it."""
     authenticator: Authenticator = request.app.state.auth
     named = _query_account(request)
     header = request.headers.get("authorization")
