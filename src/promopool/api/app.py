@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -138,4 +139,18 @@ async def _expire_leases(store: Store) -> None:
 
 def app_from_env() -> Any:
     """Factory for ``uvicorn --factory``: settings from the environment (the CLI sets them for workers)."""
-    return create_app(Settings.load())
+    app = create_app(Settings.load())
+    _tune_gc_for_serving()
+    return app
+
+
+def _tune_gc_for_serving() -> None:
+    """Keep the cyclic garbage collector off the request path of a server process.
+
+    The modules and the app built by now live until the process ends; frozen, a full collection no longer
+    walks them (those walks made the claim p99 76 ms). Requests make few reference cycles, so gen0 can wait
+    for 10,000 allocations instead of 700. Only server processes: tests build many apps in one process.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
