@@ -66,14 +66,15 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], *, migrate: bool = True) -> T:
     """Open the store, migrate, run ``work``, close; domain errors become a one-line message, exit 1."""
 
     async def main() -> T:
         store = open_store(settings.database_url)
         await store.connect()
         try:
-            await store.migrate()
+            if migrate:
+                await store.migrate()
             return await work(store)
         finally:
             await store.close()
@@ -164,7 +165,8 @@ def serve(
 @app.command()
 def migrate(ctx: typer.Context) -> None:
     """Apply pending database migrations."""
-    applied = _run(_settings(ctx), lambda store: store.migrate())
+    # (Not migrated beforehand by _run, so that it can say what it applied.)
+    applied = _run(_settings(ctx), lambda store: store.migrate(), migrate=False)
     console.print(f"applied migrations: {applied}" if applied else "database is up to date")
 
 
