@@ -2,8 +2,8 @@
 
 Every server, load generator and profiler the harness starts goes through ``Processes``; its ``close`` (run
 from a ``finally``, so also on Ctrl-C, SIGTERM or a failed check) ends each process group — SIGTERM, then
-SIGKILL after a grace period — and waits until no member of the group is left. A uvicorn server with
-several workers is one group: the workers go with their master.
+SIGKILL after a grace period — and waits until no member of the group is left. A server with its
+workers is one group: the workers go with their master.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class Processes:
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (Linux /proc), e.g. the worker processes of a uvicorn master."""
+    """Direct children of ``pid`` (Linux /proc), e.g. the worker processes of a server."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -211,9 +211,9 @@ def wait_ready(child: Child, base_url: str, *, workers: int) -> None:
                 up = response.status == 200
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             up = False
-        # uvicorn's master spawns its workers (plus a resource tracker), each with its own lifespan: a
-        # load started before all of them listen would measure fewer workers than configured.
-        if up and (workers == 1 or len(children_of(child.pid)) >= workers):
+        # The server spawns its workers (plus a resource tracker), each with its own lifespan: a load
+        # started before all of them listen would measure fewer workers than configured.
+        if up and len(children_of(child.pid)) >= workers:
             time.sleep(0.5 if workers == 1 else 2.0)
             return
         time.sleep(0.2)

@@ -21,8 +21,8 @@ from pathlib import Path
 # Waits, by the innermost frames of a sample (checked before the layers).
 IDLE_LOOP = "wait: event loop polling for I/O (idle)"
 IDLE_QUEUE = "wait: thread blocked on a queue, lock or pipe (idle)"
-# A thread parked in one of these syscalls, innermost, waits (e.g. uvicorn's worker answering its
-# supervisor's pings over a pipe); a short read or write on the event loop's sockets goes through libuv
+# A thread parked in one of these syscalls, innermost, waits (e.g. a worker answering its
+# supervisor over a pipe); a short read or write on the event loop's sockets goes through libuv
 # (uv__read, uv__write frames) and is counted as the loop's work instead.
 BLOCKING_SYSCALLS = ("read", "recv", "poll", "select", "accept", "nanosleep", "clock_nanosleep")
 GIL = "wait: for the GIL"
@@ -48,10 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("busy: Litestar response building", ("litestar/response/", "litestar/serialization/")),
     ("busy: Litestar routing, middleware, other", ("litestar/",)),
-    (
-        "busy: uvicorn HTTP protocol, httptools",
-        ("uvicorn/protocols/", "uvicorn/middleware/", "httptools", "llhttp"),
-    ),
+    ("busy: granian HTTP server (Rust) and its ASGI glue", ("granian", "_granian")),
     (
         "busy: uvloop / libuv (loop, socket I/O)",
         ("(loop.c", "uvloop", "(stream.c", "(core.c", "(linux.c", "uv_"),

@@ -63,11 +63,9 @@ class Server:
             self._child = None
 
     def worker_pids(self) -> list[int]:
-        """The processes that serve requests: uvicorn's spawned workers, or the server itself with one."""
+        """The processes that serve requests: the server's spawned workers (even with one)."""
         if self._child is None:
             return []
-        if self.workers == 1:
-            return [self._child.pid]
         pids = []
         for pid in children_of(self._child.pid):
             try:

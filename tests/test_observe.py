@@ -85,6 +85,6 @@ def test_log_config_is_valid() -> None:
     assert isinstance(logging.getLogger("promopool").handlers[0].formatter, JsonFormatter)
     logging.getLogger("promopool").handlers.clear()
     logging.getLogger("promopool").propagate = True
-    logging.getLogger("uvicorn").handlers.clear()
-    logging.getLogger("uvicorn").propagate = True
+    logging.getLogger("_granian").handlers.clear()
+    logging.getLogger("_granian").propagate = True
     logging.getLogger().handlers.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import secrets
 import sys
@@ -25,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from promopool import metrics, service
-from promopool.config import ENV_PREFIX, ConfigError, Settings
+from promopool.config import ENV_PREFIX, SERVER_PID_ENV, ConfigError, Settings
 from promopool.domain import Account, CodeState, ImportReport, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow
@@ -140,7 +141,14 @@ def serve(
         os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
     # One session key for all workers (else a sign-in would hold on one worker only).
     os.environ[ENV_PREFIX + "SESSION_SECRET"] = settings.session_secret or secrets.token_urlsafe(32)
-    import uvicorn
+    # Workers check that this process is still their parent, and end when it is gone (api.app).
+    os.environ[SERVER_PID_ENV] = str(os.getpid())
+    # Fresh interpreters, not forks: a worker must import prometheus-client after the metrics directory
+    # below is set (it picks its storage at import), and must not inherit this process's threads.
+    multiprocessing.set_start_method("spawn", force=True)
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
 
     with contextlib.ExitStack() as stack:
         if settings.workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
@@ -148,18 +156,21 @@ def serve(
             os.environ[metrics.MULTIPROCESS_ENV] = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="promopool-metrics-")
             )
-        uvicorn.run(
+        # granian rather than uvicorn: on the 2-core box, 1.35x the claims and 1.45x the trivial requests
+        # per second (commit message of the switch). Its workers are processes even when there is one.
+        Server(
             "promopool.api.app:app_from_env",
-            factory=True,
-            host=settings.host,
+            address=settings.host,
             port=settings.port,
+            interface=Interfaces.ASGI,
             workers=settings.workers,
-            loop="uvloop",
-            http="httptools",
-            log_level=settings.log_level,
-            log_config=log_config(settings.log_level, access_log=settings.access_log),
-            access_log=False,
-        )
+            loop=Loops.uvloop,
+            factory=True,
+            websockets=False,
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=log_config(settings.log_level, access_log=settings.access_log),
+            log_access=False,  # ours is promopool.access, with the request id
+        ).serve()
 
 
 @app.command()

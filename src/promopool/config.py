@@ -14,6 +14,8 @@ from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
 
 ENV_PREFIX = "PROMOPOOL_"
 CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
+# Set by `promopool serve` for its worker processes: the pid of the process that started them.
+SERVER_PID_ENV = ENV_PREFIX + "SERVER_PID"
 MIB = 1024 * 1024
 MIN_SECRET_LENGTH = 32
 

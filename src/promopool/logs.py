@@ -38,8 +38,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def log_config(level: str, *, access_log: bool = False) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` (given to uvicorn, so every worker uses it): everything as JSON lines
-    on stderr; uvicorn's own access log off, ours (``promopool.access``, with the request id) if asked."""
+    """A ``logging.config.dictConfig`` (given to the server, so every worker uses it): everything as JSON
+    lines on stderr; the server's own access log off, ours (``promopool.access``, with the request id) if
+    asked."""
     upper = level.upper()
     return {
         "version": 1,
@@ -49,8 +50,8 @@ def log_config(level: str, *, access_log: bool = False) -> dict[str, Any]:
             "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
         },
         "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "_granian": {"handlers": ["stderr"], "level": upper, "propagate": False},
+            "granian.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "promopool": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "promopool.access": {"level": "INFO" if access_log else "WARNING"},
         },

@@ -65,9 +65,10 @@ class Server:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, connections and transactions are cut wherever they are."""
+        """SIGKILL to the server and its workers at once (its process group): no shutdown code runs,
+        connections and transactions are cut wherever they are."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> int | None:
@@ -80,6 +81,15 @@ class Server:
             self.process.kill()
             return self.process.wait(timeout=30)
 
+    def children(self) -> list[int]:
+        """The pids of the server's child processes, from Linux /proc: its workers, and multiprocessing's
+        resource tracker."""
+        assert self.process is not None
+        return [pid for pid in _pids() if _stat(pid)[1] == str(self.process.pid)]
+
+    def workers(self) -> list[int]:
+        return [pid for pid in self.children() if b"spawn_main" in _cmdline(pid)]
+
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
 
@@ -90,3 +100,27 @@ class Server:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _stat(pid: int) -> list[str]:
+    """State and parent pid, then the rest, of /proc/<pid>/stat; ["X"] once the process is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return ["X", ""]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def running(pid: int) -> bool:
+    """Still running: not gone, and not a zombie waiting for a parent to reap it."""
+    return _stat(pid)[0] not in ("X", "Z")

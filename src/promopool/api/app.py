@@ -6,10 +6,15 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -27,7 +32,7 @@ from promopool.api.observe import observe
 from promopool.api.ops import ops_routes
 from promopool.api.personaclick import ROUTES as PERSONACLICK_ROUTES
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
-from promopool.config import Settings
+from promopool.config import SERVER_PID_ENV, Settings
 from promopool.domain.guessing import FailureBudget
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
@@ -138,10 +143,33 @@ async def _expire_leases(store: Store) -> None:
 
 
 def app_from_env() -> Any:
-    """Factory for ``uvicorn --factory``: settings from the environment (the CLI sets them for workers)."""
+    """The app of a server worker process (``promopool serve`` starts them): settings from the environment,
+    where the CLI put them; the client address from ``X-Forwarded-For`` when a trusted proxy sends it."""
     app = create_app(Settings.load())
+    server_pid = os.environ.get(SERVER_PID_ENV)
+    if server_pid is not None and server_pid == str(os.getppid()):
+        _end_when_orphaned(int(server_pid))
     _tune_gc_for_serving()
-    return app
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    return wrap_asgi_with_proxy_headers(app, trusted_hosts=trusted)
+
+
+ORPHAN_CHECK_SECONDS = 0.5
+
+
+def _end_when_orphaned(server_pid: int) -> None:
+    """A worker whose server process died (SIGKILL, OOM) would go on serving, unsupervised, on the port;
+    it stops itself instead, as if the server had asked it to."""
+
+    def watch() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        log.error("the server process %d is gone: this worker stops", server_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the graceful stop's grace; then out, whatever holds it
+        os._exit(1)
+
+    threading.Thread(target=watch, name="promopool-orphan-watch", daemon=True).start()
 
 
 def _tune_gc_for_serving() -> None:
