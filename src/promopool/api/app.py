@@ -27,8 +27,9 @@ from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.native import ROUTES
+from promopool.api.native.fast_claim import fast_claims
 from promopool.api.native.openapi import ClosedStructSchemaPlugin
-from promopool.api.observe import observe
+from promopool.api.observe import ASGIApp, observe
 from promopool.api.ops import ops_routes
 from promopool.api.personaclick import ROUTES as PERSONACLICK_ROUTES
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
@@ -44,8 +45,11 @@ PURGE_EVERY_SECONDS = 3600
 LEASE_SWEEP_SECONDS = 1.0  # how late at most a run-out lease's code is claimable again
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
-    """The app for ``settings``; pass ``store`` to share an already-connected store (tests do)."""
+def create_app(
+    settings: Settings | None = None, *, store: Store | None = None, fast_claim: bool = True
+) -> Litestar:
+    """The app for ``settings``; pass ``store`` to share an already-connected store (tests do).
+    ``fast_claim=False`` leaves every claim to the route (tests compare the two ways)."""
     settings = settings or Settings.load()
     owns_store = store is None
     the_store = (
@@ -115,8 +119,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.public_fetches = FailureBudget(  # a token bucket per client address (PersonaClick front end)
         settings.public_fetch_per_minute, 60, what="front-end promo code fetches"
     )
+    handler: ASGIApp = app.asgi_handler  # type: ignore[assignment]
+    if fast_claim:
+        handler = fast_claims(handler, store=the_store, auth=app.state.auth)
     # Outermost: request id, latency and access log for every request, unmatched ones included.
-    app.asgi_handler = observe(app.asgi_handler)  # type: ignore[arg-type,assignment]
+    app.asgi_handler = observe(handler)  # type: ignore[assignment]
     return app
 
 

@@ -77,13 +77,19 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
     return msgspec.to_builtins(details, str_keys=True, enc_hook=str)  # type: ignore[no-any-return]
 
 
-def handle_domain_error(_: Request[Any, Any, Any], exc: e.PromopoolError) -> Response[Any]:
+def domain_error(exc: e.PromopoolError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The status, body and headers that answer ``exc`` on the native API."""
     headers = {}
     if isinstance(exc, e.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, e.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
-    return error_response(status_for(exc), exc.code, exc.message, _jsonable(exc.details), headers)
+    return status_for(exc), error_body(exc.code, exc.message, _jsonable(exc.details)), headers
+
+
+def handle_domain_error(_: Request[Any, Any, Any], exc: e.PromopoolError) -> Response[Any]:
+    status, body, headers = domain_error(exc)
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
