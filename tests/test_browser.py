@@ -6,19 +6,15 @@ screenshot in ``test-artifacts/``."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_concurrency import free_port
+from tests.reliability.servers import FirstServe, first_serve
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -43,49 +39,10 @@ def number(n: int) -> str:
     return f"{n:,}".replace(",", NNBSP)
 
 
-@dataclass
-class Server:
-    url: str
-    api_key: str
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
-    env["PROMOPOOL_PORT"] = str(port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "promopool", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        key = None
-        for line in process.stdout:
-            if match := re.search(r"API key:\s+(pp_\S+)", line):
-                key = match.group(1)
-                break
-        assert key, "the first serve did not print the default account's API key"
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield Server(url, key)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout is not None:
-            process.stdout.close()
+def server(tmp_path: Path) -> Iterator[FirstServe]:
+    with first_serve(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture
@@ -94,7 +51,7 @@ def receiver() -> Iterator[Receiver]:
         yield the_receiver
 
 
-def test_admin_in_a_browser(server: Server, receiver: Receiver, tmp_path: Path) -> None:
+def test_admin_in_a_browser(server: FirstServe, receiver: Receiver, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (.ci/run installs it)")

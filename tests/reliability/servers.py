@@ -1,12 +1,17 @@
-"""Real `promopool serve` processes for the reliability tests: start, wait, kill, read their logs."""
+"""Real `promopool serve` processes for the tests: start, wait, kill, read their logs; and a newcomer's first
+serve on an empty directory."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -124,3 +129,51 @@ def _cmdline(pid: int) -> bytes:
 def running(pid: int) -> bool:
     """Still running: not gone, and not a zombie waiting for a parent to reap it."""
     return _stat(pid)[0] not in ("X", "Z")
+
+
+@dataclass(frozen=True)
+class FirstServe:
+    url: str
+    api_key: str  # the default account's, printed once
+    env: dict[str, str]  # the server's environment (no PROMOPOOL_ settings but the port)
+
+
+@contextmanager
+def first_serve(cwd: Path) -> Iterator[FirstServe]:
+    """``promopool serve`` as the README's newcomer runs it, in ``cwd`` with no settings: the embedded SQLite
+    default, the default account's key read from what it prints; ready when /health/ready answers 200."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
+    env["PROMOPOOL_PORT"] = str(port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "promopool", "serve"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        key = None
+        for line in process.stdout:
+            if match := re.search(r"API key:\s+(pp_\S+)", line):
+                key = match.group(1)
+                break
+        assert key, "the first serve did not print the default account's API key"
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield FirstServe(url, key, env)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
