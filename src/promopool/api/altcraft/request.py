@@ -11,11 +11,11 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
-import msgspec
 from defusedxml import DefusedXmlException
 from litestar import Request
 
 from promopool.domain.errors import InvalidInput
+from promopool.formats import json
 
 XML_TYPES = ("application/xml", "text/xml")
 FORMAT_STATE = "altcraft_xml"  # request.state key: answer in XML (errors too)
@@ -85,10 +85,7 @@ def parse_body(body: bytes, *, xml: bool) -> dict[str, Any]:
         return {}
     if xml:
         return _parse_xml(body)
-    try:
-        parsed = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
+    parsed = json.decode(body, object)
     if not isinstance(parsed, dict):
         raise InvalidInput("the JSON body must be an object")
     return parsed

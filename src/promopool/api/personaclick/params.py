@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 
 from promopool.api.deps import MAX_ID, read_limited
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.formats import json
 
 MISSING = "There are no mandatory parameters in the request"
 
@@ -76,12 +77,7 @@ async def body(request: Request[Any, Any, Any], limit: int) -> Body:
     raw = await read_limited(request, limit)
     parsed = Body()
     if raw.strip():
-        try:
-            parsed = msgspec.json.decode(raw, type=Body)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput(f"invalid body: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise InvalidInput(f"malformed JSON: {exc}") from None
+        parsed = json.decode(raw, Body)
     del raw
     parsed.shop_id = parsed.shop_id or query(request, "shop_id")
     parsed.shop_secret = parsed.shop_secret or query(request, "shop_secret")
