@@ -355,6 +355,28 @@ async def test_every_method_refuses_bad_requests(
     failed(await client.post(url, content=b"<other/>", headers=XML_HEADERS), 400)
 
 
+async def test_ids_are_ascii_decimal_numbers(client: Client, tenant: Tenant, db_id: int) -> None:
+    # "²" passes str.isdigit but not int() (it was a 500); other scripts' digits are not ids either.
+    for value in ("²", "\u0661", "\u0663\u0664", "1²", "\uff11", " 1_0 "):
+        failed(
+            await call(client, "get", {"token": tenant.api_key, "loyalty_id": value, "code": "CODE000"}), 400
+        )
+        failed(
+            await call(
+                client,
+                "detach",
+                {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": value, "code": "CODE000"},
+            ),
+            400,
+        )
+    found = ok(
+        await call(
+            client, "get", {"token": tenant.api_key, "loyalty_id": f" {tenant.pool.id} ", "code": "CODE000"}
+        )
+    )
+    assert found["loyalty_id"] == tenant.pool.id
+
+
 async def test_unknown_method_and_format(client: Client, tenant: Tenant) -> None:
     failed(await call(client, "explode", {"token": tenant.api_key}), 404)
     failed(await call(client, "get", {"token": tenant.api_key, "format": "yaml"}), 400)

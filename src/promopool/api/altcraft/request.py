@@ -45,7 +45,7 @@ class Params:
             raise InvalidInput(f"{name} must be an integer", field=name)
         if isinstance(value, int):
             number = value
-        elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+        elif isinstance(value, str) and _decimal(value.strip()):
             number = int(value.strip())
         else:
             raise InvalidInput(f"{name} must be an integer", field=name)
@@ -73,6 +73,12 @@ class Params:
         if not items:
             raise InvalidInput(f"{name} must not be empty", field=name)
         return list(items)
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits, fewer than 19 (no id comes near that). str.isdigit alone also passes other scripts'
+    digits and characters such as "²", which int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def is_xml_body(request: Request[Any, Any, Any]) -> bool:
