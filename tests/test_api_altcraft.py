@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import canonicalize
@@ -12,10 +13,12 @@ import pytest
 
 from promopool import service
 from promopool.domain import PoolSettings
+from promopool.domain.errors import InvalidInput
 from promopool.domain.keys import hash_api_key
 from promopool.domain.profiles import identity
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.reliability.integrity import table_dump
 
 Client = httpx.AsyncClient
 BASE = "/api/v1.1/promocodes"
@@ -353,6 +356,38 @@ async def test_every_method_refuses_bad_requests(
     bad = await client.post(url + "?format=xml", content=b"<xml><token>x</xml>", headers=XML_HEADERS)
     assert bad.status_code == 400 and bad.content.startswith(b"<xml>\n<data/>\n<error>400</error>")
     failed(await client.post(url, content=b"<other/>", headers=XML_HEADERS), 400)
+
+
+async def test_expire_date_outside_what_can_be_stored(
+    client: Client, tenant: Tenant, database_url: str
+) -> None:
+    # Year 203 was a 500 on SQLite (written, then unreadable) and stored on PostgreSQL; the end of year
+    # 9999 at a negative offset, and year 1 at a positive one, overflowed in the conversion to UTC (500).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "code": "CODE001"}
+    before = await table_dump(database_url)
+    for when in (
+        "0001-01-01T00:00:00+01:00",
+        "0203-10-13T14:51:12Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-05:00",
+        "9999-06-01T00:00:00Z",
+    ):
+        text = failed(await call(client, "update", {**auth, "expire_date": when}), 400)
+        assert "expire_date" in text, text
+    assert await table_dump(database_url) == before
+    ok(await call(client, "update", {**auth, "expire_date": "2031-06-01T12:00:00+03:00"}))
+    assert ok(await call(client, "get", auth))["expire_date"] == "2031-06-01T09:00:00Z"
+
+
+async def test_service_refuses_an_expiry_it_cannot_store(store: Store, tenant: Tenant) -> None:
+    with pytest.raises(InvalidInput):
+        await service.set_code_expiry(
+            store,
+            account=tenant.account,
+            pool_id=tenant.pool.id,
+            code="CODE001",
+            expires_at=datetime(203, 10, 13, tzinfo=UTC),
+        )
 
 
 async def test_ids_are_ascii_decimal_numbers(client: Client, tenant: Tenant, db_id: int) -> None:

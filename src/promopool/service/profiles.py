@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from promopool.domain import Account, Code, Profile, ProfileDatabase, Redeemed, Redemption
-from promopool.domain.codes import check_name, invalid_reason
+from promopool.domain.codes import check_expiry, check_name, invalid_reason
 from promopool.domain.errors import (
     CodeExpired,
     CodeUnusable,
@@ -168,7 +168,9 @@ async def deactivate_code(store: Store, *, account: Account, pool_id: int, code:
 async def set_code_expiry(
     store: Store, *, account: Account, pool_id: int, code: str, expires_at: datetime | None
 ) -> Code:
-    """Set (or with None clear) a code's expiry."""
+    """Set (or with None clear) a code's expiry: an instant with a time zone between 1970 and 9999."""
+    if expires_at is not None:
+        check_expiry(expires_at)
     value = _value(code)
     await get_pool(store, account=account, pool_id=pool_id)
     return await store.set_code_expiry(

@@ -14,6 +14,7 @@ from typing import Any
 from promopool import service
 from promopool.api.altcraft.request import Params
 from promopool.domain import Account, Code
+from promopool.domain.codes import check_expiry
 from promopool.domain.errors import InvalidInput
 from promopool.domain.profiles import Identity, identity
 from promopool.storage import Store
@@ -105,7 +106,9 @@ def _rfc3339(value: str) -> datetime:
         raise InvalidInput("expire_date must be an RFC 3339 date-time", field="expire_date") from None
     if "T" not in text.upper() or parsed.tzinfo is None:
         raise InvalidInput("expire_date must be an RFC 3339 date-time with an offset", field="expire_date")
-    return parsed.astimezone(UTC)
+    # The service checks the range too; checked here first so that the message names the vendor's field
+    # (and before any conversion: the last hours of year 9999 at a negative offset overflow in UTC).
+    return check_expiry(parsed, "expire_date")
 
 
 async def update(store: Store, account: Account, params: Params) -> Any:
