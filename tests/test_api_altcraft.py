@@ -419,6 +419,17 @@ async def test_unknown_method_and_format(client: Client, tenant: Tenant) -> None
     assert response.status_code == 405 and response.content.startswith(b"<xml>\n<data/>\n<error>405</error>")
 
 
+async def test_xml_declaring_an_encoding_without_a_text_codec(client: Client, tenant: Tenant) -> None:
+    # An encoding Python does not know, or one that is not a text codec, was a 500 (LookupError).
+    for encoding in ("ebcdic", "rot13", "base64", "utf-32", "idna"):
+        document = (
+            f'<?xml version="1.0" encoding="{encoding}"?>'
+            f"<xml><token>{tenant.api_key}</token><loyalty_id>{tenant.pool.id}</loyalty_id><code>C</code></xml>"
+        ).encode()
+        text = failed(await client.post(f"{BASE}/get", content=document, headers=XML_HEADERS), 400)
+        assert text.startswith("malformed XML"), text
+
+
 async def test_xxe_and_billion_laughs_are_refused_without_reading(
     client: Client, tenant: Tenant, tmp_path: Path
 ) -> None:

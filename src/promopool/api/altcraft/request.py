@@ -104,6 +104,8 @@ def _parse_xml(body: bytes) -> dict[str, Any]:
         raise InvalidInput("malformed XML: DTDs and entities are not accepted") from None
     except (ParseError, ValueError) as exc:
         raise InvalidInput(f"malformed XML: {exc}") from None
+    except LookupError as exc:  # the declaration names an encoding Python has no text codec for
+        raise InvalidInput(f"malformed XML: {exc}") from None
     if root.tag != "xml":
         raise InvalidInput("the XML body's root element must be <xml>")
     values: dict[str, Any] = {}
