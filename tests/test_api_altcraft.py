@@ -270,6 +270,24 @@ async def test_detach_errors(client: Client, tenant: Tenant, db_id: int) -> None
     ok(await call(client, "detach", {**auth, "code": "CODE001"}))
 
 
+async def test_detach_with_identifiers_but_not_the_matching_one(
+    client: Client, tenant: Tenant, db_id: int, database_url: str
+) -> None:
+    # The profile was looked up by an identifier nobody gave: an assertion failed deep down (500).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": db_id, "code": "CODE001"}
+    ok(await call(client, "attach", {**auth, "email": "a@b.c", "phone": "+7 900 000 00 00"}))
+    before = await table_dump(database_url)
+    text = failed(await call(client, "detach", {**auth, "phone": "+7 900 000 00 00"}), 400)  # matching: email
+    assert "email is required" in text, text
+    failed(await call(client, "detach", {**auth, "matching": "phone", "email": "a@b.c"}), 400)
+    failed(
+        await call(client, "detach", {**auth, "matching": "custom", "field_name": "card", "email": "a@b.c"}),
+        400,
+    )
+    assert await table_dump(database_url) == before
+    ok(await call(client, "detach", {**auth, "matching": "phone", "phone": "+79000000000"}))
+
+
 async def test_import_reports_each_code(client: Client, tenant: Tenant) -> None:
     body = {
         "token": tenant.api_key,

@@ -39,6 +39,12 @@ def test_matching_needs_its_identifier() -> None:
         identity(matching="custom", field_name="card")
     with pytest.raises(InvalidInput):
         identity(matching="fax", email="a@b.c")
+    # optional, but once identifiers are given the matching one must be among them
+    assert not identity(matching=None, required=False).given
+    with pytest.raises(InvalidInput):
+        identity(matching=None, phone="+7 900", required=False)
+    with pytest.raises(InvalidInput):
+        identity(matching="custom", field_name="card", email="a@b.c", required=False)
 
 
 async def test_a_created_profile_is_found_by_each_identifier(store: Store, tenant: Tenant) -> None:
