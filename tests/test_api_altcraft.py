@@ -376,6 +376,37 @@ async def test_every_method_refuses_bad_requests(
     failed(await client.post(url, content=b"<other/>", headers=XML_HEADERS), 400)
 
 
+async def test_a_refused_update_changes_nothing(
+    client: Client, tenant: Tenant, db_id: int, database_url: str
+) -> None:
+    # The expiry used to be written before the activation was refused (409 with the code changed).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    later = "2031-01-01T00:00:00Z"
+    ok(await call(client, "attach", {**auth, "db_id": db_id, "code": "CODE002", "email": "x@y.z"}))
+    before = await table_dump(database_url)
+    failed(
+        await call(client, "update", {**auth, "code": "CODE001", "activated": True, "expire_date": later}),
+        409,
+    )
+    failed(
+        await call(client, "update", {**auth, "code": "CODE002", "activated": False, "expire_date": later}),
+        409,
+    )
+    assert await table_dump(database_url) == before
+    ok(await call(client, "update", {**auth, "code": "CODE002", "activated": True, "expire_date": later}))
+    got = ok(await call(client, "get", {**auth, "code": "CODE002"}))
+    assert (got["is_activated"], got["expire_date"]) == (True, later)
+    failed(
+        await call(
+            client,
+            "update",
+            {**auth, "code": "CODE002", "activated": True, "expire_date": "2032-01-01T00:00:00Z"},
+        ),
+        409,
+    )  # used up
+    assert ok(await call(client, "get", {**auth, "code": "CODE002"}))["expire_date"] == later
+
+
 async def test_expire_date_outside_what_can_be_stored(
     client: Client, tenant: Tenant, database_url: str
 ) -> None:

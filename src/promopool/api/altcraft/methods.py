@@ -121,14 +121,16 @@ async def update(store: Store, account: Account, params: Params) -> Any:
         raise InvalidInput("give activated or expire_date", field="activated")
     expires_at = None if expire_date is None else _rfc3339(expire_date)
     await service.code_details(store, account=account, pool_id=pool_id, code=code)  # 404 before any change
-    if expires_at is not None:
-        await service.set_code_expiry(
-            store, account=account, pool_id=pool_id, code=code, expires_at=expires_at
-        )
+    # The activation first: when it is refused (not attached, used up, nothing to roll back) nothing has
+    # changed yet. The expiry, checked already, can then only fail if the code is deleted meanwhile.
     if activated is True:
         await service.activate_code(store, account=account, pool_id=pool_id, code=code)
     elif activated is False:
         await service.deactivate_code(store, account=account, pool_id=pool_id, code=code)
+    if expires_at is not None:
+        await service.set_code_expiry(
+            store, account=account, pool_id=pool_id, code=code, expires_at=expires_at
+        )
     return None
 
 
