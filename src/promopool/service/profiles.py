@@ -89,11 +89,19 @@ async def ensure_profile(store: Store, *, account: Account, database_id: int, id
 async def attach_code(
     store: Store, *, account: Account, pool_id: int, database_id: int, identity: Identity, code: str | None
 ) -> Code:
-    """Attach ``code`` (imported first when new) or the pool's next free code to the matching profile."""
+    """Attach ``code`` (imported first when new) or the pool's next free code to the matching profile,
+    created when there is none (not when the attach is refused)."""
     value = None if code is None else _value(code)
     await get_pool(store, account=account, pool_id=pool_id)
-    profile = await ensure_profile(store, account=account, database_id=database_id, identity=identity)
-    return await store.attach_code(account_id=account.id, pool_id=pool_id, value=value, profile_id=profile.id)
+    await get_profile_database(store, account=account, database_id=database_id)
+    return await store.attach_code(
+        account_id=account.id,
+        pool_id=pool_id,
+        value=value,
+        database_id=database_id,
+        identity=identity,
+        external_id=secrets.token_hex(12),
+    )
 
 
 async def detach_code(
