@@ -85,3 +85,44 @@ async def test_an_unexpected_error_is_500_in_the_vendors_envelope(
         500,
         {"data": None, "error": 500, "error_text": "Internal server error"},
     )
+
+
+async def test_a_query_or_form_that_is_not_utf8_is_400(
+    client: httpx.AsyncClient, store: Store, tenant: Tenant, database_url: str
+) -> None:
+    # The framework decodes such escapes as U+FFFD: a duplicate made a promotion "\ufffd" the client never
+    # named, a front-end fetch bound a code to a device id it never sent.
+    await service.update_pool(store, account=tenant.account, pool_id=tenant.pool.id, public_fetch=True)
+    basic = {"auth": (tenant.account.name, tenant.api_key)}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    shop = f"shop_id={tenant.account.public_key}"
+    before = await table_dump(database_url)
+    refused = [
+        (supersaas_answer, "POST", "/api/promotions.json?id=%FF&template_code=CODE001", basic),
+        (supersaas_answer, "POST", "/api/promotions.xml?id=A%C3%28&template_code=CODE001", basic),
+        (
+            supersaas_answer,
+            "POST",
+            "/api/promotions.json",
+            {**basic, "headers": form, "content": b"id=%FF&template_code=CODE001"},
+        ),
+        (supersaas_answer, "GET", "/api/promotions.json?id=%ED%A0%80", basic),  # an encoded surrogate
+        (personaclick_answer, "GET", f"/promo_codes/fetch?{shop}&id={tenant.pool.id}&did=%FF", {}),
+        (personaclick_answer, "GET", f"/promo_codes?{shop}&shop_secret={tenant.api_key}&active=%FF", {}),
+        (
+            altcraft_answer,
+            "POST",
+            "/api/v1.1/promocodes/get?token=%FF",
+            {"json": {"loyalty_id": 1, "code": "X"}},
+        ),
+    ]
+    for check, method, url, kwargs in refused:
+        response = await client.request(method, url, **kwargs)
+        assert response.status_code == 400, (url, response.text)
+        assert check(response), (url, response.text)
+    assert await table_dump(database_url) == before
+    # UTF-8 escapes are fine, of course
+    created = await client.post("/api/promotions.json?id=%C3%A9t%C3%A9&template_code=CODE001", **basic)
+    assert created.status_code == 201 and created.json()["code"] == "été", created.text
+    fetched = await client.get(f"/promo_codes/fetch?{shop}&id={tenant.pool.id}&did=%C3%A9")
+    assert fetched.status_code == 200, fetched.text

@@ -89,7 +89,8 @@ async def _body_params(request: Request[Any, Any, Any], limit: int) -> dict[str,
         return {name: str(value) for name, value in fields.items() if value is not None}
     if media_type == "application/x-www-form-urlencoded":
         try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            # strict: an escape that is not UTF-8 is refused, not turned into U+FFFD
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
             raise InvalidInput("the form body is not UTF-8") from None
         return {name: form[name][-1] for name in ("id", "template_code") if name in form}
