@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import canonicalize
@@ -12,10 +13,12 @@ import pytest
 
 from promopool import service
 from promopool.domain import PoolSettings
+from promopool.domain.errors import InvalidInput
 from promopool.domain.keys import hash_api_key
 from promopool.domain.profiles import identity
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.reliability.integrity import table_dump
 
 Client = httpx.AsyncClient
 BASE = "/api/v1.1/promocodes"
@@ -267,6 +270,24 @@ async def test_detach_errors(client: Client, tenant: Tenant, db_id: int) -> None
     ok(await call(client, "detach", {**auth, "code": "CODE001"}))
 
 
+async def test_detach_with_identifiers_but_not_the_matching_one(
+    client: Client, tenant: Tenant, db_id: int, database_url: str
+) -> None:
+    # The profile was looked up by an identifier nobody gave: an assertion failed deep down (500).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": db_id, "code": "CODE001"}
+    ok(await call(client, "attach", {**auth, "email": "a@b.c", "phone": "+7 900 000 00 00"}))
+    before = await table_dump(database_url)
+    text = failed(await call(client, "detach", {**auth, "phone": "+7 900 000 00 00"}), 400)  # matching: email
+    assert "email is required" in text, text
+    failed(await call(client, "detach", {**auth, "matching": "phone", "email": "a@b.c"}), 400)
+    failed(
+        await call(client, "detach", {**auth, "matching": "custom", "field_name": "card", "email": "a@b.c"}),
+        400,
+    )
+    assert await table_dump(database_url) == before
+    ok(await call(client, "detach", {**auth, "matching": "phone", "phone": "+79000000000"}))
+
+
 async def test_import_reports_each_code(client: Client, tenant: Tenant) -> None:
     body = {
         "token": tenant.api_key,
@@ -355,11 +376,107 @@ async def test_every_method_refuses_bad_requests(
     failed(await client.post(url, content=b"<other/>", headers=XML_HEADERS), 400)
 
 
+async def test_a_refused_update_changes_nothing(
+    client: Client, tenant: Tenant, db_id: int, database_url: str
+) -> None:
+    # The expiry used to be written before the activation was refused (409 with the code changed).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    later = "2031-01-01T00:00:00Z"
+    ok(await call(client, "attach", {**auth, "db_id": db_id, "code": "CODE002", "email": "x@y.z"}))
+    before = await table_dump(database_url)
+    failed(
+        await call(client, "update", {**auth, "code": "CODE001", "activated": True, "expire_date": later}),
+        409,
+    )
+    failed(
+        await call(client, "update", {**auth, "code": "CODE002", "activated": False, "expire_date": later}),
+        409,
+    )
+    assert await table_dump(database_url) == before
+    ok(await call(client, "update", {**auth, "code": "CODE002", "activated": True, "expire_date": later}))
+    got = ok(await call(client, "get", {**auth, "code": "CODE002"}))
+    assert (got["is_activated"], got["expire_date"]) == (True, later)
+    failed(
+        await call(
+            client,
+            "update",
+            {**auth, "code": "CODE002", "activated": True, "expire_date": "2032-01-01T00:00:00Z"},
+        ),
+        409,
+    )  # used up
+    assert ok(await call(client, "get", {**auth, "code": "CODE002"}))["expire_date"] == later
+
+
+async def test_expire_date_outside_what_can_be_stored(
+    client: Client, tenant: Tenant, database_url: str
+) -> None:
+    # Year 203 was a 500 on SQLite (written, then unreadable) and stored on PostgreSQL; the end of year
+    # 9999 at a negative offset, and year 1 at a positive one, overflowed in the conversion to UTC (500).
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "code": "CODE001"}
+    before = await table_dump(database_url)
+    for when in (
+        "0001-01-01T00:00:00+01:00",
+        "0203-10-13T14:51:12Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-05:00",
+        "9999-06-01T00:00:00Z",
+    ):
+        text = failed(await call(client, "update", {**auth, "expire_date": when}), 400)
+        assert "expire_date" in text, text
+    assert await table_dump(database_url) == before
+    ok(await call(client, "update", {**auth, "expire_date": "2031-06-01T12:00:00+03:00"}))
+    assert ok(await call(client, "get", auth))["expire_date"] == "2031-06-01T09:00:00Z"
+
+
+async def test_service_refuses_an_expiry_it_cannot_store(store: Store, tenant: Tenant) -> None:
+    with pytest.raises(InvalidInput):
+        await service.set_code_expiry(
+            store,
+            account=tenant.account,
+            pool_id=tenant.pool.id,
+            code="CODE001",
+            expires_at=datetime(203, 10, 13, tzinfo=UTC),
+        )
+
+
+async def test_ids_are_ascii_decimal_numbers(client: Client, tenant: Tenant, db_id: int) -> None:
+    # "²" passes str.isdigit but not int() (it was a 500); other scripts' digits are not ids either.
+    for value in ("²", "\u0661", "\u0663\u0664", "1²", "\uff11", " 1_0 "):
+        failed(
+            await call(client, "get", {"token": tenant.api_key, "loyalty_id": value, "code": "CODE000"}), 400
+        )
+        failed(
+            await call(
+                client,
+                "detach",
+                {"token": tenant.api_key, "loyalty_id": tenant.pool.id, "db_id": value, "code": "CODE000"},
+            ),
+            400,
+        )
+    found = ok(
+        await call(
+            client, "get", {"token": tenant.api_key, "loyalty_id": f" {tenant.pool.id} ", "code": "CODE000"}
+        )
+    )
+    assert found["loyalty_id"] == tenant.pool.id
+
+
 async def test_unknown_method_and_format(client: Client, tenant: Tenant) -> None:
     failed(await call(client, "explode", {"token": tenant.api_key}), 404)
     failed(await call(client, "get", {"token": tenant.api_key, "format": "yaml"}), 400)
     response = await client.get(f"{BASE}/get?format=xml")
     assert response.status_code == 405 and response.content.startswith(b"<xml>\n<data/>\n<error>405</error>")
+
+
+async def test_xml_declaring_an_encoding_without_a_text_codec(client: Client, tenant: Tenant) -> None:
+    # An encoding Python does not know, or one that is not a text codec, was a 500 (LookupError).
+    for encoding in ("ebcdic", "rot13", "base64", "utf-32", "idna"):
+        document = (
+            f'<?xml version="1.0" encoding="{encoding}"?>'
+            f"<xml><token>{tenant.api_key}</token><loyalty_id>{tenant.pool.id}</loyalty_id><code>C</code></xml>"
+        ).encode()
+        text = failed(await client.post(f"{BASE}/get", content=document, headers=XML_HEADERS), 400)
+        assert text.startswith("malformed XML"), text
 
 
 async def test_xxe_and_billion_laughs_are_refused_without_reading(

@@ -131,6 +131,33 @@ async def test_list_filters(client: Client, store: Store, tenant: Tenant) -> Non
     assert await ids(limit=0) == []
 
 
+HUGE = "9" * 5000  # past the 4,300 digits Python's int() converts
+
+
+async def test_numbers_of_any_length(client: Client, tenant: Tenant) -> None:
+    # More than 4,300 digits in a list id, offset, limit, include or exclude was a 500 (int() refused them).
+    pool = tenant.pool.id
+    padded = "0" * 5000 + str(pool)  # leading zeros are not significant: this is the list itself
+    for value in (HUGE, padded, str(2**64), "1" + "0" * 30):
+        skipped = await client.get("/promo_codes", params=shop(tenant, offset=value))  # past the one list
+        assert skipped.json() == [], skipped.text
+        listed = await client.get("/promo_codes", params=shop(tenant, limit=value))
+        assert [item["id"] for item in listed.json()] == [pool], listed.text
+        included = await client.get("/promo_codes", params=shop(tenant, include=f"{value},{pool}"))
+        assert [item["id"] for item in included.json()] == [pool], included.text
+        excluded = await client.get("/promo_codes", params=shop(tenant, exclude=value))
+        assert [item["id"] for item in excluded.json()] == ([] if value == padded else [pool]), excluded.text
+    before = await available(client, tenant)
+    for value in (HUGE, str(2**64), "1" + "0" * 30):
+        assert_error(await client.get("/promo_codes/fetch", params=shop(tenant, id=value)), 404, "not found")
+        upload = await client.post("/promo_codes", json=shop(tenant, id=value, codes=["NEW"]))
+        assert_error(upload, 404, "not found")
+        assert_error(await delete(client, "/promo_codes/purge", shop(tenant, id=value)), 404, "not found")
+    fetched = await client.get("/promo_codes/fetch", params=shop(tenant, id=padded))
+    assert fetched.status_code == 200, fetched.text
+    assert await available(client, tenant) == before - 1
+
+
 async def test_a_shop_sees_only_its_lists(client: Client, tenant: Tenant, other: Tenant) -> None:
     response = await client.get("/promo_codes", params=shop(other))
     assert [item["id"] for item in response.json()] == [other.pool.id]

@@ -39,6 +39,12 @@ def test_matching_needs_its_identifier() -> None:
         identity(matching="custom", field_name="card")
     with pytest.raises(InvalidInput):
         identity(matching="fax", email="a@b.c")
+    # optional, but once identifiers are given the matching one must be among them
+    assert not identity(matching=None, required=False).given
+    with pytest.raises(InvalidInput):
+        identity(matching=None, phone="+7 900", required=False)
+    with pytest.raises(InvalidInput):
+        identity(matching="custom", field_name="card", email="a@b.c", required=False)
 
 
 async def test_a_created_profile_is_found_by_each_identifier(store: Store, tenant: Tenant) -> None:
@@ -91,6 +97,26 @@ async def test_attach_with_a_code(store: Store, tenant: Tenant) -> None:
     assert (counts.available, counts.issued) == (9, 2)
 
 
+async def test_a_refused_attach_creates_no_profile(store: Store, tenant: Tenant) -> None:
+    # The profile used to be created (and kept) before the attach was refused.
+    db = await service.create_profile_database(store, account=tenant.account, name="crm")
+    ann = identity(matching="email", email="ann@example.com")
+    args = {"account": tenant.account, "database_id": db.id}
+    await service.attach_code(store, identity=ann, pool_id=tenant.pool.id, code="CODE000", **args)  # type: ignore[arg-type]
+    empty = await service.create_pool(store, account=tenant.account, name="empty", settings=PoolSettings())
+    refusals = [
+        (Conflict, tenant.pool.id, "CODE000", identity(matching="email", email="bob@example.com")),
+        (PoolExhausted, empty.id, None, identity(matching="phone", phone="+7 900 000 00 01")),
+        (Conflict, tenant.pool.id, "CODE000", identity(matching="profile_id", profile_id="p-9")),
+    ]
+    for error, pool_id, code, who in refusals:
+        with pytest.raises(error):
+            await service.attach_code(store, identity=who, pool_id=pool_id, code=code, **args)  # type: ignore[arg-type]
+        with pytest.raises(ProfileNotFound):
+            await service.find_profile(store, identity=who, **args)  # type: ignore[arg-type]
+    assert (await service.find_profile(store, identity=ann, **args)).email == "ann@example.com"  # type: ignore[arg-type]
+
+
 async def test_attach_in_a_multi_use_pool_is_idempotent_for_the_holder(store: Store, tenant: Tenant) -> None:
     pool = await service.create_pool(
         store, account=tenant.account, name="multi", settings=PoolSettings(max_uses=5)
@@ -128,6 +154,11 @@ async def test_200_concurrent_attaches_on_150_codes(store: Store, tenant: Tenant
     assert len({c.profile_id for c in codes}) == 150  # type: ignore[attr-defined]
     counts = (await service.get_pool(store, account=tenant.account, pool_id=pool.id)).counts
     assert (counts.available, counts.issued) == (0, 150)
+    for i, result in enumerate(results):  # the 50 who got no code got no profile either
+        if isinstance(result, PoolExhausted):
+            who = identity(matching="email", email=f"user{i}@example.com")
+            with pytest.raises(ProfileNotFound):
+                await service.find_profile(store, account=tenant.account, database_id=db.id, identity=who)
 
 
 async def test_detach_returns_an_unused_code_to_the_pool(store: Store, tenant: Tenant) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -109,13 +109,51 @@ async def pool_rows(url: str, pool_id: int) -> PoolRows:
 
 
 async def table_dump(url: str) -> str:
-    """Every row of every promopool table as text (to look for what must never be stored)."""
-    tables = ["accounts", "api_keys", "pools", "codes", "idempotency_keys", "schema_migrations"]
-    out = []
-    for table in tables:
-        if url.startswith("sqlite:"):
-            rows = await query(url, f"SELECT * FROM {table}")
+    """Every row of every table as text, each table's rows sorted (to look for what must never be stored,
+    and to compare a database before and after requests that must change nothing)."""
+    async with TableDumper(url) as dumper:
+        return await dumper.dump()
+
+
+class TableDumper:
+    """``table_dump`` over one open connection, for tests that dump after every request.
+
+    Tables are found in the catalog, so a table a migration adds is compared without anyone listing it.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._exits = AsyncExitStack()
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> TableDumper:
+        if self.url.startswith("sqlite:"):
+            self._sqlite = self._exits.enter_context(closing(sqlite3.connect(sqlite_path(self.url))))
         else:
-            rows = await query(url, f"SELECT row_to_json(t)::text FROM {table} t")
-        out += [repr(row) for row in rows]
-    return "\n".join(out)
+            self._pg = await self._exits.enter_async_context(pg_connection(self.url))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exits.aclose()
+
+    async def dump(self) -> str:
+        out = []
+        if self._sqlite is not None:
+            tables = self._sqlite.execute(
+                "SELECT name FROM sqlite_master"
+                " WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            ).fetchall()
+            for (table,) in tables:
+                rows = self._sqlite.execute(f'SELECT * FROM "{table}"').fetchall()
+                out += [f"{table}: " + line for line in sorted(repr(tuple(row)) for row in rows)]
+        else:
+            assert self._pg is not None
+            tables = await self._pg.fetch(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+            )
+            for (table,) in tables:
+                rows = await self._pg.fetch(f'SELECT row_to_json(t)::text FROM "{table}" t')
+                out += [f"{table}: " + line for line in sorted(row[0] for row in rows)]
+        return "\n".join(out)

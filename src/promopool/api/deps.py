@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 from litestar.params import HeaderParameter, PathParameter
 
 from promopool import service
 from promopool.config import Settings
 from promopool.domain import Account
-from promopool.domain.errors import PayloadTooLarge
+from promopool.domain.errors import InvalidInput, PayloadTooLarge
 from promopool.service.jobs import JobRunner
 from promopool.storage import Store
 
@@ -87,3 +90,15 @@ async def limited_stream(request: Request[Any, Any, Any], limit: int) -> AsyncIt
 
 async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join([chunk async for chunk in limited_stream(request, limit)])
+
+
+def utf8_query(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the vendor dialects' routers: InvalidInput when the query string's escapes are not UTF-8.
+
+    The framework decodes such bytes as U+FFFD, so a code, a device id or a name the client never sent
+    would be stored or looked up (the native API takes no free text from its query strings)."""
+    raw: bytes = connection.scope.get("query_string", b"")
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the query string is not UTF-8") from None

@@ -102,7 +102,8 @@ def identity(
     field_value: str | None = None,
     required: bool = True,
 ) -> Identity:
-    """The checked identity; InvalidInput when the matching mode's identifier is missing (if ``required``)."""
+    """The checked identity; InvalidInput when the matching mode's identifier is missing, if ``required`` or
+    if other identifiers are given (they name a profile, but not by the mode it is found by)."""
     try:
         mode = Matching((matching or "email").strip().lower())
     except ValueError:
@@ -126,7 +127,7 @@ def identity(
         custom=custom,
         field_name=name,
     )
-    if required:
+    if required or found.given:
         missing = {
             Matching.EMAIL: found.email is None,
             Matching.PHONE: found.phone is None,

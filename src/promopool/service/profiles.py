@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from promopool.domain import Account, Code, Profile, ProfileDatabase, Redeemed, Redemption
-from promopool.domain.codes import check_name, invalid_reason
+from promopool.domain.codes import check_expiry, check_name, invalid_reason
 from promopool.domain.errors import (
     CodeExpired,
     CodeUnusable,
@@ -89,11 +89,19 @@ async def ensure_profile(store: Store, *, account: Account, database_id: int, id
 async def attach_code(
     store: Store, *, account: Account, pool_id: int, database_id: int, identity: Identity, code: str | None
 ) -> Code:
-    """Attach ``code`` (imported first when new) or the pool's next free code to the matching profile."""
+    """Attach ``code`` (imported first when new) or the pool's next free code to the matching profile,
+    created when there is none (not when the attach is refused)."""
     value = None if code is None else _value(code)
     await get_pool(store, account=account, pool_id=pool_id)
-    profile = await ensure_profile(store, account=account, database_id=database_id, identity=identity)
-    return await store.attach_code(account_id=account.id, pool_id=pool_id, value=value, profile_id=profile.id)
+    await get_profile_database(store, account=account, database_id=database_id)
+    return await store.attach_code(
+        account_id=account.id,
+        pool_id=pool_id,
+        value=value,
+        database_id=database_id,
+        identity=identity,
+        external_id=secrets.token_hex(12),
+    )
 
 
 async def detach_code(
@@ -168,7 +176,9 @@ async def deactivate_code(store: Store, *, account: Account, pool_id: int, code:
 async def set_code_expiry(
     store: Store, *, account: Account, pool_id: int, code: str, expires_at: datetime | None
 ) -> Code:
-    """Set (or with None clear) a code's expiry."""
+    """Set (or with None clear) a code's expiry: an instant with a time zone between 1970 and 9999."""
+    if expires_at is not None:
+        check_expiry(expires_at)
     value = _value(code)
     await get_pool(store, account=account, pool_id=pool_id)
     return await store.set_code_expiry(

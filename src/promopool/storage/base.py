@@ -375,10 +375,21 @@ class Store(abc.ABC):
     async def get_profile(self, *, profile_id: int) -> Profile | None: ...
 
     @abc.abstractmethod
-    async def attach_code(self, *, account_id: int, pool_id: int, value: str | None, profile_id: int) -> Code:
+    async def attach_code(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        value: str | None,
+        database_id: int,
+        identity: Identity,
+        external_id: str,
+    ) -> Code:
         """Attach ``value`` (imported first when the pool lacks it) or, without a value, the pool's next
-        free code (the claim path, under the pool's lock) to the profile. Conflict when the code is attached
-        already (to anyone, in a single-use pool; to another profile otherwise); PoolExhausted when no code
+        free code (the claim path, under the pool's lock) to the profile of ``database_id`` matching
+        ``identity``, created as ``ensure_profile`` does in the same transaction (so a refused attach
+        creates no profile). Conflict when the code is attached already (to anyone, in a single-use pool;
+        to another profile otherwise) or the new profile's external id is taken; PoolExhausted when no code
         is free."""
 
     @abc.abstractmethod

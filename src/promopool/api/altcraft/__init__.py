@@ -10,11 +10,13 @@ from litestar import Router
 
 from promopool.api.altcraft.errors import EXCEPTION_HANDLERS
 from promopool.api.altcraft.responses import not_allowed, promocodes
+from promopool.api.deps import utf8_query
 
 router = Router(
     path="/api/v1.1/promocodes",
     route_handlers=[promocodes, not_allowed],
     exception_handlers=EXCEPTION_HANDLERS,
+    guards=[utf8_query],
     tags=["altcraft"],
 )
 

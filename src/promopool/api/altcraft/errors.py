@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException
 
 from promopool.api.altcraft.render import envelope, media_type
 from promopool.api.altcraft.request import FORMAT_STATE
-from promopool.api.errors import status_for
+from promopool.api.errors import UNDECODABLE, status_for
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -61,5 +61,8 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     e.PromopoolError: handle_error,
     HTTPException: handle_error,
+    # The app has handlers of its own for these two (api/errors.py); more specific than Exception, they
+    # would answer this dialect's routes in the native body.
+    **dict.fromkeys(UNDECODABLE, handle_error),
     Exception: handle_error,
 }

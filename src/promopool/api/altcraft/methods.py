@@ -14,6 +14,7 @@ from typing import Any
 from promopool import service
 from promopool.api.altcraft.request import Params
 from promopool.domain import Account, Code
+from promopool.domain.codes import check_expiry
 from promopool.domain.errors import InvalidInput
 from promopool.domain.profiles import Identity, identity
 from promopool.storage import Store
@@ -105,7 +106,9 @@ def _rfc3339(value: str) -> datetime:
         raise InvalidInput("expire_date must be an RFC 3339 date-time", field="expire_date") from None
     if "T" not in text.upper() or parsed.tzinfo is None:
         raise InvalidInput("expire_date must be an RFC 3339 date-time with an offset", field="expire_date")
-    return parsed.astimezone(UTC)
+    # The service checks the range too; checked here first so that the message names the vendor's field
+    # (and before any conversion: the last hours of year 9999 at a negative offset overflow in UTC).
+    return check_expiry(parsed, "expire_date")
 
 
 async def update(store: Store, account: Account, params: Params) -> Any:
@@ -118,14 +121,16 @@ async def update(store: Store, account: Account, params: Params) -> Any:
         raise InvalidInput("give activated or expire_date", field="activated")
     expires_at = None if expire_date is None else _rfc3339(expire_date)
     await service.code_details(store, account=account, pool_id=pool_id, code=code)  # 404 before any change
-    if expires_at is not None:
-        await service.set_code_expiry(
-            store, account=account, pool_id=pool_id, code=code, expires_at=expires_at
-        )
+    # The activation first: when it is refused (not attached, used up, nothing to roll back) nothing has
+    # changed yet. The expiry, checked already, can then only fail if the code is deleted meanwhile.
     if activated is True:
         await service.activate_code(store, account=account, pool_id=pool_id, code=code)
     elif activated is False:
         await service.deactivate_code(store, account=account, pool_id=pool_id, code=code)
+    if expires_at is not None:
+        await service.set_code_expiry(
+            store, account=account, pool_id=pool_id, code=code, expires_at=expires_at
+        )
     return None
 
 

@@ -11,11 +11,11 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
-import msgspec
 from defusedxml import DefusedXmlException
 from litestar import Request
 
 from promopool.domain.errors import InvalidInput
+from promopool.formats import json
 
 XML_TYPES = ("application/xml", "text/xml")
 FORMAT_STATE = "altcraft_xml"  # request.state key: answer in XML (errors too)
@@ -45,7 +45,7 @@ class Params:
             raise InvalidInput(f"{name} must be an integer", field=name)
         if isinstance(value, int):
             number = value
-        elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+        elif isinstance(value, str) and _decimal(value.strip()):
             number = int(value.strip())
         else:
             raise InvalidInput(f"{name} must be an integer", field=name)
@@ -75,6 +75,12 @@ class Params:
         return list(items)
 
 
+def _decimal(text: str) -> bool:
+    """ASCII digits, fewer than 19 (no id comes near that). str.isdigit alone also passes other scripts'
+    digits and characters such as "²", which int() refuses."""
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def is_xml_body(request: Request[Any, Any, Any]) -> bool:
     return request.content_type[0] in XML_TYPES
 
@@ -85,10 +91,7 @@ def parse_body(body: bytes, *, xml: bool) -> dict[str, Any]:
         return {}
     if xml:
         return _parse_xml(body)
-    try:
-        parsed = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
+    parsed = json.decode(body, object)
     if not isinstance(parsed, dict):
         raise InvalidInput("the JSON body must be an object")
     return parsed
@@ -100,6 +103,8 @@ def _parse_xml(body: bytes) -> dict[str, Any]:
     except DefusedXmlException:
         raise InvalidInput("malformed XML: DTDs and entities are not accepted") from None
     except (ParseError, ValueError) as exc:
+        raise InvalidInput(f"malformed XML: {exc}") from None
+    except LookupError as exc:  # the declaration names an encoding Python has no text codec for
         raise InvalidInput(f"malformed XML: {exc}") from None
     if root.tag != "xml":
         raise InvalidInput("the XML body's root element must be <xml>")

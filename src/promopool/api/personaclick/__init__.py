@@ -8,6 +8,7 @@ the front-end fetch goes without a secret. See docs/dialects/personaclick.md.
 
 from litestar import Router
 
+from promopool.api.deps import utf8_query
 from promopool.api.personaclick.errors import EXCEPTION_HANDLERS
 from promopool.api.personaclick.routes import NOT_ALLOWED, delete_codes, fetch, list_lists, purge, upload
 
@@ -15,6 +16,7 @@ router = Router(
     path="/",
     route_handlers=[list_lists, upload, fetch, purge, delete_codes, *NOT_ALLOWED],
     exception_handlers=EXCEPTION_HANDLERS,
+    guards=[utf8_query],
     tags=["personaclick"],
 )
 

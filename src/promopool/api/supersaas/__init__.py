@@ -8,6 +8,7 @@ credential schemes), ``errors`` (the vendor's error envelope, mapped from the er
 from litestar import Router
 from litestar.di import Provide
 
+from promopool.api.deps import utf8_query
 from promopool.api.supersaas.auth import provide_supersaas_account
 from promopool.api.supersaas.errors import EXCEPTION_HANDLERS
 from promopool.api.supersaas.responses import duplicate_promotion, list_promotions, not_allowed
@@ -18,6 +19,7 @@ router = Router(
     route_handlers=[list_promotions, duplicate_promotion, not_allowed],
     dependencies={"account": Provide(provide_supersaas_account)},
     exception_handlers=EXCEPTION_HANDLERS,
+    guards=[utf8_query],
     tags=["supersaas"],
 )
 

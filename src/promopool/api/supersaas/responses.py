@@ -19,6 +19,7 @@ from promopool.api.deps import AccountDep, SettingsDep, StoreDep, read_limited
 from promopool.api.supersaas import render
 from promopool.domain import Code
 from promopool.domain.errors import InvalidInput
+from promopool.formats import json
 
 PATHS = ["/promotions.json", "/promotions.xml"]
 MAX_POSITION = 2**63 - 1
@@ -83,17 +84,13 @@ async def _body_params(request: Request[Any, Any, Any], limit: int) -> dict[str,
         return {}
     media_type = request.content_type[0]
     if media_type == "application/json":
-        try:
-            parsed = msgspec.json.decode(body, type=DuplicateParams)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput(f"invalid body: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise InvalidInput(f"malformed JSON: {exc}") from None
+        parsed = json.decode(body, DuplicateParams)
         fields = {"id": parsed.id, "template_code": parsed.template_code}
         return {name: str(value) for name, value in fields.items() if value is not None}
     if media_type == "application/x-www-form-urlencoded":
         try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            # strict: an escape that is not UTF-8 is refused, not turned into U+FFFD
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
             raise InvalidInput("the form body is not UTF-8") from None
         return {name: form[name][-1] for name in ("id", "template_code") if name in form}

@@ -57,6 +57,32 @@ async def _find(conn: asyncpg.Connection, database_id: int, identity: Identity) 
     return None if row is None else profile_of(row)
 
 
+async def _ensure(
+    conn: asyncpg.Connection, database_id: int, identity: Identity, external_id: str, at: datetime
+) -> Profile:
+    # The database's row serializes the find-or-create of its profiles: one profile per new identity.
+    await conn.execute("SELECT 1 FROM profile_databases WHERE id = $1 FOR UPDATE", database_id)
+    found = await _find(conn, database_id, identity)
+    if found is not None:
+        return found
+    external = identity.external_id or external_id
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO profiles (database_id, external_id, email, phone, custom, created_at)"
+                f" VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING {PROFILE_COLUMNS}",
+                database_id,
+                external,
+                identity.email,
+                identity.phone,
+                identity.custom,
+                at,
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"profile_id {external!r} belongs to another profile") from None
+    return profile_of(row)
+
+
 async def _pool(conn: asyncpg.Connection, account_id: int, pool_id: int) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT next_seq, max_uses, case_insensitive, ignore_separators FROM pools"
@@ -125,35 +151,28 @@ class PostgresProfiles(PostgresClaims):
 
     async def ensure_profile(self, *, database_id: int, identity: Identity, external_id: str) -> Profile:
         async with self._tx() as conn:
-            await conn.execute("SELECT 1 FROM profile_databases WHERE id = $1 FOR UPDATE", database_id)
-            found = await _find(conn, database_id, identity)
-            if found is not None:
-                return found
-            external = identity.external_id or external_id
-            try:
-                async with conn.transaction():
-                    row = await conn.fetchrow(
-                        "INSERT INTO profiles (database_id, external_id, email, phone, custom, created_at)"
-                        f" VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING {PROFILE_COLUMNS}",
-                        database_id,
-                        external,
-                        identity.email,
-                        identity.phone,
-                        identity.custom,
-                        self.clock(),
-                    )
-            except asyncpg.UniqueViolationError:
-                raise Conflict(f"profile_id {external!r} belongs to another profile") from None
-            return profile_of(row)
+            return await _ensure(conn, database_id, identity, external_id, self.clock())
 
     async def get_profile(self, *, profile_id: int) -> Profile | None:
         row = await self._fetchrow(f"SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1", profile_id)
         return None if row is None else profile_of(row)
 
-    async def attach_code(self, *, account_id: int, pool_id: int, value: str | None, profile_id: int) -> Code:
+    async def attach_code(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        value: str | None,
+        database_id: int,
+        identity: Identity,
+        external_id: str,
+    ) -> Code:
         now = self.clock()
         async with self._tx() as conn:
+            # The pool's row first, as every claim takes it; then the profile database's (no transaction
+            # takes the two the other way round). In this transaction, a refused attach creates no profile.
             pool = await _pool(conn, account_id, pool_id)
+            profile_id = (await _ensure(conn, database_id, identity, external_id, now)).id
             if value is None:
                 taken = await self._take(conn, pool_id, pool["next_seq"], 1, now)
                 if not taken:

@@ -51,6 +51,24 @@ def _find(conn: sqlite3.Connection, database_id: int, identity: Identity) -> Pro
     return None if row is None else profile_of(row)
 
 
+def _ensure(
+    conn: sqlite3.Connection, database_id: int, identity: Identity, external_id: str, at: str
+) -> Profile:
+    found = _find(conn, database_id, identity)
+    if found is not None:
+        return found
+    external = identity.external_id or external_id
+    try:
+        row = conn.execute(
+            "INSERT INTO profiles (database_id, external_id, email, phone, custom, created_at)"
+            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {PROFILE_COLUMNS}",
+            (database_id, external, identity.email, identity.phone, json.dumps(identity.custom), at),
+        ).fetchone()
+    except sqlite3.IntegrityError:
+        raise Conflict(f"profile_id {external!r} belongs to another profile") from None
+    return profile_of(row)
+
+
 def _pool(conn: sqlite3.Connection, account_id: int, pool_id: int) -> sqlite3.Row:
     row: sqlite3.Row | None = conn.execute(
         "SELECT next_seq, max_uses, case_insensitive, ignore_separators FROM pools"
@@ -110,23 +128,7 @@ class SQLiteProfiles(SQLiteClaims):
 
     async def ensure_profile(self, *, database_id: int, identity: Identity, external_id: str) -> Profile:
         at = ts(self.clock())
-
-        def op(conn: sqlite3.Connection) -> Profile:
-            found = _find(conn, database_id, identity)
-            if found is not None:
-                return found
-            external = identity.external_id or external_id
-            try:
-                row = conn.execute(
-                    "INSERT INTO profiles (database_id, external_id, email, phone, custom, created_at)"
-                    f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {PROFILE_COLUMNS}",
-                    (database_id, external, identity.email, identity.phone, json.dumps(identity.custom), at),
-                ).fetchone()
-            except sqlite3.IntegrityError:
-                raise Conflict(f"profile_id {external!r} belongs to another profile") from None
-            return profile_of(row)
-
-        return await self._write(op)
+        return await self._write(lambda conn: _ensure(conn, database_id, identity, external_id, at))
 
     async def get_profile(self, *, profile_id: int) -> Profile | None:
         row = await self._read(
@@ -136,11 +138,22 @@ class SQLiteProfiles(SQLiteClaims):
         )
         return None if row is None else profile_of(row)
 
-    async def attach_code(self, *, account_id: int, pool_id: int, value: str | None, profile_id: int) -> Code:
+    async def attach_code(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        value: str | None,
+        database_id: int,
+        identity: Identity,
+        external_id: str,
+    ) -> Code:
         now = ts(self.clock())
 
         def op(conn: sqlite3.Connection) -> Code:
             pool = _pool(conn, account_id, pool_id)
+            # In the attach's savepoint: when the attach is refused, the new profile goes with it.
+            profile_id = _ensure(conn, database_id, identity, external_id, now).id
             if value is None:
                 taken = self._take(conn, pool_id, pool[0], 1, now)
                 if not taken:
