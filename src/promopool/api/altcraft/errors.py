@@ -43,6 +43,10 @@ def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
         return status, exc.message, headers
     if isinstance(exc, HTTPException):
         status = exc.status_code
+        if (
+            status == 413
+        ):  # the framework's own body limit (it counts a chunked body first): as PayloadTooLarge
+            return 400, "request body larger than the limit", {}
         text = exc.detail or HTTPStatus(status).phrase
         return status, text, dict(exc.headers or {})
     log.error("unhandled error in the Altcraft dialect", exc_info=exc)
