@@ -9,6 +9,7 @@ check that a refusal changed nothing.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_from_bytes
@@ -16,6 +17,8 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 import httpx
+
+from tests.conftest import Tenant
 
 # The statuses each dialect documents for errors, and (SuperSaaS) the error codes each may carry.
 SUPERSAAS_ERRORS = {
@@ -30,6 +33,19 @@ SUPERSAAS_ERRORS = {
 PERSONACLICK_ERRORS = {400, 403, 404, 405, 413, 429}
 ALTCRAFT_ERRORS = {400, 401, 403, 404, 409}
 ALTCRAFT_SUCCESS = "Successful operation"
+
+SUPERSAAS = "/api/promotions.json"
+ALTCRAFT = "/api/v1.1/promocodes"
+
+
+def credentials(tenant: Tenant) -> dict[str, Any]:
+    """Each dialect's way to present ``tenant``'s credentials: headers, or (PersonaClick) a query string."""
+    basic = base64.b64encode(f"{tenant.account.name}:{tenant.api_key}".encode()).decode()
+    return {
+        "supersaas": {"Authorization": f"Basic {basic}"},
+        "personaclick": f"shop_id={tenant.account.public_key}&shop_secret={tenant.api_key}",
+        "altcraft": {"Authorization": f"Bearer {tenant.api_key}"},
+    }
 
 
 def _xml(response: httpx.Response) -> Element:
