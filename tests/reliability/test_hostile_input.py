@@ -378,6 +378,7 @@ class RawResponse:
     status: int
     body: bytes
     seconds: float
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 async def stalled_request(port: int, head: bytes, body: bytes = b"", within: float = 30.0) -> RawResponse:
@@ -399,7 +400,11 @@ async def stalled_request(port: int, head: bytes, body: bytes = b"", within: flo
                 if line.lower().startswith(b"content-length:")
             )
             payload = await reader.readexactly(length)
-        return RawResponse(int(status_line.split()[1]), payload, asyncio.get_running_loop().time() - started)
+        headers = [tuple(line.split(b":", 1)) for line in rest.split(b"\r\n") if b":" in line]
+        seconds = asyncio.get_running_loop().time() - started
+        return RawResponse(
+            int(status_line.split()[1]), payload, seconds, [(k, v.strip()) for k, v in headers]
+        )
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError):
