@@ -33,6 +33,7 @@ def server(database_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the server and its workers
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -65,7 +66,10 @@ def start_job_and_stop_server(database_url: str, api_key: str, pool_id: int, how
         while httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers).json()["done"] < 100_000:
             assert time.monotonic() < deadline, "job made no progress"
             time.sleep(0.05)
-        process.send_signal(how)
+        if how is signal.SIGKILL:  # a crash takes the server and its workers at once
+            os.killpg(process.pid, how)
+        else:  # a stop: the server stops its workers gracefully
+            process.send_signal(how)
         process.wait(timeout=60)
     return job_id
 
