@@ -15,6 +15,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from promopool.domain import errors as e
+from promopool.formats.json import UNDECODABLE
 
 log = logging.getLogger("promopool")
 
@@ -109,15 +110,9 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_response(500, "internal_error", "internal server error")
 
 
-# msgspec answers some malformed JSON with plain Python errors rather than its DecodeError, and the
-# framework's body parsing converts only DecodeError: nesting deeper than it parses (RecursionError), and
-# strings that are not UTF-8 (UnicodeDecodeError). Raised there, they are bad input; anywhere else, bugs.
-UNDECODABLE = {
-    RecursionError: "malformed JSON: nested too deeply",
-    UnicodeDecodeError: "malformed JSON: not valid UTF-8",
-}
-
-
+# msgspec answers some malformed JSON with plain Python errors rather than its DecodeError (UNDECODABLE),
+# and the framework's body parsing converts only DecodeError. Raised there, they are bad input; anywhere
+# else, bugs.
 def handle_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     frames = traceback.extract_tb(exc.__traceback__)
     if frames and frames[-1].name == "decode_json":  # litestar.serialization's, around msgspec
@@ -131,3 +126,9 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     **dict.fromkeys(UNDECODABLE, handle_undecodable),
     Exception: handle_unexpected,
 }
+
+
+def answered_by(handler: Any) -> dict[type[Exception] | int, Any]:
+    """A dialect router's exception handlers: ``handler`` for every key of the app's own table. A key
+    left out would let the app's more specific handler answer the dialect's routes in the native body."""
+    return dict.fromkeys(EXCEPTION_HANDLERS, handler)

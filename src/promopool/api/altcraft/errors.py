@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException
 
 from promopool.api.altcraft.render import envelope, media_type
 from promopool.api.altcraft.request import FORMAT_STATE
-from promopool.api.errors import UNDECODABLE, status_for
+from promopool.api.errors import answered_by, status_for
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -43,9 +43,8 @@ def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
         return status, exc.message, headers
     if isinstance(exc, HTTPException):
         status = exc.status_code
-        if (
-            status == 413
-        ):  # the framework's own body limit (it counts a chunked body first): as PayloadTooLarge
+        if status == 413:
+            # The framework's own body limit (it counts a chunked body first): as PayloadTooLarge.
             return 400, "request body larger than the limit", {}
         text = exc.detail or HTTPStatus(status).phrase
         return status, text, dict(exc.headers or {})
@@ -62,11 +61,4 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return Response(body, status_code=status, media_type=media_type(xml), headers=headers)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
-    e.PromopoolError: handle_error,
-    HTTPException: handle_error,
-    # The app has handlers of its own for these two (api/errors.py); more specific than Exception, they
-    # would answer this dialect's routes in the native body.
-    **dict.fromkeys(UNDECODABLE, handle_error),
-    Exception: handle_error,
-}
+EXCEPTION_HANDLERS = answered_by(handle_error)

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from promopool.api.errors import UNDECODABLE, status_for
+from promopool.api.errors import answered_by, status_for
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -69,11 +69,4 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
-    e.PromopoolError: handle_error,
-    HTTPException: handle_error,
-    # The app has handlers of its own for these two (api/errors.py); more specific than Exception, they
-    # would answer this dialect's routes in the native body.
-    **dict.fromkeys(UNDECODABLE, handle_error),
-    Exception: handle_error,
-}
+EXCEPTION_HANDLERS = answered_by(handle_error)

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from promopool.api.errors import HTTP_CODES, UNDECODABLE, status_for
+from promopool.api.errors import HTTP_CODES, answered_by, status_for
 from promopool.api.supersaas.render import JSON_TYPE, XML_TYPE, wants_xml
 from promopool.domain import errors as e
 from promopool.formats.xml import RailsXmlWriter
@@ -86,12 +86,4 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
-# Registered on the dialect's router under the same keys as the native handlers, so these win there.
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
-    e.PromopoolError: handle_error,
-    HTTPException: handle_error,
-    # The app has handlers of its own for these two (api/errors.py); more specific than Exception, they
-    # would answer this dialect's routes in the native body.
-    **dict.fromkeys(UNDECODABLE, handle_error),
-    Exception: handle_error,
-}
+EXCEPTION_HANDLERS = answered_by(handle_error)
