@@ -142,15 +142,17 @@ class PostgresBase(Store):
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise StorageUnavailable("store is not connected")
+        conn: asyncpg.Connection | None = None
         try:
             async with self._pool.acquire() as conn:
-                try:
-                    yield conn
-                except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
-                    if not _connection_lost(conn):
-                        raise  # a bug in how the connection was used
-                    raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+                yield conn
         except CONNECTION_ERRORS as exc:
+            raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+        except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+            # From the work on the connection, or from its release: the pool resets a connection it takes
+            # back, which fails the same way when the server dropped it mid-transaction.
+            if conn is None or not _connection_lost(conn):
+                raise  # a bug in how the connection was used
             raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
     @asynccontextmanager
