@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from promopool import service
-from promopool.domain import CodeState, PoolSettings
+from promopool.domain import Claimed, CodeState, PoolSettings
 from promopool.domain.errors import (
     CodeNotFound,
     IdempotencyKeyReused,
@@ -98,6 +98,31 @@ async def test_claim_skips_codes_deleted_ahead_of_cursor(store: Store, tenant: T
     assert first.code.value == "CODE001"
     pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
     assert (pool.counts.available, pool.counts.issued) == (8, 1)
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "keyed"])
+async def test_claim_batch_reads_on_past_codes_it_cannot_hand_out(
+    store: Store, tenant: Tenant, keyed: bool
+) -> None:
+    # CODE001-003 expire: the batch's first read of four codes yields one, so it must read on, and its
+    # cursor must end past everything it read, so the next claim does not read those codes again.
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+    for value in ("CODE001", "CODE002", "CODE003"):
+        await service.set_code_expiry(
+            store, account=tenant.account, pool_id=tenant.pool.id, code=value, expires_at=past
+        )
+    keys = [f"k{i}" if keyed else None for i in range(4)]
+    results = await store.claim_batch(tenant.account.id, tenant.pool.id, keys)
+    assert [r.code.value for r in results if isinstance(r, Claimed)] == [
+        "CODE000",
+        "CODE004",
+        "CODE005",
+        "CODE006",
+    ]
+    following = await service.claim(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert following.code.value == "CODE007"
+    pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert pool.counts.issued == 5
 
 
 async def test_idempotency_key_replays_the_same_code(store: Store, tenant: Tenant) -> None:

@@ -1,8 +1,8 @@
 """Low-stock alerts, webhook secrets and deliveries, pool activity (postgres engine).
 
-``record_claims`` and ``record_redemptions`` run inside the transactions of the claim and redemption paths:
-the counters, the hourly activity and the low-stock event change together or not at all, in one statement
-(no round trip is added to a claim).
+``record_redemptions`` runs inside the transactions of the redemption path. The claim path's counterpart,
+the counters, the hourly activity and the low-stock event of a claim batch, is part of the ``take_codes``
+function (migration 0008_claim_functions.sql): they change together with the claim or not at all.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 
 from promopool.domain.alerts import (
-    LOW_STOCK_EVENT,
     ActivityPoint,
     Delivery,
     DeliveryState,
@@ -27,39 +26,6 @@ DELIVERY_COLUMNS = (
     "id, account_id, pool_id, event, url, data, state, attempts, next_attempt_at, last_attempt_at,"
     " last_status, last_error, created_at, delivered_at"
 )
-
-# The pool row is locked by the claim batch (SELECT … FOR UPDATE), so batches of one pool take turns and
-# `n_available + claimed` is exactly the count before this batch: a crossing (from above the threshold to at
-# or below it) is seen by exactly one batch, which inserts exactly one delivery row.
-RECORD_CLAIMS_SQL = f"""
-WITH pool AS (
-    UPDATE pools SET next_seq = $2, n_available = n_available - $3, n_issued = n_issued + $3
-    WHERE id = $1 RETURNING account_id, name, n_available
-), activity AS (
-    INSERT INTO pool_activity (pool_id, hour, claims)
-    SELECT $1::bigint, $5::timestamptz, $3::bigint WHERE $3::bigint > 0
-    ON CONFLICT (pool_id, hour) DO UPDATE SET claims = pool_activity.claims + excluded.claims
-), low_stock AS (
-    INSERT INTO webhook_deliveries (account_id, pool_id, event, url, data, next_attempt_at, created_at)
-    SELECT pool.account_id, a.pool_id, '{LOW_STOCK_EVENT}', a.webhook_url,
-           jsonb_build_object('pool_id', a.pool_id, 'pool_name', pool.name, 'available', pool.n_available,
-                              'threshold', a.threshold),
-           $4::timestamptz, $4::timestamptz
-    FROM pool JOIN pool_alerts a ON a.pool_id = $1
-    WHERE a.webhook_url IS NOT NULL
-      AND pool.n_available <= a.threshold AND pool.n_available + $3::bigint > a.threshold
-)
-SELECT n_available FROM pool
-"""
-
-
-async def record_claims(
-    conn: asyncpg.Connection, *, pool_id: int, cursor: int, taken: int, now: datetime
-) -> int:
-    """After a claim batch took ``taken`` codes and read up to ``cursor``: move the cursor and counters,
-    count the hour's claims, enqueue a low-stock event on a crossing. Returns the new available count."""
-    available = await conn.fetchval(RECORD_CLAIMS_SQL, pool_id, cursor, taken, now, hour_of(now))
-    return int(available)
 
 
 async def record_redemptions(conn: asyncpg.Connection, *, pool_id: int, count: int, now: datetime) -> None:

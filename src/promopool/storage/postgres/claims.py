@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import asyncpg
 
 from promopool.domain import Claimed, Code
+from promopool.domain.alerts import hour_of
 from promopool.domain.errors import (
     CodeNotFound,
     PoolExpired,
@@ -19,33 +21,40 @@ from promopool.storage.base import (
     claim_scope,
     key_reused,
 )
-from promopool.storage.postgres.alerts import record_claims
 from promopool.storage.postgres.base import (
     CODE_COLUMNS,
     PostgresBase,
     code_of,
 )
 
-# Claims read forward from the pool's cursor along (pool_id, seq): rows behind the cursor, and the dead
-# index entries their updates leave, are never visited again, so the cost does not grow as the pool drains.
-# `ahead` deliberately filters on nothing but the index columns: with a state filter in it, the planner's
-# guess for that filter (before ANALYZE has run on freshly imported codes) can make it scan and sort the
-# whole pool instead. The state is checked in the UPDATE, on the latest row version, so a code changed
-# concurrently by another path (attach, delete) is skipped, never handed out twice. The cursor moves past
-# every row scanned (`scanned_to`), taken or not.
-TAKE_SQL = f"""
-WITH ahead AS (
-    SELECT id, seq FROM codes WHERE pool_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3
-), taken AS (
-    UPDATE codes SET state = 'issued', issued_at = $4
-    FROM ahead
-    WHERE codes.id = ahead.id AND codes.state = 'available'
-      AND (codes.expires_at IS NULL OR codes.expires_at > $4)
-    RETURNING codes.seq, {", ".join("codes." + c.strip() for c in CODE_COLUMNS.split(","))}
-)
-SELECT scanned.scanned_to, taken.*
-FROM (SELECT max(seq) AS scanned_to FROM ahead) AS scanned LEFT JOIN taken ON true
-"""
+# The claim algorithm lives in the database (migration 0008_claim_functions.sql): a batch without
+# Idempotency-Keys is this one statement, its own transaction, instead of five round trips.
+CLAIM_SQL = f"SELECT seq, {CODE_COLUMNS} FROM claim_codes($1, $2, $3, $4, $5)"
+TAKE_SQL = f"SELECT seq, {CODE_COLUMNS} FROM take_codes($1, $2, $3, $4, $5)"
+
+# The SQLSTATEs with which those functions refuse a pool.
+_REFUSALS: dict[str, type[PoolNotFound | PoolExpired]] = {"PP404": PoolNotFound, "PP410": PoolExpired}
+
+
+@contextmanager
+def _pool_refusals(pool_id: int) -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        refusal = _REFUSALS.get(exc.sqlstate)
+        if refusal is None:
+            raise
+        raise refusal(pool_id) from None
+
+
+async def lock_claimable(conn: asyncpg.Connection, account_id: int, pool_id: int, now: datetime) -> int:
+    """Lock the account's pool row for a claim and return its cursor; PoolNotFound, PoolExpired."""
+    with _pool_refusals(pool_id):
+        return int(await conn.fetchval("SELECT lock_claimable_pool($1, $2, $3)", account_id, pool_id, now))
+
+
+def _in_order(rows: Sequence[asyncpg.Record]) -> list[Code]:
+    return [code_of(row) for row in sorted(rows, key=lambda row: row["seq"])]
 
 
 class PostgresClaims(PostgresBase):
@@ -55,21 +64,16 @@ class PostgresClaims(PostgresBase):
         now = self.clock()
         scope = claim_scope(pool_id)
         plan = ClaimPlan(keys)
+        if not plan.keyed():
+            async with self._conn() as conn:
+                with _pool_refusals(pool_id):
+                    rows = await conn.fetch(CLAIM_SQL, account_id, pool_id, plan.needed(), now, hour_of(now))
+            plan.assign(_in_order(rows), pool_id)
+            return plan.results()
         async with self._tx() as conn:
-            # The pool row lock orders claim batches of one pool across processes and servers; the
-            # cursor read under it is therefore the latest.
-            pool = await conn.fetchrow(
-                "SELECT next_seq, expires_at FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-                pool_id,
-                account_id,
-            )
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            if pool["expires_at"] is not None and pool["expires_at"] <= now:
-                raise PoolExpired(pool_id)
-            if plan.keyed():
-                await self._reserve_keys(conn, plan, account_id, scope, now)
-            codes = await self._take(conn, pool_id, pool["next_seq"], plan.needed(), now)
+            cursor = await lock_claimable(conn, account_id, pool_id, now)
+            await self._reserve_keys(conn, plan, account_id, scope, now)
+            codes = await self._take(conn, pool_id, cursor, plan.needed(), now)
             recorded = plan.assign(codes, pool_id)
             if recorded:
                 await conn.execute(
@@ -132,20 +136,10 @@ class PostgresClaims(PostgresBase):
     async def _take(
         self, conn: asyncpg.Connection, pool_id: int, cursor: int, wanted: int, now: datetime
     ) -> list[Code]:
-        taken: list[asyncpg.Record] = []
-        start = cursor
-        while len(taken) < wanted:
-            rows = await conn.fetch(TAKE_SQL, pool_id, cursor, wanted - len(taken), now)
-            scanned_to = rows[0]["scanned_to"]
-            if scanned_to is None:  # nothing ahead of the cursor: the pool is drained
-                break
-            taken.extend(row for row in rows if row["id"] is not None)
-            cursor = scanned_to + 1
-        if cursor != start:
-            # Counters, the hour's activity and a low-stock event if this batch crosses the threshold.
-            await record_claims(conn, pool_id=pool_id, cursor=cursor, taken=len(taken), now=now)
-        taken.sort(key=lambda row: row["seq"])
-        return [code_of(row) for row in taken]
+        """Up to ``wanted`` codes from the cursor on, in queue order, counted; the pool row must be held."""
+        if wanted == 0:  # every claim of the batch was a replay
+            return []
+        return _in_order(await conn.fetch(TAKE_SQL, pool_id, cursor, wanted, now, hour_of(now)))
 
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int:
         async with self._conn() as conn:

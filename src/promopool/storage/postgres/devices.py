@@ -8,24 +8,16 @@ committed (READ COMMITTED: each statement sees the latest commits), finds the bi
 from __future__ import annotations
 
 from promopool.domain import Claimed, CodeState
-from promopool.domain.errors import PoolExhausted, PoolExpired, PoolNotFound
+from promopool.domain.errors import PoolExhausted
 from promopool.storage.postgres.base import CODE_COLUMNS, code_of
-from promopool.storage.postgres.claims import PostgresClaims
+from promopool.storage.postgres.claims import PostgresClaims, lock_claimable
 
 
 class PostgresDevices(PostgresClaims):
     async def device_claim(self, *, account_id: int, pool_id: int, did: str) -> Claimed:
         now = self.clock()
         async with self._tx() as conn:
-            pool = await conn.fetchrow(
-                "SELECT next_seq, expires_at FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-                pool_id,
-                account_id,
-            )
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            if pool["expires_at"] is not None and pool["expires_at"] <= now:
-                raise PoolExpired(pool_id)
+            cursor = await lock_claimable(conn, account_id, pool_id, now)
             row = await conn.fetchrow(
                 f"SELECT {CODE_COLUMNS} FROM codes WHERE id ="
                 " (SELECT code_id FROM device_codes WHERE pool_id = $1 AND did = $2)",
@@ -36,7 +28,7 @@ class PostgresDevices(PostgresClaims):
                 bound = code_of(row)
                 if bound.usage_count == 0 and bound.state != CodeState.REDEEMED:
                     return Claimed(bound, replayed=True)
-            codes = await self._take(conn, pool_id, pool["next_seq"], 1, now)
+            codes = await self._take(conn, pool_id, cursor, 1, now)
             if not codes:
                 raise PoolExhausted(pool_id)
             await conn.execute(

@@ -9,10 +9,10 @@ from datetime import timedelta
 import asyncpg
 
 from promopool.domain import Claimed, Lease, LeaseState
-from promopool.domain.errors import LeaseNotFound, PoolExhausted, PoolExpired, PoolNotFound
+from promopool.domain.errors import LeaseNotFound, PoolExhausted
 from promopool.domain.leases import replayable, settled
 from promopool.storage.base import key_reused, lease_scope
-from promopool.storage.postgres.claims import PostgresClaims
+from promopool.storage.postgres.claims import PostgresClaims, lock_claimable
 from promopool.storage.postgres.redemptions import _code, lock_pool
 
 LEASE_COLUMNS = "l.id, l.code_id, l.state, l.expires_at, l.created_at, l.ended_at"
@@ -70,15 +70,7 @@ class PostgresLeases(PostgresClaims):
         now = self.clock()
         scope = lease_scope(pool_id)
         async with self._tx() as conn:
-            pool = await conn.fetchrow(
-                "SELECT next_seq, expires_at FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-                pool_id,
-                account_id,
-            )
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            if pool["expires_at"] is not None and pool["expires_at"] <= now:
-                raise PoolExpired(pool_id)
+            cursor = await lock_claimable(conn, account_id, pool_id, now)
             if idempotency_key is not None:
                 # A twin on this pool waited for our row lock, so it sees our record; one on another pool
                 # meets it at the insert below.
@@ -95,7 +87,7 @@ class PostgresLeases(PostgresClaims):
                         raise LeaseNotFound(found["result_id"])
                     lease = replayable(lease_of(earlier), now)
                     return Claimed(await _code(conn, lease.code_id), replayed=True, lease=lease)
-            taken = await self._take(conn, pool_id, pool["next_seq"], 1, now)
+            taken = await self._take(conn, pool_id, cursor, 1, now)
             if not taken:
                 raise PoolExhausted(pool_id)
             row = await conn.fetchrow(

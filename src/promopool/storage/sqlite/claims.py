@@ -62,7 +62,7 @@ class SQLiteClaims(SQLiteBase):
 
     def _take(self, conn: sqlite3.Connection, pool_id: int, cursor: int, wanted: int, now: str) -> list[Code]:
         """Issue up to ``wanted`` codes read forward from the cursor; move the cursor past all rows read
-        (see TAKE_SQL in storage/postgres/claims.py: the same algorithm)."""
+        (see take_codes in migrations/postgres/0008_claim_functions.sql: the same algorithm)."""
         taken: list[tuple[int, Code]] = []
         start = cursor
         while len(taken) < wanted:
