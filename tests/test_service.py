@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,6 +61,35 @@ async def test_import_in_batches_spanning_duplicates(store: Store, tenant: Tenan
         store, account=tenant.account, pool_id=tenant.pool.id, values=values, batch_size=7
     )
     assert (report.inserted, report.duplicates) == (25, 25)
+
+
+async def test_an_upload_breaking_off_keeps_exactly_the_batches_reported(
+    store: Store, tenant: Tenant
+) -> None:
+    # A batch is stored while the next is read: when the upload breaks off, the batch on its way must
+    # still be complete (committed and reported) before the error reaches the caller.
+    reported: list[int] = []
+
+    async def upload() -> AsyncIterator[str]:
+        for i in range(12):
+            yield f"U{i:02d}"
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await service.import_codes(
+            store,
+            account=tenant.account,
+            pool_id=tenant.pool.id,
+            values=upload(),
+            batch_size=5,
+            on_batch=lambda report: reported.append(report.inserted),
+        )
+    assert reported == [5, 10]
+    pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert pool.counts.available == 10 + 10
+    assert await service.get_code(store, account=tenant.account, pool_id=tenant.pool.id, value="U09")
+    with pytest.raises(CodeNotFound):
+        await service.get_code(store, account=tenant.account, pool_id=tenant.pool.id, value="U10")
 
 
 async def test_claims_hand_out_each_code_once_then_exhaust(store: Store, tenant: Tenant) -> None:
