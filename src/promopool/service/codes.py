@@ -101,7 +101,9 @@ async def _insert_all(
     on_batch: Callable[[ImportReport], None] | None,
 ) -> ImportReport:
     async def insert(batch: list[str]) -> None:
-        inserted = await store.insert_codes(pool_id=pool_id, values=batch)
+        inserted = await store.insert_codes(
+            pool_id=pool_id, values=batch, expect_duplicates=report.duplicates > 0
+        )
         report.inserted += inserted
         report.duplicates += len(batch) - inserted
         metrics.count_imported(pool_id, inserted=inserted, duplicates=len(batch) - inserted)

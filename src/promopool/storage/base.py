@@ -130,9 +130,13 @@ class Store(abc.ABC):
 
     # -- codes -------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
+    async def insert_codes(
+        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+    ) -> int:
         """Insert valid, stripped values into the pool as available codes, skipping any value the pool
-        already holds (or that repeats within ``values``); return how many were inserted."""
+        already holds (or that repeats within ``values``); return how many were inserted.
+        ``expect_duplicates`` is a hint (earlier batches of the upload held some): an engine may then skip
+        a way that is faster only without duplicates. The outcome is the same either way."""
 
     @abc.abstractmethod
     async def list_codes(

@@ -54,7 +54,10 @@ def insert_values(conn: sqlite3.Connection, pool_id: int, values: Sequence[str],
 
 
 class SQLiteCodes(SQLiteBase):
-    async def insert_codes(self, *, pool_id: int, values: Sequence[str]) -> int:
+    async def insert_codes(
+        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+    ) -> int:
+        # INSERT OR IGNORE costs SQLite nothing over a plain INSERT: the hint is of no use here.
         now = ts(self.clock())
         return await self._write(lambda conn: insert_values(conn, pool_id, values, now))
 
