@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import IO
+from typing import IO, TypeVar
 
 from promopool import metrics
 from promopool.domain import Account, Code, CodeState, ImportReport
@@ -15,6 +15,7 @@ from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 IMPORT_BATCH = 10_000
+T = TypeVar("T")
 MAX_PAGE = 1000
 
 
@@ -40,9 +41,9 @@ async def _valid_values(
             report.add_invalid(position, reason)
 
 
-async def _aiter(values: Iterable[str]) -> AsyncIterator[str]:
-    for value in values:
-        yield value
+async def _aiter(items: Iterable[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
 
 
 async def import_codes(
@@ -64,12 +65,14 @@ async def import_codes(
     report = ImportReport()
     if strict:
         with tempfile.TemporaryFile() as spool:
+            sizes: list[int] = []  # of each spooled batch, in bytes
             checked: list[str] = []
             async for value in _valid_values(values, report, ignore_blank=ignore_blank):
                 checked.append(value)
                 if len(checked) == batch_size:  # one write per batch, not per code
-                    _spool(spool, checked)
-            _spool(spool, checked)
+                    sizes.append(_spool(spool, checked))
+            if checked:
+                sizes.append(_spool(spool, checked))
             if report.invalid:
                 metrics.count_import(pool_id, report, refused=True)
                 raise InvalidCode(
@@ -78,26 +81,39 @@ async def import_codes(
                     samples=[{"position": s.position, "reason": s.reason} for s in report.invalid_samples],
                 )
             spool.seek(0)
-            # Checked and cleaned on the way in: read back as they are.
-            lines = (line.decode("utf-8").removesuffix("\n") for line in spool)
-            return await _insert_all(store, pool_id, _aiter(lines), report, batch_size, on_batch)
+            # Checked and cleaned on the way in: read back a batch at a time, as they are (no code holds
+            # a line break).
+            batches = (spool.read(size).decode("utf-8").split("\n")[:-1] for size in sizes)
+            return await _insert_batches(store, pool_id, _aiter(batches), report, on_batch)
     valid = _valid_values(values, report, ignore_blank=ignore_blank)
-    return await _insert_all(store, pool_id, valid, report, batch_size, on_batch)
+    return await _insert_batches(store, pool_id, _batched(valid, batch_size), report, on_batch)
 
 
-def _spool(spool: IO[bytes], values: list[str]) -> None:
-    if values:
-        values.append("")  # a newline after the last one too
-        spool.write("\n".join(values).encode("utf-8"))
-        values.clear()
+def _spool(spool: IO[bytes], values: list[str]) -> int:
+    """Write ``values`` a line each and clear the list; the bytes written."""
+    values.append("")  # a newline after the last one too
+    data = "\n".join(values).encode("utf-8")
+    values.clear()
+    spool.write(data)
+    return len(data)
 
 
-async def _insert_all(
+async def _batched(values: AsyncIterator[str], size: int) -> AsyncIterator[list[str]]:
+    batch: list[str] = []
+    async for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _insert_batches(
     store: Store,
     pool_id: int,
-    values: AsyncIterator[str],
+    batches: AsyncIterator[list[str]],
     report: ImportReport,
-    batch_size: int,
     on_batch: Callable[[ImportReport], None] | None,
 ) -> ImportReport:
     async def insert(batch: list[str]) -> None:
@@ -114,18 +130,13 @@ async def _insert_all(
     # side (the reading was ~10% of an import of 1M codes on PostgreSQL). Batches still commit one after
     # the other, in upload order, so seq follows the upload and the report is exact after each.
     storing: asyncio.Task[None] | None = None
-    batch: list[str] = []
     try:
-        async for value in values:
-            batch.append(value)
-            if len(batch) >= batch_size:
-                if storing is not None:
-                    await storing
-                storing, batch = asyncio.create_task(insert(batch)), []
+        async for batch in batches:
+            if storing is not None:
+                await storing
+            storing = asyncio.create_task(insert(batch))
         if storing is not None:
             await storing
-        if batch:
-            await insert(batch)
     except BaseException:
         # The upload broke off (or the import is cancelled): the batch on its way still commits or fails
         # on its own; wait for it, so that what is stored is what was reported, then give the cause.
