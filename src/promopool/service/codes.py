@@ -15,8 +15,9 @@ from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 IMPORT_BATCH = 10_000
-T = TypeVar("T")
 MAX_PAGE = 1000
+
+T = TypeVar("T")
 
 
 async def _valid_values(

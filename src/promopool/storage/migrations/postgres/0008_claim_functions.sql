@@ -1,5 +1,5 @@
--- The claim path as two server-side functions (issue 8): a claim batch was five round trips (BEGIN, lock
--- the pool, take, counters, COMMIT) and is now one statement, its own transaction. The algorithm is the one
+-- The claim path as server-side functions (issue 8): a claim batch was five round trips (BEGIN, lock the
+-- pool, take, counters, COMMIT) and is now one statement, its own transaction. The algorithm is the one
 -- the Python code ran before, statement for statement; each statement still takes its own snapshot (READ
 -- COMMITTED, volatile functions), so everything read after the pool row lock is the latest.
 
