@@ -70,8 +70,11 @@ class Sizes:
     redis_list: int
 
 
+# Each load must find codes left at its end: a trial claims for WARMUP_S + max(3, duration / 2) seconds, the
+# fresh run for WARMUP_S + duration, so at up to ~40,000 claims/s the quick trial needs 160,000 codes and
+# the quick main pool 160,000 before its top-up for the drained run (the full run: 240,000 and 440,000).
 FULL = Sizes(codes=1_000_000, trial_codes=300_000, redis_list=1_000_000)
-QUICK = Sizes(codes=100_000, trial_codes=60_000, redis_list=100_000)
+QUICK = Sizes(codes=250_000, trial_codes=200_000, redis_list=100_000)
 
 
 @dataclass(slots=True)
