@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -36,17 +35,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def promopool_executable() -> str:
-    # The console script next to this interpreter belongs to the code being measured; one on PATH might not.
-    beside = Path(sys.executable).parent / "promopool"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("promopool")
-    if found is None:
-        raise BenchFailure(f"no promopool executable next to {sys.executable} nor on PATH")
-    return found
 
 
 def ensure_tool(processes: Processes, executable: str, package: str) -> str:

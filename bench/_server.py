@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import BenchFailure
-from _procs import Child, Processes, children_of, free_port, promopool_executable, wait_ready
+from _common import BenchFailure, promopool_executable
+from _procs import Child, Processes, children_of, free_port, wait_ready
 
 API_KEY = re.compile(r"API key:\s+(pp_\S+)")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
-from _procs import free_port, promopool_executable
+from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, promopool_executable, write_json
+from _procs import free_port
 
 
 @dataclass(slots=True)
