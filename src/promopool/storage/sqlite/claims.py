@@ -27,6 +27,19 @@ from promopool.storage.sqlite.base import (
 )
 
 
+def claimable_cursor(conn: sqlite3.Connection, account_id: int, pool_id: int, now: str) -> int:
+    """The cursor of the account's pool, for a claim in this write; PoolNotFound, PoolExpired. (The writer
+    holds the database's write lock, as lock_claimable holds the pool row on PostgreSQL.)"""
+    pool = conn.execute(
+        "SELECT next_seq, expires_at FROM pools WHERE id = ? AND account_id = ?", (pool_id, account_id)
+    ).fetchone()
+    if pool is None:
+        raise PoolNotFound(pool_id)
+    if pool[1] is not None and pool[1] <= now:
+        raise PoolExpired(pool_id)
+    return int(pool[0])
+
+
 class SQLiteClaims(SQLiteBase):
     async def claim_batch(
         self, account_id: int, pool_id: int, keys: Sequence[str | None]
@@ -37,13 +50,7 @@ class SQLiteClaims(SQLiteBase):
         self, conn: sqlite3.Connection, account_id: int, pool_id: int, keys: Sequence[str | None]
     ) -> list[ClaimResult]:
         now = ts(self.clock())
-        pool = conn.execute(
-            "SELECT next_seq, expires_at FROM pools WHERE id = ? AND account_id = ?", (pool_id, account_id)
-        ).fetchone()
-        if pool is None:
-            raise PoolNotFound(pool_id)
-        if pool[1] is not None and pool[1] <= now:
-            raise PoolExpired(pool_id)
+        cursor = claimable_cursor(conn, account_id, pool_id, now)
         scope = claim_scope(pool_id)
         plan = ClaimPlan(keys)
         for key in plan.keyed():
@@ -53,7 +60,7 @@ class SQLiteClaims(SQLiteBase):
             ).fetchone()
             if found is not None:
                 plan.replay(key, self._replay(conn, scope, found[0], found[1], key))
-        codes = self._take(conn, pool_id, pool[0], plan.needed(), now)
+        codes = self._take(conn, pool_id, cursor, plan.needed(), now)
         for key, code in plan.assign(codes, pool_id):
             conn.execute(
                 "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)", (account_id, key, scope, code.id, now)

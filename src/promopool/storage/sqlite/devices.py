@@ -9,9 +9,9 @@ from __future__ import annotations
 import sqlite3
 
 from promopool.domain import Claimed, CodeState
-from promopool.domain.errors import PoolExhausted, PoolExpired, PoolNotFound
+from promopool.domain.errors import PoolExhausted
 from promopool.storage.sqlite.base import CODE_COLUMNS, code_of, ts
-from promopool.storage.sqlite.claims import SQLiteClaims
+from promopool.storage.sqlite.claims import SQLiteClaims, claimable_cursor
 
 
 class SQLiteDevices(SQLiteClaims):
@@ -19,14 +19,7 @@ class SQLiteDevices(SQLiteClaims):
         now = ts(self.clock())
 
         def op(conn: sqlite3.Connection) -> Claimed:
-            pool = conn.execute(
-                "SELECT next_seq, expires_at FROM pools WHERE id = ? AND account_id = ?",
-                (pool_id, account_id),
-            ).fetchone()
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            if pool[1] is not None and pool[1] <= now:
-                raise PoolExpired(pool_id)
+            cursor = claimable_cursor(conn, account_id, pool_id, now)
             row = conn.execute(
                 f"SELECT {CODE_COLUMNS} FROM codes WHERE id ="
                 " (SELECT code_id FROM device_codes WHERE pool_id = ? AND did = ?)",
@@ -36,7 +29,7 @@ class SQLiteDevices(SQLiteClaims):
                 bound = code_of(row)
                 if bound.usage_count == 0 and bound.state != CodeState.REDEEMED:
                     return Claimed(bound, replayed=True)
-            codes = self._take(conn, pool_id, pool[0], 1, now)
+            codes = self._take(conn, pool_id, cursor, 1, now)
             if not codes:
                 raise PoolExhausted(pool_id)
             conn.execute(

@@ -8,11 +8,11 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from promopool.domain import Claimed, Lease, LeaseState
-from promopool.domain.errors import LeaseNotFound, PoolExhausted, PoolExpired, PoolNotFound
+from promopool.domain.errors import LeaseNotFound, PoolExhausted
 from promopool.domain.leases import replayable, settled
 from promopool.storage.base import key_reused, lease_scope
 from promopool.storage.sqlite.base import _dt, ts
-from promopool.storage.sqlite.claims import SQLiteClaims
+from promopool.storage.sqlite.claims import SQLiteClaims, claimable_cursor
 from promopool.storage.sqlite.lookup import qualified
 from promopool.storage.sqlite.redemptions import _code
 
@@ -80,14 +80,7 @@ class SQLiteLeases(SQLiteClaims):
         at, until = ts(now), ts(now + timedelta(seconds=seconds))
 
         def op(conn: sqlite3.Connection) -> Claimed:
-            pool = conn.execute(
-                "SELECT next_seq, expires_at FROM pools WHERE id = ? AND account_id = ?",
-                (pool_id, account_id),
-            ).fetchone()
-            if pool is None:
-                raise PoolNotFound(pool_id)
-            if pool[1] is not None and pool[1] <= at:
-                raise PoolExpired(pool_id)
+            cursor = claimable_cursor(conn, account_id, pool_id, at)
             scope = lease_scope(pool_id)
             if idempotency_key is not None:
                 found = conn.execute(
@@ -103,7 +96,7 @@ class SQLiteLeases(SQLiteClaims):
                     return Claimed(
                         _code(conn, earlier.code_id), replayed=True, lease=replayable(earlier, now)
                     )
-            taken = self._take(conn, pool_id, pool[0], 1, at)
+            taken = self._take(conn, pool_id, cursor, 1, at)
             if not taken:
                 raise PoolExhausted(pool_id)
             lease = lease_of(
