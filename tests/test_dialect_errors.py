@@ -6,13 +6,19 @@ tests/reliability/dialects.py's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from litestar.exceptions import ValidationException
 
 from promopool import service
+from promopool.api.altcraft import errors as altcraft_errors
+from promopool.api.personaclick import errors as personaclick_errors
+from promopool.api.supersaas import errors as supersaas_errors
+from promopool.domain import errors as e
 from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.reliability.dialects import altcraft_answer, personaclick_answer, supersaas_answer
@@ -126,3 +132,38 @@ async def test_a_query_or_form_that_is_not_utf8_is_400(
     assert created.status_code == 201 and created.json()["code"] == "été", created.text
     fetched = await client.get(f"/promo_codes/fetch?{shop}&id={tenant.pool.id}&did=%C3%A9")
     assert fetched.status_code == 200, fetched.text
+
+
+class _Unmapped(e.PromopoolError):
+    code = "unmapped"
+
+
+VENDOR_ERRORS = {
+    "altcraft": altcraft_errors.vendor_error,
+    "personaclick": personaclick_errors.vendor_error,
+    "supersaas": supersaas_errors.vendor_error,
+}
+
+
+@pytest.mark.parametrize("dialect", VENDOR_ERRORS)
+def test_every_dialect_maps_the_shared_cases_alike(dialect: str, caplog: pytest.LogCaptureFixture) -> None:
+    # What api/errors.py does for all three: a rate limit's Retry-After, and an error no table maps
+    # answered 500 without its message, and logged.
+    vendor_error = VENDOR_ERRORS[dialect]
+    limited = vendor_error(e.RateLimited("slow down", retry_after=7))
+    assert limited[0] == 429 and limited[-1] == {"Retry-After": "7"}
+    with caplog.at_level(logging.ERROR, logger="promopool"):
+        unmapped = vendor_error(_Unmapped("secret internals"))
+    assert unmapped[0] == 500 and unmapped[-1] == {}
+    assert "secret internals" not in repr(unmapped)
+    assert "unmapped promopool error unmapped" in caplog.text
+
+
+@pytest.mark.parametrize("dialect", ["personaclick", "supersaas"])
+def test_a_failed_validation_is_named_by_parameter(dialect: str) -> None:
+    exc = ValidationException(
+        detail="Validation failed for GET http://host/x?secret=k", extra=[{"key": "limit", "message": "bad"}]
+    )
+    answer = VENDOR_ERRORS[dialect](exc)
+    assert answer[0] == 400
+    assert "limit: bad" in answer and not any("secret" in str(part) for part in answer)

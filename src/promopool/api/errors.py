@@ -52,6 +52,34 @@ def status_for(error: e.PromopoolError, table: list[tuple[type[e.PromopoolError]
     return next((status for kind, status in table if isinstance(error, kind)), 500)
 
 
+def dialect_status(
+    error: e.PromopoolError, table: list[tuple[type[e.PromopoolError], int]]
+) -> tuple[int, dict[str, str]]:
+    """A vendor dialect's status for ``error`` (its own ``table``) and the Retry-After header of a rate
+    limit. An error the table does not map is a bug: logged here with its traceback; the dialect answers
+    its own 500."""
+    status = status_for(error, table)
+    if status == 500:
+        log.error("unmapped promopool error %s", error.code, exc_info=error)
+    return status, retry_after(error)
+
+
+def retry_after(error: e.PromopoolError) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, e.RateLimited) else {}
+
+
+def framework_message(exc: HTTPException) -> str:
+    """The message of one of the framework's own refusals. A failed validation is named by parameter: the
+    framework's own detail quotes the whole URL, credentials included."""
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        return "; ".join(
+            f"{item.get('key', 'parameter')}: {item.get('message', 'invalid')}"
+            for item in exc.extra
+            if isinstance(item, dict)
+        )
+    return exc.detail or HTTPStatus(exc.status_code).phrase
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
@@ -80,11 +108,9 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
 
 def domain_error(exc: e.PromopoolError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """The status, body and headers that answer ``exc`` on the native API."""
-    headers = {}
+    headers = retry_after(exc)
     if isinstance(exc, e.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, e.RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
     return status_for(exc), error_body(exc.code, exc.message, _jsonable(exc.details)), headers
 
 

@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException
 
 from promopool.api.altcraft.render import envelope, media_type
 from promopool.api.altcraft.request import FORMAT_STATE
-from promopool.api.errors import answered_by, status_for
+from promopool.api.errors import answered_by, dialect_status
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -35,11 +35,9 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
     """(code = HTTP status, error_text, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = status_for(exc, STATUS)
+        status, headers = dialect_status(exc, STATUS)
         if status == 500:
-            log.error("unmapped promopool error %s", exc.code, exc_info=exc)
             return 500, "Internal server error", {}
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else {}
         return status, exc.message, headers
     if isinstance(exc, HTTPException):
         status = exc.status_code

@@ -8,14 +8,13 @@ required parameter or an unknown list 404, a malformed body or parameter 400, an
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 
-from promopool.api.errors import answered_by, status_for
+from promopool.api.errors import answered_by, dialect_status, framework_message
 from promopool.domain import errors as e
 
 log = logging.getLogger("promopool")
@@ -39,21 +38,12 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, dict[str, str]]:
     """(HTTP status, message, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = status_for(exc, STATUS)
+        status, headers = dialect_status(exc, STATUS)
         if status == 500:
-            log.error("unmapped promopool error %s", exc.code, exc_info=exc)
             return 500, "internal server error", {}
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, e.RateLimited) else {}
         return status, exc.message, headers
     if isinstance(exc, HTTPException):
-        message = exc.detail or HTTPStatus(exc.status_code).phrase
-        if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
-            message = "; ".join(
-                f"{item.get('key', 'parameter')}: {item.get('message', 'invalid')}"
-                for item in exc.extra
-                if isinstance(item, dict)
-            )
-        return exc.status_code, message, dict(exc.headers or {})
+        return exc.status_code, framework_message(exc), dict(exc.headers or {})
     log.error("unhandled error in the PersonaClick dialect", exc_info=exc)
     return 500, "internal server error", {}
 

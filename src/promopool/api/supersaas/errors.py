@@ -8,14 +8,13 @@ honest HTTP status otherwise. ``code`` is promopool's stable error code; ``title
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 
-from promopool.api.errors import HTTP_CODES, answered_by, status_for
+from promopool.api.errors import HTTP_CODES, answered_by, dialect_status, framework_message
 from promopool.api.supersaas.render import JSON_TYPE, XML_TYPE, wants_xml
 from promopool.domain import errors as e
 from promopool.formats.xml import RailsXmlWriter
@@ -37,27 +36,15 @@ STATUS: list[tuple[type[e.PromopoolError], int]] = [
 def vendor_error(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """(HTTP status, code, title, headers) for any exception raised while serving the dialect."""
     if isinstance(exc, e.PromopoolError):
-        status = status_for(exc, STATUS)
-        headers = {}
+        status, headers = dialect_status(exc, STATUS)
+        if status == 500:
+            return 500, "internal_error", "internal server error", {}
         if isinstance(exc, e.Unauthenticated):
             headers["WWW-Authenticate"] = 'Basic realm="promopool"'
-        if isinstance(exc, e.RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
-        if status == 500:
-            log.error("unmapped promopool error %s", exc.code, exc_info=exc)
-            return 500, "internal_error", "internal server error", {}
         return status, exc.code, exc.message, headers
     if isinstance(exc, HTTPException):
         status = exc.status_code
-        title = exc.detail or HTTPStatus(status).phrase
-        if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
-            # Named by parameter: the framework's own title quotes the whole URL, credentials included.
-            title = "; ".join(
-                f"{item.get('key', 'parameter')}: {item.get('message', 'invalid')}"
-                for item in exc.extra
-                if isinstance(item, dict)
-            )
-        return status, HTTP_CODES.get(status, "http_error"), title, dict(exc.headers or {})
+        return status, HTTP_CODES.get(status, "http_error"), framework_message(exc), dict(exc.headers or {})
     log.error("unhandled error in the SuperSaaS dialect", exc_info=exc)
     return 500, "internal_error", "internal server error", {}
 
