@@ -493,6 +493,26 @@ def lease_scope(pool_id: int) -> str:
     return f"lease:{pool_id}"
 
 
+# A replay follows the id its idempotency record keeps, and checks that the row found there is one the
+# recorded request could have answered with: should the id ever stand for another row (SQLite gave a deleted
+# last row's id to the next one before migration 0009), the replay answers "gone", never someone else's code.
+
+
+def replays_claim(scope: str, code: Code) -> bool:
+    """Whether ``code`` may be what the claim recorded under ``scope`` handed out (a code of its pool)."""
+    return scope == claim_scope(code.pool_id)
+
+
+def replays_lease(scope: str, pool_id: int) -> bool:
+    """Whether a lease on a code of ``pool_id`` may be what the lease recorded under ``scope`` took."""
+    return scope == lease_scope(pool_id)
+
+
+def replays_redemption(scope: str, redemption: Redemption) -> bool:
+    """Whether ``redemption`` may be what the redeem or rollback recorded under ``scope`` answered."""
+    return scope in (redeem_scope(redemption.code_id), rollback_scope(redemption.id))
+
+
 def job_running(pool_id: int) -> Conflict:
     return Conflict(f"a job is already running on pool {pool_id}", pool_id=pool_id)
 

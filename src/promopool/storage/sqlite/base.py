@@ -19,6 +19,7 @@ from promopool.domain.errors import (
 )
 from promopool.storage.base import (
     Clock,
+    Migration,
     Store,
     load_migrations,
     utc_now,
@@ -171,27 +172,53 @@ class SQLiteBase(Store):
 
     async def migrate(self) -> list[int]:
         migrations = load_migrations("sqlite")
+        try:
+            return await asyncio.to_thread(self._migrate, migrations)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"migration failed: {exc}") from exc
 
-        def apply(conn: sqlite3.Connection) -> list[int]:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            applied = []
-            for migration in migrations:
-                if migration.version in done:
-                    continue
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (migration.version, migration.name, ts(self.clock())),
-                )
-                applied.append(migration.version)
+    def _migrate(self, migrations: list[Migration]) -> list[int]:
+        """Apply pending migrations in one transaction on a connection of their own, with foreign keys off.
+
+        A migration that rebuilds a table drops the old one; with foreign keys on, that drop would first
+        delete its rows and cascade into every table pointing at it. SQLite's documented procedure: foreign
+        keys off (only possible outside a transaction, hence not the writer's connection), every key checked
+        before the commit.
+        """
+        conn = self._open()
+        try:
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                applied = self._apply(conn, migrations)
+                if applied and (broken := conn.execute("PRAGMA foreign_key_check").fetchmany(5)):
+                    raise sqlite3.IntegrityError(f"foreign keys broken by the migrations: {broken}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             return applied
+        finally:
+            conn.close()
 
-        return await self._write(apply)
+    def _apply(self, conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.name, ts(self.clock())),
+            )
+            applied.append(migration.version)
+        return applied
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
