@@ -311,7 +311,8 @@ class Store(abc.ABC):
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
     ) -> Job:
-        """Record a new running job. Conflict when the pool already has a running job."""
+        """Record a new running job, owned by this process (which runs it). Conflict when the pool already
+        has a running job."""
 
     @abc.abstractmethod
     async def get_job(self, *, account_id: int, job_id: int) -> Job | None: ...
@@ -328,8 +329,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def fail_stale_jobs(self, *, silent_since: datetime, error: str) -> int:
-        """Mark ``failed`` every running job whose heartbeat is older than ``silent_since``; return how
-        many."""
+        """Mark ``failed`` every running job whose owner is gone (the process that created and runs it: told
+        at once and exactly, never a live process's job), or whose heartbeat is older than ``silent_since``;
+        its error is ``error`` with how far it got (``stopped_error``). Return how many."""
 
     @abc.abstractmethod
     def export_codes(
