@@ -36,6 +36,10 @@ from promopool.storage.coalesce import ClaimCoalescer
 
 Clock = Callable[[], datetime]
 
+# Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
+# not hang behind a transaction that holds its pool (settings: lock_timeout_seconds).
+DEFAULT_LOCK_TIMEOUT = 5.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -70,10 +74,18 @@ class Store(abc.ABC):
 
     engine: str
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        pool_size: int = 10,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         self.url = url
         self.clock = clock
         self.pool_size = pool_size  # database connections this store may hold open
+        self.lock_timeout = lock_timeout
         self._claims = ClaimCoalescer(self.claim_batch)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from promopool.domain.errors import (
     StorageUnavailable,
 )
 from promopool.storage.base import (
+    DEFAULT_LOCK_TIMEOUT,
     Clock,
     Migration,
     Store,
@@ -28,7 +29,8 @@ from promopool.storage.sqlite.writer import Writer
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 10_000
+# A migration may wait for another process's long write (a 50,000-code batch) longer than a request would.
+MIGRATION_BUSY_TIMEOUT_MS = 60_000
 READER_THREADS = 4
 
 POOL_COLUMNS = (
@@ -100,8 +102,15 @@ def code_of(row: sqlite3.Row) -> Code:
 class SQLiteBase(Store):
     engine = "sqlite"
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
-        super().__init__(url, clock=clock, pool_size=pool_size)
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        pool_size: int = 10,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        super().__init__(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
         self.path = _path_from_url(url)
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -112,7 +121,8 @@ class SQLiteBase(Store):
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # How long a write waits for another process's write lock: then 503 storage_busy (writer.py).
+        conn.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before anyone is told about it, so an acknowledged claim survives a
         # power cut. Never traded for speed; group commit recovers the throughput.
@@ -187,6 +197,7 @@ class SQLiteBase(Store):
         """
         conn = self._open()
         try:
+            conn.execute(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("BEGIN IMMEDIATE")
             try:
