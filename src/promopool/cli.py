@@ -71,7 +71,7 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], *, migrate: 
     """Open the store, migrate, run ``work``, close; domain errors become a one-line message, exit 1."""
 
     async def main() -> T:
-        store = open_store(settings.database_url)
+        store = open_store(settings.database_url, lock_timeout=settings.lock_timeout_seconds)
         await store.connect()
         try:
             if migrate:
@@ -135,6 +135,7 @@ def serve(
         "idempotency_ttl_hours",
         "auth_cache_seconds",
         "db_pool_size",
+        "lock_timeout_seconds",
         "log_level",
         "max_keyspace_fill",
     ):

@@ -44,6 +44,8 @@ class Settings:
     """How long a verified API key is trusted without asking the database again."""
     db_pool_size: int = 10
     """Database connections per worker (PostgreSQL)."""
+    lock_timeout_seconds: float = 5.0
+    """Longest wait for a database lock (a pool's row, SQLite's write lock); then 503 `storage_busy`."""
     log_level: str = "info"
     """Server log level: debug, info, warning, error."""
     access_log: bool = False
@@ -80,6 +82,8 @@ class Settings:
             raise ConfigError(f"port: must be at most 65535, got {self.port}")
         if self.auth_cache_seconds < 0:
             raise ConfigError("auth_cache_seconds: must not be negative")
+        if not self.lock_timeout_seconds > 0:
+            raise ConfigError(f"lock_timeout_seconds: must be positive, got {self.lock_timeout_seconds}")
         scheme = self.database_url.partition(":")[0]
         if scheme not in SUPPORTED_ENGINES:
             raise ConfigError(

@@ -52,8 +52,8 @@ def create_app(
     ``fast_claim=False`` leaves every claim to the route (tests compare the two ways)."""
     settings = settings or Settings.load()
     owns_store = store is None
-    the_store = (
-        store if store is not None else open_store(settings.database_url, pool_size=settings.db_pool_size)
+    the_store = store or open_store(
+        settings.database_url, pool_size=settings.db_pool_size, lock_timeout=settings.lock_timeout_seconds
     )
 
     jobs = service.JobRunner(the_store)

@@ -65,7 +65,9 @@ def dialect_status(
 
 
 def retry_after(error: e.PromopoolError) -> dict[str, str]:
-    return {"Retry-After": str(error.retry_after)} if isinstance(error, e.RateLimited) else {}
+    if isinstance(error, e.RateLimited | e.StorageBusy):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
 
 
 def framework_message(exc: HTTPException) -> str:

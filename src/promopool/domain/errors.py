@@ -32,7 +32,10 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   ├── LeaseReleased       lease_released
     │   └── NormalizationCollision normalization_collision  a setting that would make two codes one
     ├── RateLimited             rate_limited
-    └── StorageUnavailable      storage_unavailable the database cannot be reached
+    └── StorageUnavailable      storage_unavailable the database cannot be reached; on a write, whether it
+        │                                           was done is unknown (retry with the same Idempotency-Key)
+        └── StorageBusy         storage_busy        a lock was not granted in time (another transaction held
+                                                    the pool's row, or SQLite's write lock); retry after
 """
 
 from __future__ import annotations
@@ -183,6 +186,14 @@ class RateLimited(PromopoolError):
 
 class StorageUnavailable(PromopoolError):
     code = "storage_unavailable"
+
+
+class StorageBusy(StorageUnavailable):
+    code = "storage_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class KeySpaceTooSmall(InvalidInput):

@@ -32,3 +32,8 @@ class Job:
     finished_at: datetime | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+
+
+def stopped_error(reason: str, *, done: int, total: int) -> str:
+    """The error of a job that ended unfinished: why, and how far it got (what it stored stays stored)."""
+    return f"{reason}: {done} of {total} stored; ask again for the other {total - done}"

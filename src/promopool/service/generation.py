@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from promopool.domain import Account
-from promopool.domain.errors import PromopoolError
+from promopool.domain.errors import PromopoolError, StorageBusy
 from promopool.domain.generation import CodeSpec, check_key_space, generate
 from promopool.domain.jobs import Job, JobKind
 from promopool.service.pools import get_pool
@@ -58,7 +58,11 @@ async def run_generation(
     try:
         while done < job.total and error is None:
             values = generate(spec, min(batch_size, job.total - done))
-            inserted = await store.insert_job_codes(job_id=job.id, pool_id=pool_id, values=values)
+            try:
+                inserted = await store.insert_job_codes(job_id=job.id, pool_id=pool_id, values=values)
+            except StorageBusy as busy:  # the pool held past the lock timeout: the batch rolled back
+                await asyncio.sleep(busy.retry_after)
+                continue
             done += inserted
             futile = 0 if inserted else futile + 1
             if futile == MAX_FUTILE_BATCHES:

@@ -17,8 +17,9 @@ from promopool.storage import Store
 log = logging.getLogger("promopool")
 T = TypeVar("T")
 
-# A running job moves its heartbeat with every batch (about a second apart); one silent this long has lost
-# its process. Sweeps run on start and then every SWEEP_EVERY.
+# A job whose owner (the process running it) is gone is failed at once; sweeps run on a server's start and
+# then every SWEEP_EVERY. A running job also moves its heartbeat with every batch (about a second apart): one
+# silent this long has lost its task even if its process lives on (its end could not be recorded).
 STALE_AFTER = timedelta(minutes=2)
 SWEEP_EVERY_SECONDS = 30.0
 SERVER_STOPPED = "its server stopped before it finished"
@@ -33,7 +34,8 @@ async def get_job(store: Store, *, account: Account, job_id: int) -> Job:
 
 
 async def fail_stale_jobs(store: Store, *, stale_after: timedelta = STALE_AFTER) -> int:
-    """Mark ``failed`` the running jobs whose heartbeat stopped ``stale_after`` ago; return how many."""
+    """Mark ``failed`` the running jobs whose process is gone, or whose heartbeat stopped ``stale_after``
+    ago, each saying how far it got; return how many."""
     return await store.fail_stale_jobs(silent_since=store.clock() - stale_after, error=SERVER_STOPPED)
 
 

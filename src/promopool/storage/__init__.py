@@ -6,7 +6,7 @@ from importlib import import_module
 from urllib.parse import urlsplit
 
 from promopool.domain.errors import InvalidInput
-from promopool.storage.base import Clock, Store, utc_now
+from promopool.storage.base import DEFAULT_LOCK_TIMEOUT, Clock, Store, utc_now
 
 SUPPORTED_ENGINES = {
     "sqlite": "promopool.storage.sqlite:SQLiteStore",
@@ -17,7 +17,9 @@ SUPPORTED_ENGINES = {
 DEFAULT_DATABASE_URL = "sqlite:///promopool.db"
 
 
-def open_store(url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> Store:
+def open_store(
+    url: str, *, clock: Clock = utc_now, pool_size: int = 10, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Store:
     """A store for ``url`` (not yet connected)."""
     scheme = urlsplit(url).scheme
     target = SUPPORTED_ENGINES.get(scheme)
@@ -26,7 +28,7 @@ def open_store(url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> Stor
         raise InvalidInput(f"unsupported database URL scheme {scheme!r}; use one of: {known}")
     module_name, _, class_name = target.partition(":")
     store_class: type[Store] = getattr(import_module(module_name), class_name)
-    return store_class(url, clock=clock, pool_size=pool_size)
+    return store_class(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
 
 
 __all__ = ["DEFAULT_DATABASE_URL", "SUPPORTED_ENGINES", "Store", "open_store"]

@@ -36,6 +36,10 @@ from promopool.storage.coalesce import ClaimCoalescer
 
 Clock = Callable[[], datetime]
 
+# Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
+# not hang behind a transaction that holds its pool (settings: lock_timeout_seconds).
+DEFAULT_LOCK_TIMEOUT = 5.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -70,10 +74,18 @@ class Store(abc.ABC):
 
     engine: str
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        pool_size: int = 10,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         self.url = url
         self.clock = clock
         self.pool_size = pool_size  # database connections this store may hold open
+        self.lock_timeout = lock_timeout
         self._claims = ClaimCoalescer(self.claim_batch)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -311,7 +323,8 @@ class Store(abc.ABC):
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
     ) -> Job:
-        """Record a new running job. Conflict when the pool already has a running job."""
+        """Record a new running job, owned by this process (which runs it). Conflict when the pool already
+        has a running job."""
 
     @abc.abstractmethod
     async def get_job(self, *, account_id: int, job_id: int) -> Job | None: ...
@@ -328,8 +341,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def fail_stale_jobs(self, *, silent_since: datetime, error: str) -> int:
-        """Mark ``failed`` every running job whose heartbeat is older than ``silent_since``; return how
-        many."""
+        """Mark ``failed`` every running job whose owner is gone (the process that created and runs it: told
+        at once and exactly, never a live process's job), or whose heartbeat is older than ``silent_since``;
+        its error is ``error`` with how far it got (``stopped_error``). Return how many."""
 
     @abc.abstractmethod
     def export_codes(
@@ -491,6 +505,26 @@ def rollback_scope(redemption_id: int) -> str:
 
 def lease_scope(pool_id: int) -> str:
     return f"lease:{pool_id}"
+
+
+# A replay follows the id its idempotency record keeps, and checks that the row found there is one the
+# recorded request could have answered with: should the id ever stand for another row (SQLite gave a deleted
+# last row's id to the next one before migration 0009), the replay answers "gone", never someone else's code.
+
+
+def replays_claim(scope: str, code: Code) -> bool:
+    """Whether ``code`` may be what the claim recorded under ``scope`` handed out (a code of its pool)."""
+    return scope == claim_scope(code.pool_id)
+
+
+def replays_lease(scope: str, pool_id: int) -> bool:
+    """Whether a lease on a code of ``pool_id`` may be what the lease recorded under ``scope`` took."""
+    return scope == lease_scope(pool_id)
+
+
+def replays_redemption(scope: str, redemption: Redemption) -> bool:
+    """Whether ``redemption`` may be what the redeem or rollback recorded under ``scope`` answered."""
+    return scope in (redeem_scope(redemption.code_id), rollback_scope(redemption.id))
 
 
 def job_running(pool_id: int) -> Conflict:

@@ -14,9 +14,11 @@ import asyncpg
 
 from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
 from promopool.domain.errors import (
+    StorageBusy,
     StorageUnavailable,
 )
 from promopool.storage.base import (
+    DEFAULT_LOCK_TIMEOUT,
     Clock,
     Store,
     load_migrations,
@@ -110,14 +112,25 @@ def code_of(row: asyncpg.Record) -> Code:
 class PostgresBase(Store):
     engine = "postgresql"
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
-        super().__init__(url, clock=clock, pool_size=pool_size)
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        pool_size: int = 10,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        super().__init__(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
         self._dsn, self.schema = _split_url(url)
         self._pool: asyncpg.Pool | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def connect(self) -> None:
-        settings = {"search_path": self.schema} if self.schema else {}
+        # lock_timeout: a statement waiting longer for a lock (a pool's row held by another transaction)
+        # fails, answered 503 storage_busy, rather than hold its request without limit.
+        settings = {"lock_timeout": f"{round(self.lock_timeout * 1000)}ms"}
+        if self.schema:
+            settings["search_path"] = self.schema
         try:
             self._pool = await asyncpg.create_pool(
                 self._dsn,
@@ -146,6 +159,10 @@ class PostgresBase(Store):
         try:
             async with self._pool.acquire() as conn:
                 yield conn
+        except asyncpg.LockNotAvailableError as exc:  # lock_timeout; the transaction was rolled back
+            raise StorageBusy(
+                f"the database is busy: a lock was not granted within {self.lock_timeout:g} s; retry"
+            ) from exc
         except CONNECTION_ERRORS as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
         except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
@@ -182,6 +199,8 @@ class PostgresBase(Store):
     async def migrate(self) -> list[int]:
         applied = []
         async with self._tx() as conn:
+            # Waits for another migrator, or for transactions using a table being altered, are not bounded.
+            await conn.execute("SET LOCAL lock_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             if self.schema:
                 await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')

@@ -20,6 +20,7 @@ from promopool.storage.base import (
     ClaimResult,
     claim_scope,
     key_reused,
+    replays_claim,
 )
 from promopool.storage.postgres.base import (
     CODE_COLUMNS,
@@ -129,9 +130,10 @@ class PostgresClaims(PostgresBase):
         if used_scope != scope:
             return key_reused(key)
         row = await conn.fetchrow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)
-        if row is None:
+        code = None if row is None else code_of(row)
+        if code is None or not replays_claim(scope, code):
             return CodeNotFound("the code claimed with this Idempotency-Key has since been deleted", key=key)
-        return Claimed(code_of(row), replayed=True)
+        return Claimed(code, replayed=True)
 
     async def _take(
         self, conn: asyncpg.Connection, pool_id: int, cursor: int, wanted: int, now: datetime

@@ -112,6 +112,10 @@ class PostgresCodes(PostgresBase):
 
     async def delete_code(self, *, pool_id: int, value: str) -> bool:
         async with self._tx() as conn:
+            # The pool's row first (docs/design.md, lock order): a claim batch holding it may be updating
+            # this very code, and a delete holding the code while it waited for the pool would deadlock.
+            if await conn.fetchval("SELECT id FROM pools WHERE id = $1 FOR UPDATE", pool_id) is None:
+                return False
             state = await conn.fetchval(
                 "DELETE FROM codes WHERE pool_id = $1 AND value = $2 RETURNING state", pool_id, value
             )

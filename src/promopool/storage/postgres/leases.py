@@ -11,7 +11,7 @@ import asyncpg
 from promopool.domain import Claimed, Lease, LeaseState
 from promopool.domain.errors import LeaseNotFound, PoolExhausted
 from promopool.domain.leases import replayable, settled
-from promopool.storage.base import key_reused, lease_scope
+from promopool.storage.base import key_reused, lease_scope, replays_lease
 from promopool.storage.postgres.claims import PostgresClaims, lock_claimable
 from promopool.storage.postgres.redemptions import _code, lock_pool
 
@@ -83,7 +83,7 @@ class PostgresLeases(PostgresClaims):
                     if found["scope"] != scope:
                         raise key_reused(idempotency_key)
                     earlier = await _lease(conn, account_id, found["result_id"])
-                    if earlier is None:
+                    if earlier is None or not replays_lease(scope, earlier["pool_id"]):
                         raise LeaseNotFound(found["result_id"])
                     lease = replayable(lease_of(earlier), now)
                     return Claimed(await _code(conn, lease.code_id), replayed=True, lease=lease)

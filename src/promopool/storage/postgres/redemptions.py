@@ -23,7 +23,7 @@ from promopool.domain.redemptions import (
     refusal_after,
     refused,
 )
-from promopool.storage.base import key_reused, redeem_scope, rollback_scope
+from promopool.storage.base import key_reused, redeem_scope, replays_redemption, rollback_scope
 from promopool.storage.postgres.alerts import record_redemptions
 from promopool.storage.postgres.base import CODE_COLUMNS, PostgresBase, code_of
 from promopool.storage.postgres.lookup import find_code, qualified
@@ -157,7 +157,7 @@ async def _reserve_key(
     if found is None or found["scope"] != scope:
         raise key_reused(key)
     redemption = await _redemption(conn, found["result_id"], account_id)
-    if redemption is None:
+    if redemption is None or not replays_redemption(scope, redemption):
         raise RedemptionNotFound(found["result_id"])
     return Redeemed(redemption, await _code(conn, redemption.code_id), replayed=True)
 

@@ -18,7 +18,9 @@ from promopool.domain.errors import (
     StorageUnavailable,
 )
 from promopool.storage.base import (
+    DEFAULT_LOCK_TIMEOUT,
     Clock,
+    Migration,
     Store,
     load_migrations,
     utc_now,
@@ -27,7 +29,8 @@ from promopool.storage.sqlite.writer import Writer
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 10_000
+# A migration may wait for another process's long write (a 50,000-code batch) longer than a request would.
+MIGRATION_BUSY_TIMEOUT_MS = 60_000
 READER_THREADS = 4
 
 POOL_COLUMNS = (
@@ -99,8 +102,15 @@ def code_of(row: sqlite3.Row) -> Code:
 class SQLiteBase(Store):
     engine = "sqlite"
 
-    def __init__(self, url: str, *, clock: Clock = utc_now, pool_size: int = 10) -> None:
-        super().__init__(url, clock=clock, pool_size=pool_size)
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        pool_size: int = 10,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        super().__init__(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
         self.path = _path_from_url(url)
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -111,7 +121,8 @@ class SQLiteBase(Store):
     # -- lifecycle ----------------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # How long a write waits for another process's write lock: then 503 storage_busy (writer.py).
+        conn.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before anyone is told about it, so an acknowledged claim survives a
         # power cut. Never traded for speed; group commit recovers the throughput.
@@ -171,27 +182,54 @@ class SQLiteBase(Store):
 
     async def migrate(self) -> list[int]:
         migrations = load_migrations("sqlite")
+        try:
+            return await asyncio.to_thread(self._migrate, migrations)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"migration failed: {exc}") from exc
 
-        def apply(conn: sqlite3.Connection) -> list[int]:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            applied = []
-            for migration in migrations:
-                if migration.version in done:
-                    continue
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (migration.version, migration.name, ts(self.clock())),
-                )
-                applied.append(migration.version)
+    def _migrate(self, migrations: list[Migration]) -> list[int]:
+        """Apply pending migrations in one transaction on a connection of their own, with foreign keys off.
+
+        A migration that rebuilds a table drops the old one; with foreign keys on, that drop would first
+        delete its rows and cascade into every table pointing at it. SQLite's documented procedure: foreign
+        keys off (only possible outside a transaction, hence not the writer's connection), every key checked
+        before the commit.
+        """
+        conn = self._open()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                applied = self._apply(conn, migrations)
+                if applied and (broken := conn.execute("PRAGMA foreign_key_check").fetchmany(5)):
+                    raise sqlite3.IntegrityError(f"foreign keys broken by the migrations: {broken}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             return applied
+        finally:
+            conn.close()
 
-        return await self._write(apply)
+    def _apply(self, conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.name, ts(self.clock())),
+            )
+            applied.append(migration.version)
+        return applied
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())

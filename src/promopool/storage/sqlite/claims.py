@@ -17,6 +17,7 @@ from promopool.storage.base import (
     ClaimResult,
     claim_scope,
     key_reused,
+    replays_claim,
 )
 from promopool.storage.sqlite.alerts import record_claims
 from promopool.storage.sqlite.base import (
@@ -101,9 +102,10 @@ class SQLiteClaims(SQLiteBase):
         if used_scope != scope:
             return key_reused(key)
         row = conn.execute(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ?", (code_id,)).fetchone()
-        if row is None:
+        code = None if row is None else code_of(row)
+        if code is None or not replays_claim(scope, code):
             return CodeNotFound("the code claimed with this Idempotency-Key has since been deleted", key=key)
-        return Claimed(code_of(row), replayed=True)
+        return Claimed(code, replayed=True)
 
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int:
         cutoff = ts(older_than)

@@ -4,12 +4,14 @@ engine)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from promopool.domain.jobs import Job, JobKind, JobState
+from promopool.domain.jobs import Job, JobKind, JobState, stopped_error
 from promopool.storage.base import job_running, job_stopped
 from promopool.storage.sqlite.base import SQLiteBase, ts
 from promopool.storage.sqlite.codes import insert_values
@@ -36,18 +38,54 @@ def _job_of(row: sqlite3.Row) -> Job:
     )
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, from the state on; None without one."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def this_process() -> str:
+    """This process as a job's owner: its pid, and its start time where Linux tells it, which a later
+    process given the same pid does not share. (Every process using a SQLite file is on its machine.)"""
+    pid = os.getpid()
+    fields = _stat(pid)
+    return f"{pid}" if fields is None else f"{pid}:{fields[19]}"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether the process ``this_process`` described has ended (a zombie has: it runs nothing)."""
+    pid_text, _, started = owner.partition(":")
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    if started:
+        fields = _stat(pid)
+        return fields is None or fields[0] in ("Z", "X") or fields[19] != started
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's: it exists
+        return False
+    return False
+
+
 class SQLiteJobs(SQLiteBase):
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
     ) -> Job:
-        now = ts(self.clock())
+        now, owner = ts(self.clock()), this_process()
 
         def op(conn: sqlite3.Connection) -> Job:
             try:
                 row = conn.execute(
-                    "INSERT INTO jobs (account_id, kind, pool_id, params, total, created_at, updated_at)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}",
-                    (account_id, kind.value, pool_id, json.dumps(params), total, now, now),
+                    "INSERT INTO jobs"
+                    " (account_id, kind, pool_id, params, total, created_at, updated_at, owner)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}",
+                    (account_id, kind.value, pool_id, json.dumps(params), total, now, now, owner),
                 ).fetchone()
             except sqlite3.IntegrityError as exc:  # jobs_running_pool: one running job per pool
                 raise job_running(pool_id) from exc
@@ -93,10 +131,17 @@ class SQLiteJobs(SQLiteBase):
         now, cutoff = ts(self.clock()), ts(silent_since)
 
         def op(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, updated_at = ?"
-                " WHERE state = 'running' AND updated_at < ?",
-                (error, now, now, cutoff),
-            ).rowcount
+            running = conn.execute(
+                "SELECT id, done, total, owner, updated_at FROM jobs WHERE state = 'running'"
+            ).fetchall()
+            failed = 0
+            for job_id, done, total, owner, updated_at in running:
+                if updated_at < cutoff or (owner is not None and owner_gone(owner)):
+                    failed += conn.execute(
+                        "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, updated_at = ?"
+                        " WHERE id = ? AND state = 'running'",
+                        (stopped_error(error, done=done, total=total), now, now, job_id),
+                    ).rowcount
+            return failed
 
         return await self._write(op)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from promopool.domain import Claimed, Lease, LeaseState
 from promopool.domain.errors import LeaseNotFound, PoolExhausted
 from promopool.domain.leases import replayable, settled
-from promopool.storage.base import key_reused, lease_scope
+from promopool.storage.base import key_reused, lease_scope, replays_lease
 from promopool.storage.sqlite.base import _dt, ts
 from promopool.storage.sqlite.claims import SQLiteClaims, claimable_cursor
 from promopool.storage.sqlite.lookup import qualified
@@ -93,9 +93,10 @@ class SQLiteLeases(SQLiteClaims):
                     earlier = _lease(conn, account_id, found[1])
                     if earlier is None:
                         raise LeaseNotFound(found[1])
-                    return Claimed(
-                        _code(conn, earlier.code_id), replayed=True, lease=replayable(earlier, now)
-                    )
+                    code = _code(conn, earlier.code_id)
+                    if not replays_lease(scope, code.pool_id):
+                        raise LeaseNotFound(found[1])
+                    return Claimed(code, replayed=True, lease=replayable(earlier, now))
             taken = self._take(conn, pool_id, cursor, 1, at)
             if not taken:
                 raise PoolExhausted(pool_id)

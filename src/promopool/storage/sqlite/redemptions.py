@@ -21,7 +21,7 @@ from promopool.domain.redemptions import (
     refusal_after,
     refused,
 )
-from promopool.storage.base import key_reused, redeem_scope, rollback_scope
+from promopool.storage.base import key_reused, redeem_scope, replays_redemption, rollback_scope
 from promopool.storage.sqlite.alerts import record_redemptions
 from promopool.storage.sqlite.base import CODE_COLUMNS, SQLiteBase, _dt, code_of, ts
 from promopool.storage.sqlite.lookup import find_code, qualified
@@ -148,7 +148,7 @@ def _replay(conn: sqlite3.Connection, account_id: int, key: str, scope: str) -> 
     if found[0] != scope:
         raise key_reused(key)
     redemption = _redemption(conn, found[1], account_id)
-    if redemption is None:
+    if redemption is None or not replays_redemption(scope, redemption):
         raise RedemptionNotFound(found[1])
     return Redeemed(redemption, _code(conn, redemption.code_id), replayed=True)
 

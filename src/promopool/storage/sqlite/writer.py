@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from promopool.domain.errors import PromopoolError, StorageUnavailable
+from promopool.domain.errors import PromopoolError, StorageBusy, StorageUnavailable
 
 T = TypeVar("T")
 Connect = Callable[[], sqlite3.Connection]
@@ -116,6 +116,10 @@ class Writer:
 
 
 def _unavailable(exc: Exception) -> PromopoolError:
-    error = StorageUnavailable(f"database write failed: {exc}")
+    error: StorageUnavailable
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:  # the busy timeout ran out
+        error = StorageBusy("the database is busy: another process held its write lock too long; retry")
+    else:
+        error = StorageUnavailable(f"database write failed: {exc}")
     error.__cause__ = exc
     return error
