@@ -4,8 +4,8 @@ Every operation is written once, in ``storage/ops/``, as a plain generator (sans
 it yields steps (``FetchRow(sql, *args)`` …), receives each step's result, and returns the operation's
 value. A driver runs it: the SQLite driver synchronously inside its writer or a reader thread, the asyncpg
 driver awaiting each step. SQL is written once, in PostgreSQL's dialect with ``$N`` parameters; the SQLite
-driver rewrites what SQLite spells differently (``drivers``' ``sqlite_sql``). Where a statement cannot be
-shared, it is an ``SQL(postgres=…, sqlite=…)`` pair, side by side where it is used.
+driver rewrites what SQLite spells differently (``sqlite_sql`` in ``sqlite/driver.py``). Where a statement
+cannot be shared, it is an ``SQL(postgres=…, sqlite=…)`` pair, side by side where it is used.
 
 Rows come back addressable by column name (asyncpg.Record, sqlite3.Row); ``storage/rows.py`` turns them into
 domain objects, tolerating each engine's types (timestamps as ``datetime`` or ISO text, booleans as 0/1).
@@ -146,6 +146,6 @@ class Driver(abc.ABC):
     async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
         """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
         PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
-        from promopool.storage.ops.claims import take_fresh
+        from promopool.storage.ops.claims import take_fresh  # the operations import this module
 
         return await self.write(take_fresh(account_id, pool_id, wanted, now))
