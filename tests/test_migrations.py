@@ -12,9 +12,9 @@ import pytest
 
 from promopool import service
 from promopool.domain.errors import CodeNotFound
-from promopool.storage import base as storage_base
+from promopool.storage import migrations as storage_migrations
 from promopool.storage import open_store
-from promopool.storage.sqlite import base as sqlite_base
+from promopool.storage.sqlite import driver as sqlite_driver
 from tests.conftest import connected, make_tenant
 
 REBUILT = ("codes", "redemptions", "leases", "webhook_deliveries")
@@ -45,8 +45,8 @@ async def test_migration_9_keeps_an_existing_sqlite_databases_data(
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
     # The database as the releases before migration 9 left it, used a while.
-    every = storage_base.load_migrations("sqlite")
-    monkeypatch.setattr(sqlite_base, "load_migrations", lambda engine: [m for m in every if m.version < 9])
+    every = storage_migrations.load_migrations("sqlite")
+    monkeypatch.setattr(sqlite_driver, "load_migrations", lambda engine: [m for m in every if m.version < 9])
     async with connected(url) as store:
         shop = await make_tenant(store, "shop", [f"C{i}" for i in range(5)])
         account, pool_id = shop.account, shop.pool.id
@@ -68,7 +68,7 @@ async def test_migration_9_keeps_an_existing_sqlite_databases_data(
     assert rows_before["webhook_deliveries"] and rows_before["device_codes"] and rows_before["leases"]
 
     # Migration 9 alone (later ones change the schema on purpose).
-    monkeypatch.setattr(sqlite_base, "load_migrations", lambda engine: [m for m in every if m.version <= 9])
+    monkeypatch.setattr(sqlite_driver, "load_migrations", lambda engine: [m for m in every if m.version <= 9])
     store = open_store(url)
     await store.connect()
     try:

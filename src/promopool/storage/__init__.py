@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from urllib.parse import urlsplit
 
 from promopool.domain.errors import InvalidInput
-from promopool.storage.base import DEFAULT_LOCK_TIMEOUT, Clock, Store, utc_now
+from promopool.storage.core import Clock, utc_now
+from promopool.storage.driver import DEFAULT_LOCK_TIMEOUT
+from promopool.storage.store import Store
 
 SUPPORTED_ENGINES = {
     "sqlite": "promopool.storage.sqlite:SQLiteStore",
@@ -27,7 +30,7 @@ def open_store(
         known = ", ".join(sorted(SUPPORTED_ENGINES))
         raise InvalidInput(f"unsupported database URL scheme {scheme!r}; use one of: {known}")
     module_name, _, class_name = target.partition(":")
-    store_class: type[Store] = getattr(import_module(module_name), class_name)
+    store_class: Callable[..., Store] = getattr(import_module(module_name), class_name)
     return store_class(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
 
 

@@ -1,186 +1,69 @@
-"""The storage interface every engine implements, and what they share.
+"""Transitional: the operations of the areas not yet written once in ``storage/ops/``, declared here and
+implemented by each engine's mixins (``storage/<engine>/<area>.py``), and the names those mixins import.
 
-Engines are chosen by URL scheme (``open_store``) and import their driver only in their own module. Business
-rules live in ``promopool.service``; a store only keeps data consistent and atomic.
+An area converted to ``storage/ops/<area>.py`` leaves this file and both engines' mixin modules.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import resources
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from promopool.domain import (
-    Account,
     Claimed,
     Code,
     CodeState,
     Lease,
-    Pool,
-    PoolSettings,
     Profile,
     ProfileDatabase,
     Redeemed,
     Redemption,
 )
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert
-from promopool.domain.errors import Conflict, IdempotencyKeyReused, PoolExhausted, PromopoolError
+from promopool.domain.errors import Conflict
 from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
 from promopool.domain.profiles import Identity
 from promopool.domain.redemptions import CodeUse, NewRedemption
-from promopool.storage.coalesce import ClaimCoalescer
-
-Clock = Callable[[], datetime]
-
-# Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
-# not hang behind a transaction that holds its pool (settings: lock_timeout_seconds).
-DEFAULT_LOCK_TIMEOUT = 5.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations(engine: str) -> list[Migration]:
-    """The engine's versioned SQL files, ``NNNN_name.sql``, in order."""
-    folder = resources.files("promopool.storage.migrations").joinpath(engine)
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            number, _, rest = entry.name.partition("_")
-            found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text("utf-8")))
-    return sorted(found, key=lambda m: m.version)
-
-
-ClaimResult = Claimed | PromopoolError
+from promopool.storage.core import Clock, utc_now
+from promopool.storage.migrations import Migration, load_migrations
+from promopool.storage.ops.claims import ClaimPlan, ClaimResult
+from promopool.storage.ops.idempotency import (
+    claim_scope,
+    key_reused,
+    lease_scope,
+    redeem_scope,
+    replays_claim,
+    replays_lease,
+    replays_redemption,
+    rollback_scope,
+)
 
 # A position in an account-wide listing: (pool id, code value).
 CodeKey = tuple[int, str]
 
+__all__ = [
+    "ClaimPlan",
+    "ClaimResult",
+    "Clock",
+    "Migration",
+    "claim_scope",
+    "key_reused",
+    "lease_scope",
+    "load_migrations",
+    "redeem_scope",
+    "replays_claim",
+    "replays_lease",
+    "replays_redemption",
+    "rollback_scope",
+    "utc_now",
+]
 
-class Store(abc.ABC):
-    """One database holding every account's data; every method is scoped by the caller's account."""
 
-    engine: str
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        clock: Clock = utc_now,
-        pool_size: int = 10,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    ) -> None:
-        self.url = url
-        self.clock = clock
-        self.pool_size = pool_size  # database connections this store may hold open
-        self.lock_timeout = lock_timeout
-        self._claims = ClaimCoalescer(self.claim_batch)
-
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def connect(self) -> None: ...
-
-    @abc.abstractmethod
-    async def close(self) -> None: ...
-
-    @abc.abstractmethod
-    async def migrate(self) -> list[int]:
-        """Apply pending migrations; return the versions applied now."""
-
-    @abc.abstractmethod
-    async def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers."""
-
-    # -- accounts ----------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_account(self, *, name: str, public_key: str, key_hash: str) -> Account: ...
-
-    @abc.abstractmethod
-    async def add_api_key(self, *, account_id: int, key_hash: str) -> None: ...
-
-    @abc.abstractmethod
-    async def account_by_key_hash(self, key_hash: str) -> Account | None: ...
-
-    @abc.abstractmethod
-    async def account_by_public_key(self, public_key: str) -> Account | None: ...
-
-    @abc.abstractmethod
-    async def account_by_name(self, name: str) -> Account | None: ...
-
-    @abc.abstractmethod
-    async def count_accounts(self) -> int: ...
-
-    # -- pools -------------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool: ...
-
-    @abc.abstractmethod
-    async def list_pools(self, *, account_id: int) -> list[Pool]: ...
-
-    @abc.abstractmethod
-    async def get_pool(self, *, account_id: int, pool_id: int) -> Pool | None: ...
-
-    @abc.abstractmethod
-    async def update_pool(
-        self, *, account_id: int, pool_id: int, name: str, settings: PoolSettings
-    ) -> Pool | None: ...
-
-    @abc.abstractmethod
-    async def delete_pool(self, *, account_id: int, pool_id: int) -> bool: ...
-
-    # -- codes -------------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def insert_codes(
-        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
-    ) -> int:
-        """Insert valid, stripped values into the pool as available codes, skipping any value the pool
-        already holds (or that repeats within ``values``); return how many were inserted.
-        ``expect_duplicates`` is a hint (earlier batches of the upload held some): an engine may then skip
-        a way that is faster only without duplicates. The outcome is the same either way."""
-
-    @abc.abstractmethod
-    async def list_codes(
-        self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
-    ) -> list[Code]:
-        """Codes of the pool ordered by value, those after ``after`` (a cursor) only."""
-
-    @abc.abstractmethod
-    async def get_code(self, *, pool_id: int, value: str) -> Code | None: ...
-
-    @abc.abstractmethod
-    async def delete_code(self, *, pool_id: int, value: str) -> bool: ...
-
-    # -- claims ------------------------------------------------------------------------------------------
-    async def claim(self, *, account_id: int, pool_id: int, idempotency_key: str | None) -> Claimed:
-        """Hand out the pool's next available code exactly once (coalesced with concurrent claims)."""
-        return await self._claims.claim(account_id, pool_id, idempotency_key)
-
-    @abc.abstractmethod
-    async def claim_batch(
-        self, account_id: int, pool_id: int, keys: Sequence[str | None]
-    ) -> list[ClaimResult]:
-        """Claim one code for each entry of ``keys`` in one transaction.
-
-        An entry with an idempotency key whose earlier claim (same pool) exists gets that claim back,
-        ``replayed``; same key on another scope gets IdempotencyKeyReused; when the pool runs dry the
-        remaining entries get PoolExhausted. Raises PoolNotFound or PoolExpired for the whole batch.
-        Durable (committed) before it returns.
-        """
-
-    @abc.abstractmethod
-    async def purge_idempotency_keys(self, *, older_than: datetime) -> int: ...
+class LegacyAreas(abc.ABC):
+    """The operations each engine still implements in its own mixins."""
 
     # -- promotions: an account's codes across its pools (the SuperSaaS dialect) --------------------------
     @abc.abstractmethod
@@ -360,15 +243,6 @@ class Store(abc.ABC):
         the pool's lock, so that concurrent first calls of one device take one code. PoolNotFound,
         PoolExpired, PoolExhausted."""
 
-    @abc.abstractmethod
-    async def purge_available(self, *, account_id: int, pool_id: int) -> int | None:
-        """Delete the pool's available codes (those not handed out); how many, or None for no such pool."""
-
-    @abc.abstractmethod
-    async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
-        """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were
-        deleted, or None for no such pool."""
-
     # -- profiles: profile databases, find-or-create by an identity, codes attached to profiles ------------
     # Codes are named by their exact value in one pool of the account (PoolNotFound otherwise).
     @abc.abstractmethod
@@ -421,110 +295,6 @@ class Store(abc.ABC):
     ) -> Code:
         """Set the code's expiry; a free code moves to the pool's tail (a later expiry makes it claimable
         again). CodeNotFound when missing."""
-
-
-def claim_scope(pool_id: int) -> str:
-    return f"claim:{pool_id}"
-
-
-def key_reused(key: str) -> IdempotencyKeyReused:
-    return IdempotencyKeyReused(f"Idempotency-Key {key!r} was already used for another request", key=key)
-
-
-class ClaimPlan:
-    """Who in a claim batch gets a fresh code, who gets a replay, and what each finally receives.
-
-    Shared by the engines so that the idempotency rules are written once: the first entry with a key decides
-    for every later entry with the same key in the batch.
-    """
-
-    def __init__(self, keys: Sequence[str | None]) -> None:
-        self._keys = list(keys)
-        self._first: dict[str, int] = {}
-        for index, key in enumerate(self._keys):
-            if key is not None:
-                self._first.setdefault(key, index)
-        self._results: dict[int, ClaimResult] = {}
-
-    def keyed(self) -> list[str]:
-        return list(self._first)
-
-    def replay(self, key: str, result: ClaimResult) -> None:
-        self._results[self._first[key]] = result
-
-    def decided(self, key: str) -> bool:
-        return self._first[key] in self._results
-
-    def unserved_keys(self) -> list[str]:
-        """Keys that got no code (pool exhausted): their records must not outlive this batch."""
-        return [
-            key for key, index in self._first.items() if isinstance(self._results.get(index), PoolExhausted)
-        ]
-
-    def _fresh(self) -> list[int]:
-        return [
-            index
-            for index, key in enumerate(self._keys)
-            if index not in self._results and (key is None or self._first[key] == index)
-        ]
-
-    def needed(self) -> int:
-        return len(self._fresh())
-
-    def assign(self, codes: Sequence[Code], pool_id: int) -> list[tuple[str, Code]]:
-        """Give out ``codes`` in order; return the (key, code) pairs to record as idempotency keys."""
-        fresh = self._fresh()
-        recorded = []
-        for index, code in zip(fresh, codes, strict=False):
-            self._results[index] = Claimed(code)
-            key = self._keys[index]
-            if key is not None:
-                recorded.append((key, code))
-        for index in fresh[len(codes) :]:
-            self._results[index] = PoolExhausted(pool_id)
-        return recorded
-
-    def results(self) -> list[ClaimResult]:
-        out: list[ClaimResult] = []
-        for index, key in enumerate(self._keys):
-            if key is not None and self._first[key] != index:
-                first = self._results[self._first[key]]
-                out.append(Claimed(first.code, replayed=True) if isinstance(first, Claimed) else first)
-            else:
-                out.append(self._results[index])
-        return out
-
-
-def redeem_scope(code_id: int) -> str:
-    return f"redeem:{code_id}"
-
-
-def rollback_scope(redemption_id: int) -> str:
-    return f"rollback:{redemption_id}"
-
-
-def lease_scope(pool_id: int) -> str:
-    return f"lease:{pool_id}"
-
-
-# A replay follows the id its idempotency record keeps, and checks that the row found there is one the
-# recorded request could have answered with: should the id ever stand for another row (SQLite gave a deleted
-# last row's id to the next one before migration 0009), the replay answers "gone", never someone else's code.
-
-
-def replays_claim(scope: str, code: Code) -> bool:
-    """Whether ``code`` may be what the claim recorded under ``scope`` handed out (a code of its pool)."""
-    return scope == claim_scope(code.pool_id)
-
-
-def replays_lease(scope: str, pool_id: int) -> bool:
-    """Whether a lease on a code of ``pool_id`` may be what the lease recorded under ``scope`` took."""
-    return scope == lease_scope(pool_id)
-
-
-def replays_redemption(scope: str, redemption: Redemption) -> bool:
-    """Whether ``redemption`` may be what the redeem or rollback recorded under ``scope`` answered."""
-    return scope in (redeem_scope(redemption.code_id), rollback_scope(redemption.id))
 
 
 def job_running(pool_id: int) -> Conflict:

@@ -14,8 +14,9 @@ import asyncpg
 from promopool.domain.errors import StorageUnavailable
 from promopool.domain.jobs import Job, JobKind, JobState, stopped_error
 from promopool.storage.base import job_running, job_stopped
-from promopool.storage.postgres.base import CONNECTION_ERRORS, PostgresBase
+from promopool.storage.postgres.base import PostgresBase
 from promopool.storage.postgres.codes import insert_values
+from promopool.storage.postgres.driver import CONNECTION_ERRORS
 
 # A job's owner is a process holding the session advisory lock (JOB_OWNERS, its key) on a connection of its
 # own for as long as it lives: PostgreSQL frees it the moment that session ends, however the process died, so
@@ -70,7 +71,7 @@ class PostgresJobs(PostgresBase):
                 assert self._owner_key is not None
                 return self._owner_key
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(self._db.dsn)
                 key = self._owner_key or secrets.randbelow(2**31 - 1) + 1
                 while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", JOB_OWNERS, key):
                     key = secrets.randbelow(2**31 - 1) + 1  # another live process's: ours must be unique

@@ -14,8 +14,6 @@ from promopool.domain import Code, Pool
 from promopool.domain.normalization import (
     Normalization,
     best_match,
-    collision_error,
-    collisions,
     lookup_key,
 )
 from promopool.storage.postgres.base import CODE_COLUMNS, POOL_COLUMNS, code_of, pool_of
@@ -49,22 +47,6 @@ async def find_code(
     return best_match(
         value, ((pair, pair[0].value, pair[1].settings.normalization, pair[1].id) for pair in found)
     )
-
-
-async def refuse_collisions(
-    conn: asyncpg.Connection, pool_id: int, old: Normalization, new: Normalization
-) -> None:
-    """Raise NormalizationCollision when switching the pool from ``old`` to ``new`` would make codes one."""
-    if not new.folds_more_than(old):
-        return
-    rows = await conn.fetch(
-        "SELECT value FROM codes WHERE pool_id = $1 AND lookup_key IN"
-        " (SELECT lookup_key FROM codes WHERE pool_id = $1 GROUP BY lookup_key HAVING count(*) > 1)",
-        pool_id,
-    )
-    groups = collisions((row[0] for row in rows), new)
-    if groups:
-        raise collision_error(groups, new)
 
 
 async def same_code_in_pool(conn: asyncpg.Connection, pool_id: int, value: str) -> str | None:

@@ -1,64 +1,27 @@
-"""The sqlite engine's connection handling, row conversions and migrations; the data operations are
-mixins in the sibling modules."""
+"""Transitional: what the sqlite engine's remaining mixins (the areas not yet in ``storage/ops/``) use: the
+driver's writer and readers as ``_write(fn)`` / ``_read(fn)``, and positional row conversions."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
 
 from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
-from promopool.domain.errors import (
-    InvalidInput,
-    StorageUnavailable,
-)
-from promopool.storage.base import (
-    DEFAULT_LOCK_TIMEOUT,
-    Clock,
-    Migration,
-    Store,
-    load_migrations,
-    utc_now,
-)
-from promopool.storage.sqlite.writer import Writer
+from promopool.storage.core import Clock, utc_now
+from promopool.storage.driver import DEFAULT_LOCK_TIMEOUT
+from promopool.storage.rows import CODE_COLUMNS, POOL_COLUMNS
+from promopool.storage.sqlite.driver import SQLiteDriver, ts
+from promopool.storage.store import Store
 
 T = TypeVar("T")
 
-# A migration may wait for another process's long write (a 50,000-code batch) longer than a request would.
-MIGRATION_BUSY_TIMEOUT_MS = 60_000
-READER_THREADS = 4
-
-POOL_COLUMNS = (
-    "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
-)
-CODE_COLUMNS = (
-    "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
-)
-
-
-def ts(value: datetime) -> str:
-    """Fixed-width UTC text, so that timestamps compare correctly as strings."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = ["CODE_COLUMNS", "POOL_COLUMNS", "SQLiteBase", "ts"]
 
 
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
-
-
-def _path_from_url(url: str) -> str:
-    parts = urlsplit(url)
-    path = unquote(parts.path)
-    if parts.netloc or not path.startswith("/") or path in ("/", "/:memory:"):
-        raise InvalidInput(
-            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
-        )
-    return path[1:]
 
 
 def account_of(row: sqlite3.Row) -> Account:
@@ -100,8 +63,6 @@ def code_of(row: sqlite3.Row) -> Code:
 
 
 class SQLiteBase(Store):
-    engine = "sqlite"
-
     def __init__(
         self,
         url: str,
@@ -110,132 +71,11 @@ class SQLiteBase(Store):
         pool_size: int = 10,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
-        super().__init__(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
-        self.path = _path_from_url(url)
-        self._writer: Writer | None = None
-        self._readers: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
-
-    # -- lifecycle ----------------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # How long a write waits for another process's write lock: then 503 storage_busy (writer.py).
-        conn.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a commit is on disk before anyone is told about it, so an acknowledged claim survives a
-        # power cut. Never traded for speed; group commit recovers the throughput.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
-    async def connect(self) -> None:
-        try:
-            await asyncio.to_thread(lambda: self._open().close())
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
-        self._writer = Writer(self._open)
-        self._writer.start()
-        # Reads run beside the single writer; a few threads suffice (SQLite reads are short and local).
-        readers = min(READER_THREADS, self.pool_size)
-        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="promopool-sqlite-reader")
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
+        self._db = SQLiteDriver(url, pool_size=pool_size, lock_timeout=lock_timeout)
+        super().__init__(self._db, clock=clock)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
-            raise StorageUnavailable("store is not connected")
-        return await self._writer.submit(fn)
-
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open()
-            conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
-            with self._reader_lock:
-                self._reader_conns.append(conn)
-        return conn
+        return await self._db.submit(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._readers is None:
-            raise StorageUnavailable("store is not connected")
-
-        def run() -> T:
-            try:
-                return fn(self._reader())
-            except sqlite3.Error as exc:
-                raise StorageUnavailable(f"database read failed: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
-
-    async def migrate(self) -> list[int]:
-        migrations = load_migrations("sqlite")
-        try:
-            return await asyncio.to_thread(self._migrate, migrations)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"migration failed: {exc}") from exc
-
-    def _migrate(self, migrations: list[Migration]) -> list[int]:
-        """Apply pending migrations in one transaction on a connection of their own, with foreign keys off.
-
-        A migration that rebuilds a table drops the old one; with foreign keys on, that drop would first
-        delete its rows and cascade into every table pointing at it. SQLite's documented procedure: foreign
-        keys off (only possible outside a transaction, hence not the writer's connection), every key checked
-        before the commit.
-        """
-        conn = self._open()
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = OFF")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                applied = self._apply(conn, migrations)
-                if applied and (broken := conn.execute("PRAGMA foreign_key_check").fetchmany(5)):
-                    raise sqlite3.IntegrityError(f"foreign keys broken by the migrations: {broken}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return applied
-        finally:
-            conn.close()
-
-    def _apply(self, conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        applied = []
-        for migration in migrations:
-            if migration.version in done:
-                continue
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                (migration.version, migration.name, ts(self.clock())),
-            )
-            applied.append(migration.version)
-        return applied
-
-    async def ping(self) -> None:
-        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no semicolons inside literals)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+        return await self._db.read_with(fn)

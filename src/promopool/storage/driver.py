@@ -1,0 +1,157 @@
+"""What an engine must do for the shared storage operations: the driver contract and the steps it runs.
+
+Every operation is written once, in ``storage/ops/``, as a plain generator (sans-I/O, as h11 is for HTTP):
+it yields steps (``FetchRow(sql, *args)`` …), receives each step's result, and returns the operation's
+value. A driver runs it: the SQLite driver synchronously inside its writer or a reader thread, the asyncpg
+driver awaiting each step. SQL is written once, in PostgreSQL's dialect with ``$N`` parameters; the SQLite
+driver rewrites what SQLite spells differently (``sqlite_sql`` in ``sqlite/driver.py``). Where a statement
+cannot be shared, it is an ``SQL(postgres=…, sqlite=…)`` pair, side by side where it is used.
+
+Rows come back addressable by column name (asyncpg.Record, sqlite3.Row); ``storage/rows.py`` turns them into
+domain objects, tolerating each engine's types (timestamps as ``datetime`` or ISO text, booleans as 0/1).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from promopool.domain import Code
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SQL:
+    """A statement the engines spell differently, both spellings side by side."""
+
+    postgres: str
+    sqlite: str
+
+
+Statement = str | SQL
+
+
+class Step:
+    """One thing an operation asks of the driver; the driver sends back its result."""
+
+    __slots__ = ()
+
+
+class _Query(Step):
+    __slots__ = ("args", "sql")
+
+    def __init__(self, sql: Statement, *args: Any) -> None:
+        self.sql = sql
+        self.args = args
+
+
+class Fetch(_Query):
+    """Every row: a list of rows."""
+
+    __slots__ = ()
+
+
+class FetchRow(_Query):
+    """The first row, or None."""
+
+    __slots__ = ()
+
+
+class FetchVal(_Query):
+    """The first column of the first row, or None."""
+
+    __slots__ = ()
+
+
+class Execute(_Query):
+    """Run for its effect: the number of rows changed."""
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class TakeCodes(Step):
+    """The claim algorithm (docs/design.md): issue up to ``wanted`` codes of a pool whose row this transaction
+    holds, read forward from ``cursor``; counters, activity and a low-stock event with them. The taken codes,
+    in queue order. PostgreSQL: the ``take_codes`` function; SQLite: the same loop in Python."""
+
+    pool_id: int
+    cursor: int
+    wanted: int
+    now: datetime
+
+
+@dataclass(slots=True)
+class StageCodes(Step):
+    """Hand an import's values to the database before the pool is locked (PostgreSQL: a binary COPY into a
+    session-private table); SQLite keeps them in memory."""
+
+    values: Sequence[str]
+
+
+@dataclass(slots=True)
+class InsertCodes(Step):
+    """Insert the staged values at ``fresh`` (indexes into the staged values, in order) as available codes
+    numbered ``first_seq + index``, skipping values the pool holds: how many were inserted. The bulk insert:
+    PostgreSQL ``INSERT … SELECT`` from the staged table, SQLite ``executemany``."""
+
+    pool_id: int
+    first_seq: int
+    values: Sequence[str]
+    fresh: Sequence[int] | None  # None: every staged value
+    now: datetime
+    expect_duplicates: bool
+
+
+Op = Generator[Step, Any, T]
+
+
+class UniqueViolation(Exception):
+    """Thrown into an operation when its statement broke a unique constraint. On PostgreSQL the transaction
+    is then aborted: an operation may only turn it into a domain error, not go on."""
+
+
+# Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
+# not hang behind a transaction that holds its pool (settings: lock_timeout_seconds).
+DEFAULT_LOCK_TIMEOUT = 5.0
+
+
+class Driver(abc.ABC):
+    """An engine: connections and transactions, running operations, and the claim's fast path."""
+
+    engine: str
+
+    def __init__(self, url: str, *, pool_size: int, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.lock_timeout = lock_timeout
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def migrate(self, now: datetime) -> list[int]:
+        """Apply the engine's pending migrations; the versions applied now."""
+
+    @abc.abstractmethod
+    async def write(self, op: Op[T]) -> T:
+        """Run ``op`` as one transaction, durable before this returns."""
+
+    @abc.abstractmethod
+    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+        """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
+        index."""
+
+    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
+        PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
+        from promopool.storage.ops.claims import take_fresh  # the operations import this module
+
+        return await self.write(take_fresh(account_id, pool_id, wanted, now))

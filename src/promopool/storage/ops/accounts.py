@@ -1,0 +1,63 @@
+"""Accounts and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from promopool.domain import Account
+from promopool.domain.errors import AlreadyExists
+from promopool.storage.core import StoreCore
+from promopool.storage.driver import Execute, FetchRow, FetchVal, Op, UniqueViolation
+from promopool.storage.rows import ACCOUNT_COLUMNS, account_of, qualified
+
+ADD_KEY = "INSERT INTO api_keys (key_hash, account_id, created_at) VALUES ($1, $2, $3)"
+
+
+def create_account(name: str, public_key: str, key_hash: str, now: datetime) -> Op[Account]:
+    try:
+        row = yield FetchRow(
+            "INSERT INTO accounts (name, public_key, created_at) VALUES ($1, $2, $3)"
+            f" RETURNING {ACCOUNT_COLUMNS}",
+            name,
+            public_key,
+            now,
+        )
+        yield Execute(ADD_KEY, key_hash, row["id"], now)
+    except UniqueViolation as exc:
+        raise AlreadyExists(f"an account named {name!r} already exists", name=name) from exc
+    return account_of(row)
+
+
+def add_api_key(account_id: int, key_hash: str, now: datetime) -> Op[None]:
+    yield Execute(ADD_KEY, key_hash, account_id, now)
+
+
+def account_where(clause: str, value: str) -> Op[Account | None]:
+    row = yield FetchRow(f"SELECT {qualified(ACCOUNT_COLUMNS, 'a')} FROM accounts a {clause}", value)
+    return None if row is None else account_of(row)
+
+
+def count_accounts() -> Op[int]:
+    return int((yield FetchVal("SELECT count(*) FROM accounts")))
+
+
+class Accounts(StoreCore):
+    async def create_account(self, *, name: str, public_key: str, key_hash: str) -> Account:
+        return await self._driver.write(create_account(name, public_key, key_hash, self.clock()))
+
+    async def add_api_key(self, *, account_id: int, key_hash: str) -> None:
+        await self._driver.write(add_api_key(account_id, key_hash, self.clock()))
+
+    async def account_by_key_hash(self, key_hash: str) -> Account | None:
+        return await self._driver.read(
+            account_where("JOIN api_keys k ON k.account_id = a.id WHERE k.key_hash = $1", key_hash)
+        )
+
+    async def account_by_public_key(self, public_key: str) -> Account | None:
+        return await self._driver.read(account_where("WHERE a.public_key = $1", public_key))
+
+    async def account_by_name(self, name: str) -> Account | None:
+        return await self._driver.read(account_where("WHERE a.name = $1", name))
+
+    async def count_accounts(self) -> int:
+        return await self._driver.read(count_accounts())

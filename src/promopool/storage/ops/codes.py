@@ -1,0 +1,142 @@
+"""Codes of a pool: import, listing, lookup by exact value, deletion, bulk removal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from promopool.domain import Code, CodeState
+from promopool.domain.errors import PoolNotFound
+from promopool.domain.normalization import Normalization, lookup_key, new_values
+from promopool.storage.core import StoreCore
+from promopool.storage.driver import Execute, Fetch, FetchRow, InsertCodes, Op, StageCodes
+from promopool.storage.ops.pools import lock_pool
+from promopool.storage.rows import CODE_COLUMNS, code_of
+
+COUNTER = {"available": "n_available", "issued": "n_issued", "redeemed": "n_redeemed"}
+
+
+def stored_alike(pool_id: int, values: Sequence[str]) -> Op[list[str]]:
+    """The pool's codes sharing a lookup key with any of ``values``."""
+    rows = yield Fetch(
+        "SELECT value FROM codes WHERE pool_id = $1 AND lookup_key = ANY($2::text[])",
+        pool_id,
+        sorted({lookup_key(value) for value in values}),
+    )
+    return [row["value"] for row in rows]
+
+
+def insert_codes(
+    pool_id: int, values: Sequence[str], now: datetime, expect_duplicates: bool = False
+) -> Op[int]:
+    """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
+    already holds (or equals under its normalization); how many were inserted."""
+    yield StageCodes(values)  # before the pool's row is taken: it is held only while the codes go in
+    pool = yield FetchRow(
+        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
+    )
+    if pool is None:
+        raise PoolNotFound(pool_id)
+    normalization = Normalization(bool(pool["case_insensitive"]), bool(pool["ignore_separators"]))
+    fresh = None
+    if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
+        stored = yield from stored_alike(pool_id, values)
+        fresh = [index for index, _ in new_values(values, stored, normalization)]
+    inserted: int = yield InsertCodes(pool_id, pool["last_seq"] + 1, values, fresh, now, expect_duplicates)
+    # Skipped values keep their seq numbers unused, which costs a claim nothing (it seeks along the index).
+    yield Execute(
+        "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+        pool_id,
+        len(values),
+        inserted,
+    )
+    return inserted
+
+
+def list_codes(pool_id: int, state: CodeState | None, after: str | None, limit: int) -> Op[list[Code]]:
+    # Only the conditions given: an `(x IS NULL OR …)` would keep SQLite from seeking to the cursor.
+    args: list[Any] = [pool_id]
+    where = "pool_id = $1"
+    if state is not None:
+        args.append(state.value)
+        where += f" AND state = ${len(args)}"
+    if after is not None:
+        args.append(after)
+        where += f" AND value > ${len(args)}"
+    args.append(limit)
+    rows = yield Fetch(
+        f"SELECT {CODE_COLUMNS} FROM codes WHERE {where} ORDER BY value LIMIT ${len(args)}", *args
+    )
+    return [code_of(row) for row in rows]
+
+
+def get_code(pool_id: int, value: str) -> Op[Code | None]:
+    row = yield FetchRow(
+        f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2", pool_id, value
+    )
+    return None if row is None else code_of(row)
+
+
+def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = None) -> Op[int | None]:
+    """Delete the pool's codes with these exact values, counters adjusted; how many, or None for no such
+    pool (of the account, when given)."""
+    if not (yield from lock_pool(pool_id, account_id)):
+        return None
+    rows = yield Fetch(
+        "DELETE FROM codes WHERE pool_id = $1 AND value = ANY($2::text[]) RETURNING state",
+        pool_id,
+        list(values),
+    )
+    by_state = Counter(row["state"] for row in rows)
+    yield Execute(
+        "UPDATE pools SET n_available = n_available - $2, n_issued = n_issued - $3,"
+        " n_redeemed = n_redeemed - $4 WHERE id = $1",
+        pool_id,
+        by_state["available"],
+        by_state["issued"],
+        by_state["redeemed"],
+    )
+    return len(rows)
+
+
+def purge_available(account_id: int, pool_id: int) -> Op[int | None]:
+    """Delete the pool's available codes (those not handed out); how many, or None for no such pool."""
+    if not (yield from lock_pool(pool_id, account_id)):
+        return None
+    deleted = yield Execute("DELETE FROM codes WHERE pool_id = $1 AND state = 'available'", pool_id)
+    yield Execute("UPDATE pools SET n_available = n_available - $2 WHERE id = $1", pool_id, deleted)
+    return int(deleted)
+
+
+class Codes(StoreCore):
+    async def insert_codes(
+        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+    ) -> int:
+        """Insert valid, stripped values into the pool as available codes, skipping any value the pool
+        already holds (or that repeats within ``values``); return how many were inserted.
+        ``expect_duplicates`` is a hint (earlier batches of the upload held some): an engine may then skip
+        a way that is faster only without duplicates. The outcome is the same either way."""
+        return await self._driver.write(insert_codes(pool_id, values, self.clock(), expect_duplicates))
+
+    async def list_codes(
+        self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
+    ) -> list[Code]:
+        """Codes of the pool ordered by value, those after ``after`` (a cursor) only."""
+        return await self._driver.read(list_codes(pool_id, state, after, limit), paged=True)
+
+    async def get_code(self, *, pool_id: int, value: str) -> Code | None:
+        return await self._driver.read(get_code(pool_id, value))
+
+    async def delete_code(self, *, pool_id: int, value: str) -> bool:
+        return bool(await self._driver.write(delete_codes(pool_id, [value])))
+
+    async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
+        """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were
+        deleted, or None for no such pool."""
+        return await self._driver.write(delete_codes(pool_id, values, account_id))
+
+    async def purge_available(self, *, account_id: int, pool_id: int) -> int | None:
+        """Delete the pool's available codes (those not handed out); how many, or None for no such pool."""
+        return await self._driver.write(purge_available(account_id, pool_id))

@@ -1,0 +1,126 @@
+"""Pools and their settings; ``lock_pool``, which every write changing a pool's codes runs first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from promopool.domain import Pool, PoolSettings
+from promopool.domain.normalization import Normalization, collision_error, collisions
+from promopool.storage.core import StoreCore
+from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
+from promopool.storage.rows import POOL_COLUMNS, pool_of
+
+SETTINGS = (
+    "max_uses, per_profile_limit, expires_at, public_fetch, case_insensitive, ignore_separators, holder_only"
+)
+
+
+def _settings(settings: PoolSettings) -> tuple[object, ...]:
+    return (
+        settings.max_uses,
+        settings.per_profile_limit,
+        settings.expires_at,
+        settings.public_fetch,
+        settings.case_insensitive,
+        settings.ignore_separators,
+        settings.holder_only,
+    )
+
+
+def lock_pool(pool_id: int, account_id: int | None = None) -> Op[bool]:
+    """Take the pool's row (of the account, when given) for this transaction; whether it exists.
+
+    The lock order (docs/design.md): a transaction that changes a code's state takes its pool's row before any
+    code row, as claim batches do; the other order deadlocks against a claim batch. (SQLite: the writer holds
+    the database's write lock already.)"""
+    found = yield FetchVal(
+        "SELECT id FROM pools WHERE id = $1 AND ($2::bigint IS NULL OR account_id = $2) FOR UPDATE",
+        pool_id,
+        account_id,
+    )
+    return found is not None
+
+
+def create_pool(account_id: int, name: str, settings: PoolSettings, now: datetime) -> Op[Pool]:
+    row = yield FetchRow(
+        f"INSERT INTO pools (account_id, name, created_at, {SETTINGS})"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {POOL_COLUMNS}",
+        account_id,
+        name,
+        now,
+        *_settings(settings),
+    )
+    return pool_of(row)
+
+
+def list_pools(account_id: int) -> Op[list[Pool]]:
+    rows = yield Fetch(f"SELECT {POOL_COLUMNS} FROM pools WHERE account_id = $1 ORDER BY id", account_id)
+    return [pool_of(row) for row in rows]
+
+
+def get_pool(account_id: int, pool_id: int) -> Op[Pool | None]:
+    row = yield FetchRow(
+        f"SELECT {POOL_COLUMNS} FROM pools WHERE id = $1 AND account_id = $2", pool_id, account_id
+    )
+    return None if row is None else pool_of(row)
+
+
+def refuse_collisions(pool_id: int, old: Normalization, new: Normalization) -> Op[None]:
+    """Raise NormalizationCollision when switching the pool from ``old`` to ``new`` would make codes one."""
+    if not new.folds_more_than(old):
+        return
+    rows = yield Fetch(
+        "SELECT value FROM codes WHERE pool_id = $1 AND lookup_key IN"
+        " (SELECT lookup_key FROM codes WHERE pool_id = $1 GROUP BY lookup_key HAVING count(*) > 1)",
+        pool_id,
+    )
+    groups = collisions((row["value"] for row in rows), new)
+    if groups:
+        raise collision_error(groups, new)
+
+
+def update_pool(account_id: int, pool_id: int, name: str, settings: PoolSettings) -> Op[Pool | None]:
+    # The row lock keeps imports (which take it too) out while the codes are checked for collisions.
+    old = yield FetchRow(
+        "SELECT case_insensitive, ignore_separators FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
+        pool_id,
+        account_id,
+    )
+    if old is None:
+        return None
+    was = Normalization(bool(old["case_insensitive"]), bool(old["ignore_separators"]))
+    yield from refuse_collisions(pool_id, was, settings.normalization)
+    row = yield FetchRow(
+        "UPDATE pools SET name = $3, max_uses = $4, per_profile_limit = $5, expires_at = $6,"
+        " public_fetch = $7, case_insensitive = $8, ignore_separators = $9, holder_only = $10"
+        f" WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}",
+        pool_id,
+        account_id,
+        name,
+        *_settings(settings),
+    )
+    return None if row is None else pool_of(row)
+
+
+def delete_pool(account_id: int, pool_id: int) -> Op[bool]:
+    deleted = yield Execute("DELETE FROM pools WHERE id = $1 AND account_id = $2", pool_id, account_id)
+    return bool(deleted)
+
+
+class Pools(StoreCore):
+    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool:
+        return await self._driver.write(create_pool(account_id, name, settings, self.clock()))
+
+    async def list_pools(self, *, account_id: int) -> list[Pool]:
+        return await self._driver.read(list_pools(account_id))
+
+    async def get_pool(self, *, account_id: int, pool_id: int) -> Pool | None:
+        return await self._driver.read(get_pool(account_id, pool_id))
+
+    async def update_pool(
+        self, *, account_id: int, pool_id: int, name: str, settings: PoolSettings
+    ) -> Pool | None:
+        return await self._driver.write(update_pool(account_id, pool_id, name, settings))
+
+    async def delete_pool(self, *, account_id: int, pool_id: int) -> bool:
+        return await self._driver.write(delete_pool(account_id, pool_id))

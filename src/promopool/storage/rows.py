@@ -1,0 +1,76 @@
+"""Rows to domain objects, once for both engines: a row is read by column name (asyncpg.Record and
+sqlite3.Row both allow it), and each engine's types are accepted (SQLite keeps timestamps as ISO-8601 text
+and booleans as 0/1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
+
+ACCOUNT_COLUMNS = "id, name, public_key, created_at"
+POOL_COLUMNS = (
+    "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
+    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
+)
+CODE_COLUMNS = (
+    "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
+)
+
+Row = Any  # asyncpg.Record or sqlite3.Row
+
+
+def qualified(columns: str, alias: str) -> str:
+    """``columns`` read from the table ``alias``."""
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def at(value: datetime | str) -> datetime:
+    """A timestamp column's value as a datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def dt(value: datetime | str | None) -> datetime | None:
+    """A nullable timestamp column's value."""
+    return None if value is None else at(value)
+
+
+def account_of(row: Row) -> Account:
+    return Account(
+        id=row["id"], name=row["name"], public_key=row["public_key"], created_at=at(row["created_at"])
+    )
+
+
+def pool_of(row: Row) -> Pool:
+    return Pool(
+        id=row["id"],
+        account_id=row["account_id"],
+        name=row["name"],
+        settings=PoolSettings(
+            max_uses=row["max_uses"],
+            per_profile_limit=row["per_profile_limit"],
+            expires_at=dt(row["expires_at"]),
+            public_fetch=bool(row["public_fetch"]),
+            case_insensitive=bool(row["case_insensitive"]),
+            ignore_separators=bool(row["ignore_separators"]),
+            holder_only=bool(row["holder_only"]),
+        ),
+        counts=PoolCounts(available=row["n_available"], issued=row["n_issued"], redeemed=row["n_redeemed"]),
+        created_at=at(row["created_at"]),
+    )
+
+
+def code_of(row: Row) -> Code:
+    return Code(
+        id=row["id"],
+        pool_id=row["pool_id"],
+        value=row["value"],
+        state=CodeState(row["state"]),
+        description=row["description"],
+        usage_count=row["usage_count"],
+        expires_at=dt(row["expires_at"]),
+        issued_at=dt(row["issued_at"]),
+        profile_id=row["profile_id"],
+        created_at=dt(row["created_at"]),
+    )

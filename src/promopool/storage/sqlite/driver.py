@@ -1,0 +1,331 @@
+"""The SQLite driver: WAL mode, synchronous=FULL, one writer thread with group commit (``writer.py``),
+a few reader threads. Operations run synchronously in those threads, each statement rewritten once (cached)
+from the shared PostgreSQL spelling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from promopool.domain import Code
+from promopool.domain.errors import InvalidInput, StorageUnavailable
+from promopool.storage.driver import (
+    DEFAULT_LOCK_TIMEOUT,
+    Driver,
+    Execute,
+    Fetch,
+    FetchRow,
+    FetchVal,
+    InsertCodes,
+    Op,
+    StageCodes,
+    Statement,
+    Step,
+    TakeCodes,
+    UniqueViolation,
+)
+from promopool.storage.migrations import Migration, load_migrations
+from promopool.storage.rows import CODE_COLUMNS, code_of
+from promopool.storage.sqlite.writer import Writer
+
+T = TypeVar("T")
+
+# A migration may wait for another process's long write (a 50,000-code batch) longer than a request would.
+MIGRATION_BUSY_TIMEOUT_MS = 60_000
+READER_THREADS = 4
+
+
+def ts(value: datetime) -> str:
+    """Fixed-width UTC text, so that timestamps compare correctly as strings."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Registered once for the process: promopool is SQLite's only user in it. A list is an array parameter
+# (`= ANY($N)`, read by json_each).
+sqlite3.register_adapter(datetime, ts)
+sqlite3.register_adapter(list, json.dumps)
+
+_ANY = re.compile(r"= ANY\(\$(\d+)(?:::\w+\[\])?\)")
+_ALL = re.compile(r"<> ALL\(\$(\d+)(?:::\w+\[\])?\)")
+_CAST = re.compile(r"::\w+(?:\[\])?")
+_FOR_UPDATE = re.compile(r" FOR UPDATE\b")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=2048)
+def sqlite_sql(sql: str) -> str:
+    """A statement written for PostgreSQL, as SQLite reads it: ``$N`` → ``?N``, ``= ANY($N)`` over a JSON
+    array, casts dropped, and ``FOR UPDATE`` dropped (the writer already holds the database's write lock)."""
+    sql = _ANY.sub(r"IN (SELECT value FROM json_each(?\1))", sql)
+    sql = _ALL.sub(r"NOT IN (SELECT value FROM json_each(?\1))", sql)
+    sql = _FOR_UPDATE.sub("", _CAST.sub("", sql))
+    return _PARAM.sub(r"?\1", sql)
+
+
+def _text(sql: Statement) -> str:
+    return sqlite_sql(sql if isinstance(sql, str) else sql.sqlite)
+
+
+def _path_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if parts.netloc or not path.startswith("/") or path in ("/", "/:memory:"):
+        raise InvalidInput(
+            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    return path[1:]
+
+
+def run(conn: sqlite3.Connection, op: Op[T]) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
+    result: Any = None
+    error: tuple[sqlite3.IntegrityError, UniqueViolation] | None = None
+    while True:
+        try:
+            step = op.send(result) if error is None else op.throw(error[1])
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except UniqueViolation as exc:
+            if error is not None and exc is error[1]:
+                raise error[0] from None  # not the operation's to handle: the engine's own error
+            raise
+        result = error = None
+        try:
+            result = _step(conn, step)
+        except sqlite3.IntegrityError as exc:
+            if not str(exc).startswith("UNIQUE"):
+                raise
+            error = (exc, UniqueViolation(str(exc)))
+
+
+def _cursor(conn: sqlite3.Connection, sql: Statement, args: tuple[Any, ...]) -> sqlite3.Cursor:
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # rows by column name, as asyncpg's records
+    return cursor.execute(_text(sql), args)
+
+
+def _step(conn: sqlite3.Connection, step: Step) -> Any:
+    kind = type(step)
+    if kind is FetchRow:
+        return _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
+    if kind is Fetch:
+        return _cursor(conn, step.sql, step.args).fetchall()  # type: ignore[attr-defined]
+    if kind is FetchVal:
+        row = _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
+        return None if row is None else row[0]
+    if kind is Execute:
+        return _cursor(conn, step.sql, step.args).rowcount  # type: ignore[attr-defined]
+    if kind is TakeCodes:
+        return take(conn, step)  # type: ignore[arg-type]
+    if kind is InsertCodes:
+        return _insert_codes(conn, step)  # type: ignore[arg-type]
+    if kind is StageCodes:
+        return None  # the values stay in memory until InsertCodes
+    raise TypeError(f"unknown step {step!r}")
+
+
+def take(conn: sqlite3.Connection, step: TakeCodes) -> list[Code]:
+    """The claim algorithm: take_codes of migrations/postgres/0008_claim_functions.sql, the same steps."""
+    from promopool.storage.sqlite.alerts import record_claims
+
+    pool_id, cursor, wanted, now = step.pool_id, step.cursor, step.wanted, ts(step.now)
+    taken: list[tuple[int, Code]] = []
+    start = cursor
+    while len(taken) < wanted:
+        ahead = conn.execute(
+            "SELECT id, seq, state, expires_at FROM codes WHERE pool_id = ? AND seq >= ?"
+            " ORDER BY seq LIMIT ?",
+            (pool_id, cursor, wanted - len(taken)),
+        ).fetchall()
+        if not ahead:  # nothing ahead of the cursor: the pool is drained
+            break
+        ids = [row[0] for row in ahead if row[2] == "available" and (row[3] is None or row[3] > now)]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            cur = conn.cursor()
+            cur.row_factory = sqlite3.Row
+            rows = cur.execute(
+                f"UPDATE codes SET state = 'issued', issued_at = ? WHERE id IN ({marks})"
+                f" RETURNING seq, {CODE_COLUMNS}",
+                (now, *ids),
+            ).fetchall()
+            taken += [(row["seq"], code_of(row)) for row in rows]
+        cursor = ahead[-1][1] + 1
+    if cursor != start:
+        # Counters, the hour's activity and a low-stock event if this batch crosses the threshold.
+        record_claims(conn, pool_id=pool_id, cursor=cursor, taken=len(taken), now=now)
+    return [code for _, code in sorted(taken, key=itemgetter(0))]
+
+
+def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:
+    values, first = step.values, step.first_seq
+    indexes = range(len(values)) if step.fresh is None else step.fresh
+    # Rows go in value order, which keeps the (pool_id, value) index's inserts local; their seq keeps the
+    # order given (the sort is stable, so of two equal values the first still wins). OR IGNORE skips values
+    # the pool already holds, at no cost over a plain INSERT (so expect_duplicates is of no use here).
+    numbered = sorted(((first + i, values[i]) for i in indexes), key=itemgetter(1))
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT OR IGNORE INTO codes (pool_id, seq, value, created_at) VALUES (?, ?, ?, ?)",
+        [(step.pool_id, seq, value, step.now) for seq, value in numbered],
+    )
+    return conn.total_changes - before
+
+
+class SQLiteDriver(Driver):
+    engine = "sqlite"
+
+    def __init__(self, url: str, *, pool_size: int, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        super().__init__(url, pool_size=pool_size, lock_timeout=lock_timeout)
+        self.path = _path_from_url(url)
+        self._writer: Writer | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # How long a write waits for another process's write lock: then 503 storage_busy (writer.py).
+        conn.execute(f"PRAGMA busy_timeout = {round(self.lock_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before anyone is told about it, so an acknowledged claim survives a
+        # power cut. Never traded for speed; group commit recovers the throughput.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def connect(self) -> None:
+        try:
+            await asyncio.to_thread(lambda: self._open().close())
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        self._writer = Writer(self._open)
+        self._writer.start()
+        # Reads run beside the single writer; a few threads suffice (SQLite reads are short and local).
+        self._readers = ThreadPoolExecutor(
+            min(READER_THREADS, self.pool_size), thread_name_prefix="promopool-sqlite-reader"
+        )
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``fn`` in the writer's next group commit, under its own savepoint."""
+        if self._writer is None:
+            raise StorageUnavailable("store is not connected")
+        return self._writer.submit(fn)
+
+    async def write(self, op: Op[T]) -> T:
+        return await self.submit(lambda conn: run(conn, op))
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader thread's connection."""
+        if self._readers is None:
+            raise StorageUnavailable("store is not connected")
+
+        def call() -> T:
+            try:
+                return fn(self._reader())
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(f"database read failed: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+
+    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+        if not paged:
+            return await self.read_with(lambda conn: run(conn, op))
+
+        def in_snapshot(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return run(conn, op)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self.read_with(in_snapshot)
+
+    async def migrate(self, now: datetime) -> list[int]:
+        try:
+            return await asyncio.to_thread(self._migrate, load_migrations("sqlite"), now)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"migration failed: {exc}") from exc
+
+    def _migrate(self, migrations: list[Migration], now: datetime) -> list[int]:
+        """Apply pending migrations in one transaction on a connection of their own, with foreign keys off.
+
+        A migration that rebuilds a table drops the old one; with foreign keys on, that drop would first
+        delete its rows and cascade into every table pointing at it. SQLite's documented procedure: foreign
+        keys off (only possible outside a transaction, hence not the writer's connection), every key checked
+        before the commit.
+        """
+        conn = self._open()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                applied = _apply(conn, migrations, now)
+                if applied and (broken := conn.execute("PRAGMA foreign_key_check").fetchmany(5)):
+                    raise sqlite3.IntegrityError(f"foreign keys broken by the migrations: {broken}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return applied
+        finally:
+            conn.close()
+
+
+def _apply(conn: sqlite3.Connection, migrations: list[Migration], now: datetime) -> list[int]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for migration in migrations:
+        if migration.version in done:
+            continue
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, ts(now))
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (our migrations hold no semicolons inside literals)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

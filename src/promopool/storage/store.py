@@ -1,0 +1,13 @@
+"""The store: every area's operations (``storage/ops/``) on one class, over an engine's driver."""
+
+from __future__ import annotations
+
+from promopool.storage.base import LegacyAreas
+from promopool.storage.ops.accounts import Accounts
+from promopool.storage.ops.claims import Claims
+from promopool.storage.ops.codes import Codes
+from promopool.storage.ops.pools import Pools
+
+
+class Store(Accounts, Pools, Codes, Claims, LegacyAreas):
+    """One database holding every account's data; every method is scoped by the caller's account."""
