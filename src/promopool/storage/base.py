@@ -131,12 +131,21 @@ class Store(abc.ABC):
     # -- codes -------------------------------------------------------------------------------------------
     @abc.abstractmethod
     async def insert_codes(
-        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+        self,
+        *,
+        pool_id: int,
+        values: Sequence[str],
+        expect_duplicates: bool = False,
+        states: Sequence[ExportRow] | None = None,
     ) -> int:
         """Insert valid, stripped values into the pool as available codes, skipping any value the pool
         already holds (or that repeats within ``values``); return how many were inserted.
         ``expect_duplicates`` is a hint (earlier batches of the upload held some): an engine may then skip
-        a way that is faster only without duplicates. The outcome is the same either way."""
+        a way that is faster only without duplicates. The outcome is the same either way.
+        ``states`` (checked rows, one per value, in order) gives each inserted code its row's state,
+        ``issued_at``, ``usage_count`` and holder (the profile of that key in the account's default profile
+        database, found or created as a redeem naming it would), in the same transaction: a code imported
+        issued or redeemed is never available, not even for a moment."""
 
     @abc.abstractmethod
     async def list_codes(

@@ -11,6 +11,7 @@ from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
     PoolNotFound,
 )
+from promopool.domain.export import ExportRow, holder_keys
 from promopool.domain.normalization import Normalization, new_values
 from promopool.storage.postgres.base import (
     CODE_COLUMNS,
@@ -18,6 +19,18 @@ from promopool.storage.postgres.base import (
     code_of,
 )
 from promopool.storage.postgres.lookup import stored_alike
+from promopool.storage.postgres.redemptions import _profile_id
+
+# The state each row carries, given to the code its row inserted (a row skipped as a duplicate has no code
+# at its seq, and changes nothing).
+CARRY_SQL = """
+UPDATE codes c SET state = v.state, issued_at = v.issued_at, usage_count = v.usage_count,
+    profile_id = v.profile_id
+FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::integer[], $6::bigint[])
+    AS v (seq, state, issued_at, usage_count, profile_id)
+WHERE c.pool_id = $1 AND c.seq = v.seq
+RETURNING c.state
+"""
 
 
 async def insert_values(
@@ -27,9 +40,11 @@ async def insert_values(
     now: datetime,
     *,
     expect_duplicates: bool = False,
+    states: Sequence[ExportRow] | None = None,
 ) -> int:
     """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
-    already holds; return how many were inserted. Runs inside the caller's transaction."""
+    already holds, then give them the ``states`` their rows carry, if given; return how many were
+    inserted. Runs inside the caller's transaction."""
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS import_codes (ord bigint, value text) ON COMMIT DELETE ROWS"
     )
@@ -38,6 +53,15 @@ async def insert_values(
     await conn.copy_records_to_table(
         "import_codes", records=list(enumerate(values, start=1)), columns=["ord", "value"]
     )
+    holders: dict[str, int | None] = {}
+    if states is not None:
+        # Found or created before the pool's row is taken, as a redeem does (no one holding a pool's row
+        # waits for a profile).
+        account_id = await conn.fetchval("SELECT account_id FROM pools WHERE id = $1", pool_id)
+        if account_id is None:
+            raise PoolNotFound(pool_id)
+        for key in holder_keys(states):
+            holders[key] = await _profile_id(conn, account_id, key, create_at=now)
     pool = await conn.fetchrow(
         "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
     )
@@ -77,16 +101,60 @@ async def insert_values(
         len(values),
         inserted,
     )
+    if states is not None:
+        await carry_states(conn, pool_id, base + 1, states, holders)
     return inserted
+
+
+async def carry_states(
+    conn: asyncpg.Connection,
+    pool_id: int,
+    first_seq: int,
+    rows: Sequence[ExportRow],
+    holders: dict[str, int | None],
+) -> None:
+    """Give the codes just inserted the state, issued_at, uses and holder their rows carry (the code of
+    ``rows[i]`` has seq ``first_seq + i``), and move the pool's counters with them."""
+    changing = [
+        (first_seq + i, row)
+        for i, row in enumerate(rows)
+        if row.state is not CodeState.AVAILABLE or row.profile is not None
+    ]
+    if not changing:
+        return
+    changed = await conn.fetch(
+        CARRY_SQL,
+        pool_id,
+        [seq for seq, _ in changing],
+        [row.state.value for _, row in changing],
+        [row.issued_at for _, row in changing],
+        [row.usage_count for _, row in changing],
+        [None if row.profile is None else holders[row.profile] for _, row in changing],
+    )
+    issued = sum(1 for row in changed if row["state"] == CodeState.ISSUED)
+    redeemed = sum(1 for row in changed if row["state"] == CodeState.REDEEMED)
+    await conn.execute(
+        "UPDATE pools SET n_available = n_available - $2, n_issued = n_issued + $3,"
+        " n_redeemed = n_redeemed + $4 WHERE id = $1",
+        pool_id,
+        issued + redeemed,
+        issued,
+        redeemed,
+    )
 
 
 class PostgresCodes(PostgresBase):
     async def insert_codes(
-        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+        self,
+        *,
+        pool_id: int,
+        values: Sequence[str],
+        expect_duplicates: bool = False,
+        states: Sequence[ExportRow] | None = None,
     ) -> int:
         async with self._tx() as conn:
             return await insert_values(
-                conn, pool_id, values, self.clock(), expect_duplicates=expect_duplicates
+                conn, pool_id, values, self.clock(), expect_duplicates=expect_duplicates, states=states
             )
 
     async def list_codes(

@@ -11,6 +11,7 @@ from promopool.domain import Code, CodeState
 from promopool.domain.errors import (
     PoolNotFound,
 )
+from promopool.domain.export import ExportRow, holder_keys
 from promopool.domain.normalization import Normalization, new_values
 from promopool.storage.sqlite.base import (
     CODE_COLUMNS,
@@ -19,13 +20,21 @@ from promopool.storage.sqlite.base import (
     ts,
 )
 from promopool.storage.sqlite.lookup import stored_alike
+from promopool.storage.sqlite.redemptions import _profile_id
 
 
-def insert_values(conn: sqlite3.Connection, pool_id: int, values: Sequence[str], now: str) -> int:
+def insert_values(
+    conn: sqlite3.Connection,
+    pool_id: int,
+    values: Sequence[str],
+    now: str,
+    states: Sequence[ExportRow] | None = None,
+) -> int:
     """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
-    already holds; return how many were inserted. Runs inside the caller's write."""
+    already holds, then give them the ``states`` their rows carry, if given; return how many were
+    inserted. Runs inside the caller's write."""
     row = conn.execute(
-        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = ?", (pool_id,)
+        "SELECT last_seq, case_insensitive, ignore_separators, account_id FROM pools WHERE id = ?", (pool_id,)
     ).fetchone()
     if row is None:
         raise PoolNotFound(pool_id)
@@ -50,16 +59,60 @@ def insert_values(conn: sqlite3.Connection, pool_id: int, values: Sequence[str],
         "UPDATE pools SET last_seq = last_seq + ?, n_available = n_available + ? WHERE id = ?",
         (len(values), inserted, pool_id),
     )
+    if states is not None:
+        carry_states(conn, pool_id, row[3], base, states, now)
     return inserted
+
+
+def carry_states(
+    conn: sqlite3.Connection,
+    pool_id: int,
+    account_id: int,
+    first_seq: int,
+    rows: Sequence[ExportRow],
+    now: str,
+) -> None:
+    """Give the codes just inserted the state, issued_at, uses and holder their rows carry, and move the
+    pool's counters with them. The code of ``rows[i]`` has seq ``first_seq + i``; a row skipped as a
+    duplicate has no code there, and changes nothing."""
+    holders = {key: _profile_id(conn, account_id, key, create_at=now) for key in holder_keys(rows)}
+    moved = {CodeState.AVAILABLE: 0, CodeState.ISSUED: 0, CodeState.REDEEMED: 0}
+    for i, carried in enumerate(rows):
+        if carried.state is CodeState.AVAILABLE and carried.profile is None:
+            continue  # as inserted
+        changed = conn.execute(
+            "UPDATE codes SET state = ?, issued_at = ?, usage_count = ?, profile_id = ?"
+            " WHERE pool_id = ? AND seq = ?",
+            (
+                carried.state.value,
+                None if carried.issued_at is None else ts(carried.issued_at),
+                carried.usage_count,
+                None if carried.profile is None else holders[carried.profile],
+                pool_id,
+                first_seq + i,
+            ),
+        ).rowcount
+        moved[carried.state] += changed
+    issued, redeemed = moved[CodeState.ISSUED], moved[CodeState.REDEEMED]
+    conn.execute(
+        "UPDATE pools SET n_available = n_available - ?, n_issued = n_issued + ?, n_redeemed = n_redeemed + ?"
+        " WHERE id = ?",
+        (issued + redeemed, issued, redeemed, pool_id),
+    )
 
 
 class SQLiteCodes(SQLiteBase):
     async def insert_codes(
-        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+        self,
+        *,
+        pool_id: int,
+        values: Sequence[str],
+        expect_duplicates: bool = False,
+        states: Sequence[ExportRow] | None = None,
     ) -> int:
         # INSERT OR IGNORE costs SQLite nothing over a plain INSERT: the hint is of no use here.
         now = ts(self.clock())
-        return await self._write(lambda conn: insert_values(conn, pool_id, values, now))
+        return await self._write(lambda conn: insert_values(conn, pool_id, values, now, states))
 
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int
