@@ -29,11 +29,11 @@ from promopool import metrics, service
 from promopool.config import ENV_PREFIX, SERVER_PID_ENV, ConfigError, Settings
 from promopool.domain import Account, CodeState, ImportReport, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
-from promopool.domain.export import ExportFormat, ExportRow
+from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
 from promopool.domain.jobs import Job, JobState
 from promopool.formats.export import encode_export
-from promopool.formats.lines import LineSplitter, first_csv_field
+from promopool.formats.lines import CsvCodes, iter_lines
 from promopool.logs import log_config
 from promopool.storage import Store, open_store
 
@@ -234,20 +234,18 @@ def pools_list(ctx: typer.Context, account: AccountOpt = "default") -> None:
     console.print(_run(_settings(ctx), work))
 
 
-def _file_values(path: Path, csv: bool, advance: Callable[[int], None]) -> Iterator[str]:
-    splitter = LineSplitter()
-    first = True
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            advance(len(chunk))
-            for line in splitter.feed(chunk):
-                value = first_csv_field(line) if csv else line
-                if first and csv and value.strip().lower() == "code":
-                    first = False
-                    continue
-                first = False
-                yield value
-        yield from splitter.finish()
+def _file_values(path: Path, csv: bool, advance: Callable[[int], None]) -> Iterator[str | StateFields]:
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                advance(len(chunk))
+                yield chunk
+
+    reader = CsvCodes()
+    for line in iter_lines(chunks()):
+        item = reader.row(line) if csv else line
+        if item is not None:
+            yield item
 
 
 @app.command("import")
@@ -261,7 +259,8 @@ def import_(
     ] = None,
     strict: Annotated[bool, typer.Option(help="Refuse the whole file if any code is invalid.")] = False,
 ) -> None:
-    """Import codes from a file (one per line, or the first CSV column) with a progress bar."""
+    """Import codes from a file (one per line, or the first CSV column; a CSV export keeps its states) with
+    a progress bar."""
     as_csv = file.suffix.lower() == ".csv" if csv is None else csv
     progress = Progress(
         TextColumn("[bold]importing[/bold]"),

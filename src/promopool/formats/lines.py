@@ -1,4 +1,4 @@
-"""Streaming one-code-per-line uploads (text or CSV) in constant memory."""
+"""Streaming one-code-per-line uploads (text or CSV, the CSV possibly with states) in constant memory."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from promopool.domain.codes import MAX_CODE_LENGTH
 from promopool.domain.errors import InvalidInput
+from promopool.domain.export import EXPORT_COLUMNS, StateFields
 
 # A line longer than this is certainly not a code: it is cut here (and then reported as too long) instead
 # of being buffered whole, so a 10 MB line costs no more memory than a short one.
@@ -95,18 +96,55 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     yield from splitter.finish()
 
 
-def first_csv_field(line: str) -> str:
-    """The first field of a CSV row (codes may be quoted; further columns are ignored)."""
-    row = next(csv.reader([line]), [])
-    return row[0] if row else ""
+class CsvCodes:
+    """Reads a CSV upload a line at a time: each row's first column is a code (further columns are ignored)
+    and a header row, a first line whose first column is ``code``, is skipped. When that header names a
+    ``state`` column, the file carries states (as an export writes it): its rows are read as StateFields,
+    with the columns of EXPORT_COLUMNS the header names, and blank lines are passed over."""
+
+    def __init__(self) -> None:
+        self._line = 0
+        self._columns: dict[str, int] | None = None  # where each state column is, for a file with states
+
+    def row(self, line: str) -> str | StateFields | None:
+        """The code or the row of ``line`` (the next line of the file); None for what is no entry (a file
+        with states: its header and blank lines)."""
+        self._line += 1
+        if self._line == 1:  # a byte order mark, as spreadsheet programs save "CSV UTF-8", is no part of it
+            line = line.removeprefix("\ufeff")
+        fields = next(csv.reader([line]), [])
+        if self._line == 1 and fields and fields[0].strip().lower() == "code":
+            self._columns = _state_columns([field.strip().lower() for field in fields])
+            # A plain list's header is a blank entry (as blank lines are, which CSV uploads pass over), so
+            # that the positions of its codes stay their line numbers.
+            return None if self._columns is not None else ""
+        if self._columns is None:
+            return fields[0] if fields else ""
+        if not any(field.strip() for field in fields):
+            return None
+        found = {name: fields[i] for name, i in self._columns.items() if i < len(fields)}
+        return StateFields(line=self._line, code=fields[0], **found)
 
 
-async def aiter_csv_codes(lines: AsyncIterable[str]) -> AsyncIterator[str]:
-    first = True
+def _state_columns(header: list[str]) -> dict[str, int] | None:
+    """Where a header puts the state columns; None for a plain code list. A header that names what only a
+    state gives meaning to (a holder, a time, uses) but no state is refused: importing its codes as
+    available would silently make them claimable."""
+    if "state" not in header:
+        carried = [name for name in EXPORT_COLUMNS[2:] if name in header]
+        if carried:
+            raise InvalidInput(
+                f"line 1: the CSV header names {', '.join(carried)} but no state column"
+                " (available, issued or redeemed); nothing was imported",
+                line=1,
+            )
+        return None
+    return {name: header.index(name) for name in EXPORT_COLUMNS[1:] if name in header}
+
+
+async def aiter_csv_codes(lines: AsyncIterable[str]) -> AsyncIterator[str | StateFields]:
+    reader = CsvCodes()
     async for line in lines:
-        value = first_csv_field(line)
-        if first and value.strip().lower() == "code":  # a header row
-            first = False
-            continue
-        first = False
-        yield value
+        item = reader.row(line)
+        if item is not None:
+            yield item

@@ -1,16 +1,22 @@
-"""Codes: bulk import (streamed, batched), listing, lookup, deletion."""
+"""Codes: bulk import (streamed, batched; plain codes or rows that carry states), listing, lookup,
+deletion."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, TypeVar
+
+import msgspec
 
 from promopool import metrics
 from promopool.domain import Account, Code, CodeState, ImportReport
 from promopool.domain.codes import has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
+from promopool.domain.export import ExportRow, StateFields, imported_row
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -20,18 +26,34 @@ MAX_PAGE = 1000
 T = TypeVar("T")
 
 
+Item = str | StateFields  # what an upload holds: a code, or a row that carries its state
+Checked = str | ExportRow
+
+
 async def _valid_values(
-    values: AsyncIterable[str] | Iterable[str], report: ImportReport, *, ignore_blank: bool = False
-) -> AsyncIterator[str]:
-    """The cleaned valid values; every invalid one is counted in ``report`` with its 1-based position.
-    With ``ignore_blank``, blank entries (empty lines of a text file) are passed over silently."""
+    values: AsyncIterable[Item] | Iterable[Item],
+    report: ImportReport,
+    now: datetime,
+    *,
+    ignore_blank: bool = False,
+) -> AsyncIterator[Checked]:
+    """The cleaned valid values and checked rows; every invalid one is counted in ``report`` with its
+    1-based position (a row: its line). With ``ignore_blank``, blank entries (empty lines of a text file)
+    are passed over silently."""
     position = 0
     if isinstance(values, AsyncIterable):
-        source: AsyncIterable[str] = values
+        source: AsyncIterable[Item] = values
     else:
         source = _aiter(values)
     async for raw in source:
         position += 1
+        if isinstance(raw, StateFields):
+            row = imported_row(raw, now)
+            if isinstance(row, ExportRow):
+                yield row
+            else:
+                report.add_invalid(raw.line, row)
+            continue
         value = raw.strip()
         reason = invalid_reason(value)
         if reason is None:
@@ -52,56 +74,75 @@ async def import_codes(
     *,
     account: Account,
     pool_id: int,
-    values: AsyncIterable[str] | Iterable[str],
+    values: AsyncIterable[Item] | Iterable[Item],
     strict: bool = False,
     ignore_blank: bool = False,
     batch_size: int = IMPORT_BATCH,
     on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Add codes to a pool in batches, in constant memory. Duplicates (within the upload or already in the
-    pool) are skipped and counted. Invalid values are counted and skipped, or with ``strict`` refuse the
-    whole upload before anything is stored. Each batch commits on its own, so an interrupted import keeps
-    exactly what it had reported."""
+    """Add codes to a pool in batches, in constant memory: plain values as available codes, rows that carry
+    a state (a CSV export read back) with that state, issued time, holder and uses. Duplicates (within the
+    upload or already in the pool) are skipped and counted. Invalid values and rows are counted and
+    skipped, or with ``strict`` refuse the whole upload before anything is stored. Each batch commits on
+    its own, so an interrupted import keeps exactly what it had reported."""
     await get_pool(store, account=account, pool_id=pool_id)
     report = ImportReport()
+    checked = _valid_values(values, report, store.clock(), ignore_blank=ignore_blank)
     if strict:
         with tempfile.TemporaryFile() as spool:
-            sizes: list[int] = []  # of each spooled batch, in bytes
-            checked: list[str] = []
-            async for value in _valid_values(values, report, ignore_blank=ignore_blank):
-                checked.append(value)
-                if len(checked) == batch_size:  # one write per batch, not per code
-                    sizes.append(_spool(spool, checked))
-            if checked:
-                sizes.append(_spool(spool, checked))
+            spooled = [batch async for batch in _spooled(spool, _batched(checked, batch_size))]
             if report.invalid:
                 metrics.count_import(pool_id, report, refused=True)
+                first = report.invalid_samples[0]
+                where = "line" if ignore_blank else "item"  # a text or CSV upload, or a list
                 raise InvalidCode(
-                    f"{report.invalid} invalid code(s) in the upload; nothing was imported",
+                    f"{report.invalid} invalid code(s) in the upload, the first at {where} {first.position}"
+                    f" ({first.reason.replace('_', ' ')}); nothing was imported",
                     invalid=report.invalid,
                     samples=[{"position": s.position, "reason": s.reason} for s in report.invalid_samples],
                 )
             spool.seek(0)
-            # Checked and cleaned on the way in: read back a batch at a time, as they are (no code holds
-            # a line break).
-            batches = (spool.read(size).decode("utf-8").split("\n")[:-1] for size in sizes)
+            batches = (_unspool(spool, batch) for batch in spooled)
             return await _insert_batches(store, pool_id, _aiter(batches), report, on_batch)
-    valid = _valid_values(values, report, ignore_blank=ignore_blank)
-    return await _insert_batches(store, pool_id, _batched(valid, batch_size), report, on_batch)
+    return await _insert_batches(store, pool_id, _batched(checked, batch_size), report, on_batch)
 
 
-def _spool(spool: IO[bytes], values: list[str]) -> int:
-    """Write ``values`` a line each and clear the list; the bytes written."""
-    values.append("")  # a newline after the last one too
-    data = "\n".join(values).encode("utf-8")
-    values.clear()
-    spool.write(data)
-    return len(data)
+@dataclass(frozen=True, slots=True)
+class _Spooled:
+    size: int  # bytes
+    rows: bool  # ExportRow JSON lines, not plain codes
 
 
-async def _batched(values: AsyncIterator[str], size: int) -> AsyncIterator[list[str]]:
-    batch: list[str] = []
+_rows_encoder = msgspec.json.Encoder()
+_rows_decoder = msgspec.json.Decoder(ExportRow)
+
+
+async def _spooled(spool: IO[bytes], batches: AsyncIterator[list[Checked]]) -> AsyncIterator[_Spooled]:
+    """Write each batch to ``spool`` (one write per batch, not per code); where each one lies."""
+    async for batch in batches:
+        if isinstance(batch[0], str):
+            # Checked and cleaned on the way in: a line each, as they are (no code holds a line break).
+            data = "".join(f"{value}\n" for value in batch).encode("utf-8")
+        else:
+            data = _rows_encoder.encode_lines(batch)
+        spool.write(data)
+        yield _Spooled(len(data), rows=not isinstance(batch[0], str))
+
+
+def _unspool(spool: IO[bytes], batch: _Spooled) -> list[Checked]:
+    data = spool.read(batch.size)
+    if batch.rows:
+        return list(_rows_decoder.decode_lines(data))
+    return list(data.decode("utf-8").split("\n")[:-1])
+
+
+async def _batched(values: AsyncIterator[Checked], size: int) -> AsyncIterator[list[Checked]]:
+    """Batches of ``size``; plain codes and rows are never in one batch (an upload holds one kind)."""
+    batch: list[Checked] = []
     async for value in values:
+        if batch and isinstance(value, str) != isinstance(batch[0], str):
+            yield batch
+            batch = []
         batch.append(value)
         if len(batch) >= size:
             yield batch
@@ -113,13 +154,15 @@ async def _batched(values: AsyncIterator[str], size: int) -> AsyncIterator[list[
 async def _insert_batches(
     store: Store,
     pool_id: int,
-    batches: AsyncIterator[list[str]],
+    batches: AsyncIterator[list[Checked]],
     report: ImportReport,
     on_batch: Callable[[ImportReport], None] | None,
 ) -> ImportReport:
-    async def insert(batch: list[str]) -> None:
+    async def insert(batch: list[Checked]) -> None:
+        rows = [row for row in batch if isinstance(row, ExportRow)]
+        values = [row.code for row in rows] if rows else [value for value in batch if isinstance(value, str)]
         inserted = await store.insert_codes(
-            pool_id=pool_id, values=batch, expect_duplicates=report.duplicates > 0
+            pool_id=pool_id, values=values, expect_duplicates=report.duplicates > 0, states=rows or None
         )
         report.inserted += inserted
         report.duplicates += len(batch) - inserted

@@ -293,9 +293,8 @@ class AdminController(Controller):
         """The page's upload script posts the file here as it is (text or CSV), with the CSRF header."""
         admin = await _admin(request, store)
         admin.check(request.headers.get(CSRF_HEADER))
-        values = aiter_lines(limited_stream(request, settings.max_import_bytes))
-        if request.content_type[0] == "text/csv":
-            values = aiter_csv_codes(values)
+        lines = aiter_lines(limited_stream(request, settings.max_import_bytes))
+        values = aiter_csv_codes(lines) if request.content_type[0] == "text/csv" else lines
         report = await service.import_codes(
             store,
             account=admin.account,

@@ -29,6 +29,7 @@ from promopool.api.native.openapi import (
 from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
 from promopool.domain import CodeState
 from promopool.domain.errors import InvalidInput
+from promopool.domain.export import StateFields
 from promopool.domain.leases import MAX_LEASE_SECONDS
 from promopool.formats import json
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
@@ -36,7 +37,9 @@ from promopool.formats.lines import aiter_csv_codes, aiter_lines
 IMPORT_DESCRIPTION = """\
 Add codes to the pool. The body is either JSON (`["A", "B"]` or `{"codes": ["A", "B"]}`) or a stream of
 one code per line (`text/plain`, or `text/csv` whose first column is the code; a `code` header row is
-skipped; blank lines are ignored). Codes the pool already holds, and repeats within the upload, are skipped
+skipped; blank lines are ignored). A CSV whose header names a `state` column, as the export writes it, keeps
+each code's `state`, `issued_at`, `profile` (its holder) and `usage_count`; a row with an unknown state or a
+malformed time or count is invalid. Codes the pool already holds, and repeats within the upload, are skipped
 and counted as `duplicates`. A code must be 1-128 characters without control characters, after surrounding
 whitespace is stripped. By default an upload with any invalid code is refused whole (400, nothing stored);
 with `skip_invalid=true` invalid codes are skipped and counted instead. Text uploads stream in constant
@@ -79,7 +82,7 @@ class CodesController(Controller):
         skip_invalid: FromQuery[bool] = False,
     ) -> ImportOut:
         media_type = request.content_type[0]
-        values: AsyncIterator[str] | list[str]
+        values: AsyncIterator[str] | AsyncIterator[str | StateFields] | list[str]
         ignore_blank = False
         if media_type == "application/json":
             body = await read_limited(request, settings.max_body_bytes)

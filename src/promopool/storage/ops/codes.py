@@ -9,9 +9,11 @@ from typing import Any
 
 from promopool.domain import Code, CodeState
 from promopool.domain.errors import PoolNotFound
+from promopool.domain.export import ExportRow, holder_keys
 from promopool.domain.normalization import Normalization, lookup_key, new_values
 from promopool.storage.core import StoreCore
-from promopool.storage.driver import Execute, Fetch, FetchRow, InsertCodes, Op, StageCodes
+from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
+from promopool.storage.ops.holders import profile_id
 from promopool.storage.ops.pools import lock_pool
 from promopool.storage.rows import CODE_COLUMNS, code_of
 
@@ -29,11 +31,25 @@ def stored_alike(pool_id: int, values: Sequence[str]) -> Op[list[str]]:
 
 
 def insert_codes(
-    pool_id: int, values: Sequence[str], now: datetime, expect_duplicates: bool = False
+    pool_id: int,
+    values: Sequence[str],
+    now: datetime,
+    expect_duplicates: bool = False,
+    states: Sequence[ExportRow] | None = None,
 ) -> Op[int]:
     """Insert ``values`` into the pool as available codes numbered in their order, skipping any the pool
-    already holds (or equals under its normalization); how many were inserted."""
+    already holds (or equals under its normalization), then give them the ``states`` their rows carry, if
+    given; how many were inserted."""
     yield StageCodes(values)  # before the pool's row is taken: it is held only while the codes go in
+    holders: dict[str, int | None] = {}
+    if states is not None:
+        # Found or created before the pool's row is taken, as a redeem does (no one holding a pool's row
+        # waits for a profile).
+        account_id = yield FetchVal("SELECT account_id FROM pools WHERE id = $1", pool_id)
+        if account_id is None:
+            raise PoolNotFound(pool_id)
+        for key in holder_keys(states):
+            holders[key] = yield from profile_id(account_id, key, create_at=now)
     pool = yield FetchRow(
         "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
     )
@@ -52,7 +68,57 @@ def insert_codes(
         len(values),
         inserted,
     )
+    if states is not None:
+        yield from carry_states(pool_id, pool["last_seq"] + 1, states, holders)
     return inserted
+
+
+CARRY_STATES = SQL(
+    postgres="UPDATE codes c SET state = v.state, issued_at = v.issued_at, usage_count = v.usage_count,"
+    " profile_id = v.profile_id"
+    " FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::integer[], $6::bigint[])"
+    " AS v (seq, state, issued_at, usage_count, profile_id)"
+    " WHERE c.pool_id = $1 AND c.seq = v.seq RETURNING c.state",
+    sqlite="UPDATE codes SET state = v.state, issued_at = v.issued_at, usage_count = v.usage_count,"
+    " profile_id = v.profile_id"
+    " FROM (SELECT s.value AS seq, t.value AS state, i.value AS issued_at, u.value AS usage_count,"
+    " p.value AS profile_id FROM json_each($2) s JOIN json_each($3) t ON t.key = s.key"
+    " JOIN json_each($4) i ON i.key = s.key JOIN json_each($5) u ON u.key = s.key"
+    " JOIN json_each($6) p ON p.key = s.key) v"
+    " WHERE codes.pool_id = $1 AND codes.seq = v.seq RETURNING codes.state",
+)
+
+
+def carry_states(
+    pool_id: int, first_seq: int, rows: Sequence[ExportRow], holders: dict[str, int | None]
+) -> Op[None]:
+    """Give the codes just inserted the state, issued_at, uses and holder their rows carry (the code of
+    ``rows[i]`` has seq ``first_seq + i``; a row skipped as a duplicate has no code there and changes
+    nothing), and move the pool's counters with them."""
+    changing = [
+        (first_seq + i, row)
+        for i, row in enumerate(rows)
+        if row.state is not CodeState.AVAILABLE or row.profile is not None
+    ]
+    if not changing:
+        return
+    changed = yield Fetch(
+        CARRY_STATES,
+        pool_id,
+        [seq for seq, _ in changing],
+        [row.state.value for _, row in changing],
+        [row.issued_at for _, row in changing],
+        [row.usage_count for _, row in changing],
+        [None if row.profile is None else holders[row.profile] for _, row in changing],
+    )
+    moved = Counter(row["state"] for row in changed)
+    yield Execute(
+        "UPDATE pools SET n_available = n_available - $2 - $3, n_issued = n_issued + $2,"
+        " n_redeemed = n_redeemed + $3 WHERE id = $1",
+        pool_id,
+        moved["issued"],
+        moved["redeemed"],
+    )
 
 
 def list_codes(pool_id: int, state: CodeState | None, after: str | None, limit: int) -> Op[list[Code]]:
@@ -112,13 +178,23 @@ def purge_available(account_id: int, pool_id: int) -> Op[int | None]:
 
 class Codes(StoreCore):
     async def insert_codes(
-        self, *, pool_id: int, values: Sequence[str], expect_duplicates: bool = False
+        self,
+        *,
+        pool_id: int,
+        values: Sequence[str],
+        expect_duplicates: bool = False,
+        states: Sequence[ExportRow] | None = None,
     ) -> int:
         """Insert valid, stripped values into the pool as available codes, skipping any value the pool
         already holds (or that repeats within ``values``); return how many were inserted.
         ``expect_duplicates`` is a hint (earlier batches of the upload held some): an engine may then skip
-        a way that is faster only without duplicates. The outcome is the same either way."""
-        return await self._driver.write(insert_codes(pool_id, values, self.clock(), expect_duplicates))
+        a way that is faster only without duplicates. The outcome is the same either way.
+        ``states`` (checked rows, one per value, in order) gives each inserted code its row's state,
+        ``issued_at``, ``usage_count`` and holder (the profile of that key in the account's default profile
+        database, found or created as a redeem naming it would), in the same transaction: a code imported
+        issued or redeemed is never available, not even for a moment."""
+        op = insert_codes(pool_id, values, self.clock(), expect_duplicates, states)
+        return await self._driver.write(op)
 
     async def list_codes(
         self, *, pool_id: int, state: CodeState | None, after: str | None, limit: int

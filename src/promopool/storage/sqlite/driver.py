@@ -51,9 +51,9 @@ def ts(value: datetime) -> str:
 
 
 # Registered once for the process: promopool is SQLite's only user in it. A list is an array parameter
-# (`= ANY($N)`, read by json_each).
+# (`= ANY($N)`, read by json_each), its timestamps as `ts` text.
 sqlite3.register_adapter(datetime, ts)
-sqlite3.register_adapter(list, json.dumps)
+sqlite3.register_adapter(list, lambda items: json.dumps(items, default=ts))
 
 _ANY = re.compile(r"= ANY\(\$(\d+)(?:::\w+\[\])?\)")
 _ALL = re.compile(r"<> ALL\(\$(\d+)(?:::\w+\[\])?\)")
