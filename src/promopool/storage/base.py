@@ -124,7 +124,12 @@ class Store(abc.ABC):
 
     # -- pools -------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool: ...
+    async def create_pool(
+        self, *, account_id: int, name: str, settings: PoolSettings, idempotency_key: str | None = None
+    ) -> tuple[Pool, bool]:
+        """A new pool, and False; with a key used before to create a pool, that pool and True (replayed),
+        PoolNotFound when it has been deleted since, IdempotencyKeyReused when the key was used for
+        another kind of request. The key is recorded in the pool's transaction."""
 
     @abc.abstractmethod
     async def list_pools(self, *, account_id: int) -> list[Pool]: ...
@@ -505,6 +510,9 @@ def rollback_scope(redemption_id: int) -> str:
 
 def lease_scope(pool_id: int) -> str:
     return f"lease:{pool_id}"
+
+
+CREATE_POOL_SCOPE = "create_pool"
 
 
 # A replay follows the id its idempotency record keeps, and checks that the row found there is one the

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from promopool.domain import Pool, PoolSettings
+from promopool.domain.errors import PoolNotFound
 from promopool.domain.normalization import Normalization
+from promopool.storage.base import CREATE_POOL_SCOPE, key_reused
 from promopool.storage.sqlite.base import (
     POOL_COLUMNS,
     SQLiteBase,
@@ -16,11 +18,28 @@ from promopool.storage.sqlite.lookup import refuse_collisions
 
 
 class SQLitePools(SQLiteBase):
-    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool:
+    async def create_pool(
+        self, *, account_id: int, name: str, settings: PoolSettings, idempotency_key: str | None = None
+    ) -> tuple[Pool, bool]:
         now = ts(self.clock())
         expires = None if settings.expires_at is None else ts(settings.expires_at)
 
-        def op(conn: sqlite3.Connection) -> Pool:
+        def op(conn: sqlite3.Connection) -> tuple[Pool, bool]:
+            if idempotency_key is not None:
+                found = conn.execute(
+                    "SELECT scope, result_id FROM idempotency_keys WHERE account_id = ? AND key = ?",
+                    (account_id, idempotency_key),
+                ).fetchone()
+                if found is not None:
+                    if found[0] != CREATE_POOL_SCOPE:
+                        raise key_reused(idempotency_key)
+                    earlier = conn.execute(
+                        f"SELECT {POOL_COLUMNS} FROM pools WHERE id = ? AND account_id = ?",
+                        (found[1], account_id),
+                    ).fetchone()
+                    if earlier is None:
+                        raise PoolNotFound(found[1])
+                    return pool_of(earlier), True
             row = conn.execute(
                 "INSERT INTO pools (account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
                 " created_at, case_insensitive, ignore_separators, holder_only)"
@@ -38,7 +57,13 @@ class SQLitePools(SQLiteBase):
                     int(settings.holder_only),
                 ),
             ).fetchone()
-            return pool_of(row)
+            pool = pool_of(row)
+            if idempotency_key is not None:
+                conn.execute(
+                    "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                    (account_id, idempotency_key, CREATE_POOL_SCOPE, pool.id, now),
+                )
+            return pool, False
 
         return await self._write(op)
 
