@@ -9,12 +9,13 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+import httpx
 import pytest
 
 from promopool import service
-from promopool.domain.errors import CodeNotFound, LeaseNotFound
+from promopool.domain.errors import CodeNotFound, IdempotencyKeyReused, LeaseNotFound, PoolNotFound
 from promopool.storage import Store
-from tests.conftest import make_tenant
+from tests.conftest import Tenant, make_tenant
 from tests.reliability.integrity import pg_connection, sqlite_path
 
 
@@ -101,3 +102,44 @@ async def test_a_replay_checks_that_what_it_points_at_is_of_its_pool(store: Stor
         await service.claim(
             store, account=owner.account, pool_id=owner.pool.id, lease_seconds=600, idempotency_key="cart"
         )
+
+
+async def test_a_pool_is_created_once_per_idempotency_key(store: Store) -> None:
+    owner = await make_tenant(store, "owner")
+    settings = owner.pool.settings
+    first, replayed = await service.create_pool_once(
+        store, account=owner.account, name="spring", settings=settings, idempotency_key="pool-1"
+    )
+    again, replayed_again = await service.create_pool_once(
+        store, account=owner.account, name="spring", settings=settings, idempotency_key="pool-1"
+    )
+    assert (again.id, replayed, replayed_again) == (first.id, False, True)
+    assert [p.name for p in await service.list_pools(store, account=owner.account)] == [
+        "owner-pool",
+        "spring",
+    ]
+    with pytest.raises(IdempotencyKeyReused):  # a claim is another request
+        await service.claim(store, account=owner.account, pool_id=first.id, idempotency_key="pool-1")
+    rival = await make_tenant(store, "rival")  # keys are per account
+    theirs, replayed = await service.create_pool_once(
+        store, account=rival.account, name="spring", settings=settings, idempotency_key="pool-1"
+    )
+    assert theirs.id != first.id and not replayed
+    await service.delete_pool(store, account=owner.account, pool_id=first.id)
+    with pytest.raises(PoolNotFound):  # what it created is gone: never another pool in its place
+        await service.create_pool_once(
+            store, account=owner.account, name="spring", settings=settings, idempotency_key="pool-1"
+        )
+
+
+async def test_a_retried_pool_creation_answers_the_first_pool(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    headers = {**tenant.headers, "Idempotency-Key": "pool-spring"}
+    created = await client.post("/v1/pools", json={"name": "spring"}, headers=headers)
+    retried = await client.post("/v1/pools", json={"name": "spring"}, headers=headers)
+    assert (created.status_code, retried.status_code) == (201, 200)
+    assert retried.json() == created.json() and retried.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in created.headers
+    listed = (await client.get("/v1/pools", headers=tenant.headers)).json()["pools"]
+    assert [p["name"] for p in listed] == ["acme-pool", "spring"]

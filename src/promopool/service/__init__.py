@@ -45,7 +45,14 @@ from promopool.service.generation import (
 )
 from promopool.service.jobs import JobRunner, fail_stale_jobs, get_job
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
-from promopool.service.pools import create_pool, delete_pool, get_pool, list_pools, update_pool
+from promopool.service.pools import (
+    create_pool,
+    create_pool_once,
+    delete_pool,
+    get_pool,
+    list_pools,
+    update_pool,
+)
 from promopool.service.profiles import (
     CodeDetails,
     ImportResult,
@@ -108,6 +115,7 @@ __all__ = [
     "create_account",
     "create_api_key",
     "create_pool",
+    "create_pool_once",
     "create_profile_database",
     "deactivate_code",
     "delete_code",

@@ -7,6 +7,7 @@ from dataclasses import replace
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.service.claims import check_idempotency_key
 from promopool.storage import Store
 
 
@@ -25,7 +26,21 @@ def _check_pool(name: str, settings: PoolSettings) -> str:
 
 async def create_pool(store: Store, *, account: Account, name: str, settings: PoolSettings) -> Pool:
     """Create an empty pool in the account."""
-    return await store.create_pool(account_id=account.id, name=_check_pool(name, settings), settings=settings)
+    pool, _ = await create_pool_once(store, account=account, name=name, settings=settings)
+    return pool
+
+
+async def create_pool_once(
+    store: Store, *, account: Account, name: str, settings: PoolSettings, idempotency_key: str | None = None
+) -> tuple[Pool, bool]:
+    """Create an empty pool in the account, once per Idempotency-Key: a retry with the key gets the pool it
+    created, and True (replayed)."""
+    return await store.create_pool(
+        account_id=account.id,
+        name=_check_pool(name, settings),
+        settings=settings,
+        idempotency_key=check_idempotency_key(idempotency_key),
+    )
 
 
 async def list_pools(store: Store, *, account: Account) -> list[Pool]:

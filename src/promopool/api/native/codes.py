@@ -23,6 +23,8 @@ from promopool.api.deps import (
 )
 from promopool.api.native.openapi import (
     BEARER,
+    KEYED,
+    REPEATABLE,
     ImportOperation,
     error_responses,
 )
@@ -70,7 +72,13 @@ class CodesController(Controller):
         status_code=200,
         request_max_body_size=None,  # enforced per content type below
         operation_class=ImportOperation,
-        responses=error_responses(400, 404, 413, 415),
+        responses=error_responses(
+            400,
+            404,
+            413,
+            415,
+            write=REPEATABLE.format("codes the pool holds already are skipped as duplicates"),
+        ),
     )
     async def import_codes(
         self,
@@ -135,7 +143,11 @@ class CodesController(Controller):
     ) -> CodeOut:
         return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
 
-    @delete("/codes/{code:str}", summary="Delete one code", responses=error_responses(400, 404))
+    @delete(
+        "/codes/{code:str}",
+        summary="Delete one code",
+        responses=error_responses(400, 404, write=REPEATABLE.format("a code deleted already answers 404")),
+    )
     async def delete_code(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
     ) -> None:
@@ -152,7 +164,7 @@ class CodesController(Controller):
             " goes back to the pool."
         ),
         status_code=200,
-        responses=error_responses(400, 404, 409, 422),
+        responses=error_responses(400, 404, 409, 422, write=KEYED),
     )
     async def claim(
         self,

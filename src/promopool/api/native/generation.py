@@ -27,6 +27,11 @@ neither starts nor ends with whitespace. Up to {service.GENERATE_SYNC_LIMIT:,} c
 answer (201, the finished job); more run as a background job (202): follow `Location`
 (`GET /v1/jobs/{{id}}`) for progress.
 """
+# Generation does not honour Idempotency-Key: a retry after a lost answer asks for `count` more codes.
+GENERATE_RETRY = (
+    "A retry may generate the codes a second time: look at the pool's counts (`GET /v1/pools/{id}`) before"
+    " asking again."
+)
 
 
 class GenerationController(Controller):
@@ -40,7 +45,7 @@ class GenerationController(Controller):
         status_code=202,
         responses={
             201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
-            **error_responses(400, 404, 413),
+            **error_responses(400, 404, 413, write=GENERATE_RETRY),
         },
     )
     async def generate(

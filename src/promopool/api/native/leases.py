@@ -9,7 +9,7 @@ from litestar.params import PathParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, StoreDep
-from promopool.api.native.openapi import error_responses
+from promopool.api.native.openapi import REPEATABLE, error_responses
 from promopool.api.native.schemas import LeaseOut
 
 LeaseId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The lease's id.")]
@@ -29,7 +29,7 @@ class LeasesController(Controller):
         summary="Keep the leased code (it stays issued)",
         description="Repeating it is harmless. A lease that ran out answers 409 `lease_expired` (its code"
         " goes, or has gone, back to the pool); a released one 409 `lease_released`.",
-        responses=error_responses(400, 404, 409),
+        responses=error_responses(400, 404, 409, write=REPEATABLE.format("confirming again is harmless")),
     )
     async def confirm(self, store: StoreDep, account: AccountDep, lease_id: LeaseId) -> LeaseOut:
         return LeaseOut.of(await service.confirm_lease(store, account=account, lease_id=lease_id))
@@ -40,7 +40,7 @@ class LeasesController(Controller):
         summary="Give the leased code back to the pool",
         description="The code can be claimed again (it joins the end of the pool's queue). Repeating it is"
         " harmless; a lease that ran out answers 409 `lease_expired`, a confirmed one 409 `conflict`.",
-        responses=error_responses(400, 404, 409),
+        responses=error_responses(400, 404, 409, write=REPEATABLE.format("releasing again is harmless")),
     )
     async def release(self, store: StoreDep, account: AccountDep, lease_id: LeaseId) -> LeaseOut:
         return LeaseOut.of(await service.release_lease(store, account=account, lease_id=lease_id))

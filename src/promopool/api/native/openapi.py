@@ -41,18 +41,35 @@ ERROR_STATUSES = {
     415: "The body's content type is not accepted here (`unsupported_media_type`).",
     422: "The Idempotency-Key was already used for another request (`idempotency_key_reused`).",
     429: "Too many failed attempts from this key or address (`rate_limited`); see `Retry-After`.",
-    503: "The database cannot be reached (`storage_unavailable`); retry later.",
+    503: "The database cannot be reached (`storage_unavailable`) or a lock was not granted in time"
+    " (`storage_busy`, with `Retry-After`); retry later.",
 }
 
 # What every authenticated route can answer, whatever it does.
 ALWAYS = (401, 503)
 
+# A 503 on a write (docs/design.md, "What a 503 means"): `storage_busy` did nothing, but after
+# `storage_unavailable` the write may have committed (the answer was lost, not necessarily the write).
+WRITE_UNAVAILABLE = (
+    "The database cannot be reached (`storage_unavailable`) or a lock was not granted in time"
+    " (`storage_busy`, with `Retry-After`). The outcome of this write is unknown: it may have been done."
+)
+KEYED = (
+    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer"
+    " (`replayed`); if not, it is done now. Without a key a retry may do it twice."
+)
+REPEATABLE = "Repeating it as it is is safe: {}."
 
-def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The native error body declared for ``statuses`` plus ALWAYS (replaces the framework's own 400)."""
+
+def error_responses(*statuses: int, write: str | None = None) -> dict[int, ResponseSpec]:
+    """The native error body declared for ``statuses`` plus ALWAYS (replaces the framework's own 400). A
+    write says what its 503 means and how to retry it (``write``: KEYED, REPEATABLE, or its own words)."""
+    descriptions = dict(ERROR_STATUSES)
+    if write is not None:
+        descriptions[503] = f"{WRITE_UNAVAILABLE} {write}"
     return {
         status: ResponseSpec(
-            data_container=ErrorOut, description=ERROR_STATUSES[status], generate_examples=False
+            data_container=ErrorOut, description=descriptions[status], generate_examples=False
         )
         for status in sorted({*statuses, *ALWAYS})
     }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from promopool import service
-from promopool.api.deps import AccountDep, PoolId, StoreDep
-from promopool.api.native.openapi import BEARER, error_responses
+from promopool.api.deps import AccountDep, IdempotencyKey, PoolId, StoreDep
+from promopool.api.native.openapi import BEARER, KEYED, REPEATABLE, error_responses
 from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
 
@@ -18,8 +19,24 @@ class PoolsController(Controller):
     tags = ["pools"]
     security = BEARER
 
-    @post("/", status_code=201, summary="Create a pool", responses=error_responses(400, 413))
-    async def create_pool(self, store: StoreDep, account: AccountDep, data: JSONBody[PoolCreate]) -> PoolOut:
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a pool",
+        description="Send an `Idempotency-Key` to make retries safe: the same key returns the pool it created"
+        " (200, with an `Idempotent-Replayed: true` header) rather than a second one.",
+        responses={
+            200: ResponseSpec(PoolOut, description="Replayed: the pool created with this Idempotency-Key"),
+            **error_responses(400, 404, 413, 422, write=KEYED),
+        },
+    )
+    async def create_pool(
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        data: JSONBody[PoolCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[PoolOut]:
         settings = PoolSettings(
             max_uses=data.max_uses,
             per_profile_limit=data.per_profile_limit,
@@ -29,8 +46,12 @@ class PoolsController(Controller):
             ignore_separators=data.ignore_separators,
             holder_only=data.holder_only,
         )
-        pool = await service.create_pool(store, account=account, name=data.name, settings=settings)
-        return PoolOut.of(pool)
+        pool, replayed = await service.create_pool_once(
+            store, account=account, name=data.name, settings=settings, idempotency_key=idempotency_key
+        )
+        if replayed:
+            return Response(PoolOut.of(pool), status_code=200, headers={"Idempotent-Replayed": "true"})
+        return Response(PoolOut.of(pool), status_code=201)
 
     @get("/", summary="List pools with their counts", responses=error_responses())
     async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
@@ -43,7 +64,7 @@ class PoolsController(Controller):
     @patch(
         "/{pool_id:int}",
         summary="Change a pool's name or settings",
-        responses=error_responses(400, 404, 413),
+        responses=error_responses(400, 404, 413, write=REPEATABLE.format("it sets the same values again")),
     )
     async def update_pool(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
@@ -52,6 +73,10 @@ class PoolsController(Controller):
         pool = await service.update_pool(store, account=account, pool_id=pool_id, **changes)
         return PoolOut.of(pool)
 
-    @delete("/{pool_id:int}", summary="Delete a pool and all its codes", responses=error_responses(400, 404))
+    @delete(
+        "/{pool_id:int}",
+        summary="Delete a pool and all its codes",
+        responses=error_responses(400, 404, write=REPEATABLE.format("a pool deleted already answers 404")),
+    )
     async def delete_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> None:
         await service.delete_pool(store, account=account, pool_id=pool_id)

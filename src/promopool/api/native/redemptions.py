@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, PoolId, StoreDep
-from promopool.api.native.openapi import error_responses
+from promopool.api.native.openapi import KEYED, REPEATABLE, error_responses
 from promopool.api.native.schemas import (
     CodeCheck,
     RedeemIn,
@@ -67,7 +68,7 @@ class RedemptionsController(Controller):
         summary="May this code be used now, by this profile?",
         description="Answers what a redeem would, without using the code. The code is matched under its"
         " pool's normalization, across the account's pools (`pool_id` narrows it to one).\n\n" + REFUSALS,
-        responses=error_responses(400, 404, 409, 413, 429),
+        responses=error_responses(400, 404, 409, 413, 429, write=REPEATABLE.format("it writes nothing")),
     )
     async def validate(
         self, request: Request[Any, Any, Any], store: StoreDep, account: AccountDep, data: JSONBody[CodeCheck]
@@ -86,7 +87,12 @@ class RedemptionsController(Controller):
         " however many arrive at once, and a profile stays within `per_profile_limit`. Send an"
         " `Idempotency-Key` to make retries safe: the same key returns the same redemption (200,"
         " `replayed: true`).\n\n" + REFUSALS,
-        responses=error_responses(400, 404, 409, 413, 422, 429),
+        responses={
+            200: ResponseSpec(
+                RedeemOut, description="Replayed: the redemption made with this Idempotency-Key"
+            ),
+            **error_responses(400, 404, 409, 413, 422, 429, write=KEYED),
+        },
     )
     async def redeem(
         self,
@@ -116,7 +122,7 @@ class RedemptionsController(Controller):
         summary="Give a redemption's use back, exactly once",
         description="A second rollback answers 409 `already_rolled_back`; with an `Idempotency-Key` a retry"
         " gets the first answer instead.",
-        responses=error_responses(400, 404, 409, 422),
+        responses=error_responses(400, 404, 409, 422, write=KEYED),
     )
     async def rollback(
         self,

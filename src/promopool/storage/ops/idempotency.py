@@ -39,6 +39,9 @@ def rollback_scope(redemption_id: int) -> str:
     return f"rollback:{redemption_id}"
 
 
+CREATE_POOL_SCOPE = "create_pool"
+
+
 def key_reused(key: str) -> IdempotencyKeyReused:
     return IdempotencyKeyReused(f"Idempotency-Key {key!r} was already used for another request", key=key)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from promopool.domain import Pool, PoolSettings
+from promopool.domain.errors import PoolNotFound
 from promopool.domain.normalization import Normalization, collision_error, collisions
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
+from promopool.storage.ops import idempotency
 from promopool.storage.rows import POOL_COLUMNS, pool_of
 
 SETTINGS = (
@@ -41,7 +43,19 @@ def lock_pool(pool_id: int, account_id: int | None = None) -> Op[bool]:
     return found is not None
 
 
-def create_pool(account_id: int, name: str, settings: PoolSettings, now: datetime) -> Op[Pool]:
+def create_pool(
+    account_id: int, name: str, settings: PoolSettings, now: datetime, key: str | None
+) -> Op[tuple[Pool, bool]]:
+    """A new pool and False; with a key used before to create a pool, that pool and True (replayed)."""
+    if key is not None:
+        earlier = yield from idempotency.reserve_one(account_id, key, idempotency.CREATE_POOL_SCOPE, now)
+        if earlier is not None:
+            if earlier.scope != idempotency.CREATE_POOL_SCOPE:
+                raise idempotency.key_reused(key)
+            pool = yield from get_pool(account_id, earlier.result_id or 0)
+            if pool is None:
+                raise PoolNotFound(earlier.result_id or 0)
+            return pool, True
     row = yield FetchRow(
         f"INSERT INTO pools (account_id, name, created_at, {SETTINGS})"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {POOL_COLUMNS}",
@@ -50,7 +64,9 @@ def create_pool(account_id: int, name: str, settings: PoolSettings, now: datetim
         now,
         *_settings(settings),
     )
-    return pool_of(row)
+    if key is not None:
+        yield from idempotency.record(account_id, [(key, row["id"])])
+    return pool_of(row), False
 
 
 def list_pools(account_id: int) -> Op[list[Pool]]:
@@ -108,8 +124,14 @@ def delete_pool(account_id: int, pool_id: int) -> Op[bool]:
 
 
 class Pools(StoreCore):
-    async def create_pool(self, *, account_id: int, name: str, settings: PoolSettings) -> Pool:
-        return await self._driver.write(create_pool(account_id, name, settings, self.clock()))
+    async def create_pool(
+        self, *, account_id: int, name: str, settings: PoolSettings, idempotency_key: str | None = None
+    ) -> tuple[Pool, bool]:
+        """A new pool, and False; with a key used before to create a pool, that pool and True (replayed),
+        PoolNotFound when it has been deleted since, IdempotencyKeyReused when the key was used for
+        another kind of request. The key is recorded in the pool's transaction."""
+        op = create_pool(account_id, name, settings, self.clock(), idempotency_key)
+        return await self._driver.write(op)
 
     async def list_pools(self, *, account_id: int) -> list[Pool]:
         return await self._driver.read(list_pools(account_id))

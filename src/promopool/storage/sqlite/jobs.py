@@ -59,8 +59,6 @@ def owner_gone(owner: str) -> bool:
     """Whether the process ``this_process`` described has ended (a zombie has: it runs nothing)."""
     pid_text, _, started = owner.partition(":")
     pid = int(pid_text)
-    if pid == os.getpid():
-        return False
     if started:
         fields = _stat(pid)
         return fields is None or fields[0] in ("Z", "X") or fields[19] != started
