@@ -22,6 +22,7 @@ from promopool.storage.base import (
     load_migrations,
     utc_now,
 )
+from promopool.storage.failures import cannot_open, postgres_hint
 
 POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
@@ -126,8 +127,9 @@ class PostgresBase(Store):
                 server_settings=settings,
                 init=self._init_connection,
             )
-        except CONNECTION_ERRORS as exc:
-            raise StorageUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        # Any refusal (no such database or role, a wrong password, a malformed URL) as well as an outage.
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise cannot_open("PostgreSQL", self.url, exc, postgres_hint(self.url, exc)) from exc
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -23,6 +23,7 @@ from promopool.storage.base import (
     load_migrations,
     utc_now,
 )
+from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.sqlite.writer import Writer
 
 T = TypeVar("T")
@@ -123,7 +124,7 @@ class SQLiteBase(Store):
         try:
             await asyncio.to_thread(lambda: self._open().close())
         except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise cannot_open("SQLite", self.url, exc, sqlite_hint(self.path, exc)) from exc
         self._writer = Writer(self._open)
         self._writer.start()
         # Reads run beside the single writer; a few threads suffice (SQLite reads are short and local).
