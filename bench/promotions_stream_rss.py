@@ -4,7 +4,8 @@ For each engine and each list size: a fresh database, ``promopool accounts creat
 ``import`` through the real CLI, then a real ``promopool serve`` process. After a warm-up request, the bench
 downloads ``GET /api/promotions.json`` and then ``.xml`` without ``limit`` (HTTP Basic, as the official
 clients), sampling the server's resident memory every 20 ms from /proc. The downloaded bodies are checked:
-one JSON array, one XML ``<promotions type="array">``, each with every code exactly once.
+one JSON array, one XML ``<promotions type="array">``, each with every code exactly once, and as long as
+the ``Content-Length`` said (the server spools a long list to a temporary file to know it).
 
 The figure that matters is the growth of the server's RSS during a download (peak minus the RSS just before
 it); it must not grow with the list: a 10 times longer list must not cost more than ``GROWTH_LIMIT_MB``.
@@ -155,11 +156,14 @@ def download(base: str, api_key: str, fmt: str, pid: int, workdir: Path, expecte
     ):
         if response.status_code != 200:
             raise BenchFailure(f".{fmt}: HTTP {response.status_code}: {response.read()[:500]!r}")
-        if "content-length" in response.headers:
-            raise BenchFailure(f".{fmt}: answered whole (Content-Length), not streamed")
+        if "content-length" not in response.headers:
+            raise BenchFailure(f".{fmt}: no Content-Length (the Node.js client would read no body)")
+        length = int(response.headers["content-length"])
         for chunk in response.iter_bytes():
             out.write(chunk)
     seconds = time.perf_counter() - started
+    if path.stat().st_size != length:
+        raise BenchFailure(f".{fmt}: Content-Length {length}, body {path.stat().st_size} bytes")
     count = count_json(path, expected) if fmt == "json" else count_xml(path, expected)
     result = Download(
         fmt=fmt,

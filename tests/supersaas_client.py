@@ -4,7 +4,8 @@ Written from the spec's description, not from their code: HTTP Basic only (accou
 request sends ``Accept`` and ``Content-Type: application/json`` and ``User-Agent: SSS/…``; codes are
 checked against ``^[a-zA-Z0-9]+$`` before sending; ``promotion(code)`` sends ``promotion_code=`` and iterates
 the answer as a list; ``duplicate`` sends its parameters as a JSON body and returns the ``Location`` of the
-201; any other status raises with the ``errors`` the server sent.
+201; any other status raises with the ``errors`` the server sent; a body is read only when the answer
+carries a ``Content-Length`` (the Node.js client's way: a list without one fails to iterate).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class OfficialStyleClient:
             return response.headers["Location"]
         if response.status_code >= 400:
             raise SuperSaasError(response.status_code, response.json()["errors"])
+        if int(response.headers.get("content-length", "0")) <= 0:
+            return None  # as the Node.js client: no Content-Length, no body read
         return response.json()
 
     @staticmethod

@@ -73,11 +73,26 @@ async def test_example_upload(client: Client, tenant: Tenant) -> None:
     assert await available(client, tenant) == 13
 
 
-async def test_example_fetch_without_secret_needs_a_device(client: Client, tenant: Tenant) -> None:
-    # curl https://api.personaclick.com/promo_codes/fetch?shop_id=…&id=100500 — without a secret this is the
-    # front end, which needs the visitor's `did` (docs/dialects/personaclick.md, differences).
-    response = await client.get(f"/promo_codes/fetch?shop_id={tenant.account.public_key}&id={tenant.pool.id}")
-    assert_error(response, 404, "did")
+async def test_example_fetch_without_secret_or_device(client: Client, store: Store, tenant: Tenant) -> None:
+    # curl https://api.personaclick.com/promo_codes/fetch?shop_id=…&id=100500 — no secret, no `did`: the
+    # front end without a device (vendor-apis.md §1): 403 naming the setting while public fetch is off, then
+    # a new code on every call.
+    url = f"/promo_codes/fetch?shop_id={tenant.account.public_key}&id={tenant.pool.id}"
+    assert_error(await client.get(url), 403, "public_fetch")
+    assert await available(client, tenant) == 10
+    await public_fetch_on(store, tenant)
+    got = []
+    for _ in range(3):
+        response = await client.get(url)
+        assert response.status_code == 200, response.text
+        assert set(response.json()) == {"code"}
+        got.append(response.json()["code"])
+    assert got == TEN[:3]
+    assert await available(client, tenant) == 7
+    # A device's fetch still keeps its one code; the device-less calls never hand that one out again.
+    bound = (await client.get(url + "&did=dev-1")).json()["code"]
+    assert bound == "CODE003" and (await client.get(url)).json()["code"] == "CODE004"
+    assert (await client.get(url + "&did=dev-1")).json()["code"] == bound
 
 
 async def test_example_fetch_backend_and_front_end(client: Client, store: Store, tenant: Tenant) -> None:
@@ -298,6 +313,9 @@ async def test_front_end_is_rate_limited_per_address(store: Store, database_url:
         response = await limited.get("/promo_codes/fetch", params=front(tenant, "d9"))
         assert_error(response, 429, "front-end")
         assert int(response.headers["Retry-After"]) >= 1
+        # A fetch without a device is the front end too: the same budget.
+        anonymous = {"shop_id": tenant.account.public_key, "id": tenant.pool.id}
+        assert_error(await limited.get("/promo_codes/fetch", params=anonymous), 429, "front-end")
         # The backend is not limited.
         assert (
             await limited.get("/promo_codes/fetch", params=shop(tenant, id=tenant.pool.id))
@@ -373,7 +391,7 @@ async def test_missing_parameter(client: Client, tenant: Tenant, method: str, ur
     if name == "shop_secret" and url != "/promo_codes/fetch":
         assert_error(response, 403, "shop_secret")
     elif name == "shop_secret":  # fetch without a secret is the front end: off for this pool
-        assert_error(response, 404, "did")
+        assert_error(response, 403, "public_fetch")
     else:
         assert_error(response, 404, "mandatory", name)
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from promopool import service
+from promopool.api.supersaas import render
 from promopool.domain import PoolSettings
 from promopool.storage import Store
 from tests.conftest import Tenant
@@ -104,6 +105,17 @@ async def test_official_style_client_with_a_wrong_key_gets_401(client: Client, t
     with pytest.raises(SuperSaasError) as refused:
         await OfficialStyleClient(client, "acme", tenant.api_key + "x").list()
     assert refused.value.status == 401 and refused.value.errors[0]["code"] == "unauthenticated"
+
+
+async def test_official_style_client_lists_past_one_page(
+    client: Client, store: Store, tenant: Tenant
+) -> None:
+    # The Node.js client reads a body only with a Content-Length: list(1001) failed on a streamed answer.
+    expected = await spread_codes(store, tenant, 1_500)
+    sss = OfficialStyleClient(client, "acme", tenant.api_key)
+    assert [p.code for p in await sss.list(1000)] == expected[:1000]
+    assert [p.code for p in await sss.list(1001)] == expected[:1001]
+    assert [p.code for p in await sss.list()] == expected
 
 
 # -- the documented query-string forms -----------------------------------------------------------------
@@ -386,7 +398,7 @@ async def test_an_account_sees_and_touches_only_its_own_promotions(
     assert [p["code"] for p in mine] == TEN
 
 
-# -- the whole list, streamed --------------------------------------------------------------------------
+# -- the whole list, spooled -----------------------------------------------------------------------------
 
 
 async def spread_codes(store: Store, tenant: Tenant, count: int, pools: int = 3) -> list[str]:
@@ -403,17 +415,30 @@ async def spread_codes(store: Store, tenant: Tenant, count: int, pools: int = 3)
     return expected
 
 
-async def test_a_long_list_streams_as_one_array(client: Client, store: Store, tenant: Tenant) -> None:
+def assert_framed(response: httpx.Response) -> None:
+    """A Content-Length equal to the body: the Node.js client reads no body without one."""
+    assert response.status_code == 200, response.text
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+@pytest.mark.parametrize("spool_memory", [render.SPOOL_MEMORY, 4096])
+async def test_a_long_list_is_one_array_with_its_length(
+    client: Client, store: Store, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, spool_memory: int
+) -> None:
+    # 4096: the list overflows the spool's memory into its file, and goes out streamed from it.
+    monkeypatch.setattr(render, "SPOOL_MEMORY", spool_memory)
     expected = await spread_codes(store, tenant, 2_700)
     h = basic("acme", tenant.api_key)
     r = await client.get(JSON_URL, headers=h)
-    assert r.status_code == 200
-    assert "content-length" not in r.headers  # streamed, not built whole
+    assert_framed(r)
     assert [p["code"] for p in r.json()] == expected
     r = await client.get(XML_URL, headers=h)
-    assert "content-length" not in r.headers
+    assert_framed(r)
     assert [p["code"] for p in xml_array(r.content)] == expected
-    # offset and limit across pool boundaries, also streamed when long
+    r = await client.get(f"{JSON_URL}?limit=1001", headers=h)  # the Node.js client's list(1001)
+    assert_framed(r)
+    assert [p["code"] for p in r.json()] == expected[:1001]
+    # offset and limit across pool boundaries
     r = await client.get(f"{JSON_URL}?offset=5&limit=2500", headers=h)
     assert [p["code"] for p in r.json()] == expected[5:2505]
     r = await client.get(f"{XML_URL}?offset=905&limit=7", headers=h)
@@ -428,9 +453,9 @@ async def test_100000_promotions_parse_as_one_array(client: Client, store: Store
     assert len(expected) == 100_010
     h = basic("acme", tenant.api_key)
     r = await client.get(JSON_URL, headers=h)
-    assert r.status_code == 200 and "content-length" not in r.headers
+    assert_framed(r)
     codes = [p["code"] for p in r.json()]
     assert codes == expected and len(set(codes)) == 100_010
     r = await client.get(XML_URL, headers=h)
-    assert r.status_code == 200 and "content-length" not in r.headers
+    assert_framed(r)
     assert [p["code"] for p in xml_array(r.content)] == expected

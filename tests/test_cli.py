@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -72,6 +73,22 @@ def test_bad_database_url_is_named(url: str) -> None:
     result = runner.invoke(app, ["--database-url", url, "migrate"])
     assert result.exit_code in (1, 2)
     assert "database" in result.output.lower() or "sqlite" in result.output.lower()
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(database_url: str, tmp_path: Path) -> None:
+    if database_url.startswith("sqlite"):
+        wrong, words = f"sqlite:///{tmp_path}/missing/promopool.db", ["mkdir -p", "missing"]
+    else:  # another database name on the same server, and a password that must not be shown
+        parts = urlsplit(database_url)
+        netloc = f"{parts.username}:s3cret@{parts.netloc.rpartition('@')[2]}"
+        wrong = urlunsplit((parts.scheme, netloc, "/nosuchdb_pp", parts.query, ""))
+        words = ['database "nosuchdb_pp" does not exist', "createdb nosuchdb_pp"]
+    for command in (["migrate"], ["pools", "list"]):
+        result = runner.invoke(app, ["--database-url", wrong, *command], catch_exceptions=False)
+        assert result.exit_code == 1
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert "cannot open" in result.output and "s3cret" not in result.output
+        assert all(word in result.output for word in words), result.output
 
 
 def test_profile_database_create(database_url: str) -> None:

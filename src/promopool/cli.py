@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -83,7 +84,8 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], *, migrate: 
     try:
         return asyncio.run(main())
     except PromopoolError as exc:
-        err.print(f"[red]error ({exc.code}):[/red] {exc.message}")
+        # One line however long (a log scraper or a terminal finds it whole); the message is no markup.
+        err.print(f"[red]error ({exc.code}):[/red] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

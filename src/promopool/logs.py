@@ -46,6 +46,7 @@ def log_config(level: str, *, access_log: bool = False) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "promopool.logs.JsonFormatter"}},
+        "filters": {"pool_reconnects": {"()": "promopool.outages.PoolReconnects"}},
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
         },
@@ -54,6 +55,8 @@ def log_config(level: str, *, access_log: bool = False) -> dict[str, Any]:
             "granian.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "promopool": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "promopool.access": {"level": "INFO" if access_log else "WARNING"},
+            # its failed reconnects are an outage's, logged once by promopool.outages
+            "asyncpg.pool": {"filters": ["pool_reconnects"]},
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},
     }

@@ -105,8 +105,10 @@ async def test_postgres_restart_under_load(
     assert slowest_probe < 10, f"a request waited {slowest_probe:.1f}s for the missing database"
     # The clients saw codes, or 503 storage_unavailable; nothing else (no 500).
     assert set(ledger.statuses) <= {"200", "200 replayed", "503 storage_unavailable"}, ledger.statuses
-    # (asyncpg itself logs, with a traceback, each failed attempt to reopen its connections: that is fine)
     assert "unhandled error" not in log, log[-3000:]
+    # The outages said in a line when they began and when they ended, no traceback (test_outage_log).
+    assert "Traceback" not in log, log[-3000:]
+    assert 1 <= log.count("database unavailable") <= OUTAGES, log[-3000:]
     rows = await pool_rows(owned_postgres.url, pool_id)
     assert ledger.duplicates == [], ledger.duplicates[:5]
     assert ledger.received - rows.issued == set()
@@ -120,3 +122,39 @@ async def test_postgres_restart_under_load(
     tally.add("database restart: PostgreSQL stopped (fast) and started under load", OUTAGES)
     tally.add("database restart: probe requests while PostgreSQL was away", sum(probes.values()))
     tally.add("database restart: claim requests under outages", ledger.requests)
+
+
+async def test_an_outage_is_two_lines_in_the_log(owned_postgres: OwnedPostgres, tmp_path: Path) -> None:
+    """Every kind of request during an outage answers 503, and the server log says the outage began and
+    ended, in one line each: no traceback (there were dozens: asyncpg's reconnects, each background loop)."""
+    api_key, pool_id = await seed(owned_postgres.url, "outage", 1_000)
+    statuses: Counter[int] = Counter()
+    requests = [
+        ("POST", f"/v1/pools/{pool_id}/claim"),  # the fast claim path
+        ("POST", f"/v1/pools/{pool_id}/claim?lease_seconds=60"),  # the route
+        ("GET", "/health/ready"),
+        ("GET", f"/promo_codes?shop_id=x&shop_secret={api_key}"),
+        ("GET", "/api/promotions.json?account=outage&api_key=" + api_key),
+    ]
+    with Server(owned_postgres.url, tmp_path / "server.log") as server:
+        await asyncio.to_thread(server.start)
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            assert (await client.post(requests[0][1])).status_code == 200
+            await asyncio.to_thread(owned_postgres.stop)
+            away_until = time.monotonic() + OUTAGE_SECONDS
+            while time.monotonic() < away_until:
+                for method, path in requests:
+                    statuses[(await client.request(method, path)).status_code] += 1
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(owned_postgres.start)
+            deadline = time.monotonic() + RECOVERY_TIMEOUT
+            while "database available again" not in server.log():
+                assert time.monotonic() < deadline, server.log()[-3000:]
+                await asyncio.sleep(0.2)
+            assert (await client.post(requests[0][1])).status_code == 200
+        log = server.log()
+    assert set(statuses) == {503}, statuses
+    assert "Traceback" not in log and '"exc"' not in log, log[-3000:]
+    assert log.count("database unavailable") == 1, log[-3000:]
+    assert log.count("database available again") == 1, log[-3000:]

@@ -35,6 +35,7 @@ from promopool.api.personaclick import ROUTES as PERSONACLICK_ROUTES
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import SERVER_PID_ENV, Settings
 from promopool.domain.guessing import FailureBudget
+from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
 from promopool.web.session import Signer
@@ -134,8 +135,10 @@ async def _purge_idempotency_keys(store: Store, settings: Settings) -> None:
     while True:
         try:
             await service.purge_idempotency_keys(store, ttl=ttl)
-        except Exception:  # the database may be away for a while; try again next round
-            log.warning("could not purge old idempotency keys", exc_info=True)
+        except Exception as exc:  # the database may be away for a while; try again next round
+            background_failure("could not purge old idempotency keys", exc)
+        else:
+            OUTAGES.succeeded()
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
@@ -144,8 +147,10 @@ async def _expire_leases(store: Store) -> None:
     while True:
         try:
             await service.expire_leases(store)
-        except Exception:
-            log.warning("could not end run-out leases", exc_info=True)
+        except Exception as exc:
+            background_failure("could not end run-out leases", exc)
+        else:
+            OUTAGES.succeeded()  # every second: the end of an outage is logged within one
         await asyncio.sleep(LEASE_SWEEP_SECONDS)
 
 

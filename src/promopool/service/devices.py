@@ -7,6 +7,7 @@ from promopool.domain import Account, Claimed
 from promopool.domain.codes import has_control_characters
 from promopool.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from promopool.service.accounts import authenticate
+from promopool.service.claims import claim
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -41,13 +42,17 @@ def check_did(did: str) -> str:
     return did
 
 
-async def fetch_for_device(store: Store, *, account: Account, pool_id: int, did: str) -> Claimed:
+async def fetch_for_device(store: Store, *, account: Account, pool_id: int, did: str | None) -> Claimed:
     """The code bound to device ``did`` while it is unredeemed, else the pool's next code, bound to it
-    (``replayed`` when it was bound before). Only on pools with ``public_fetch`` on: Forbidden otherwise."""
-    did = check_did(did)
+    (``replayed`` when it was bound before); without a ``did``, the pool's next code on every call. Only on
+    pools with ``public_fetch`` on: Forbidden otherwise."""
+    if did is not None:
+        did = check_did(did)
     pool = await get_pool(store, account=account, pool_id=pool_id)
     if not pool.settings.public_fetch:
         raise Forbidden(PUBLIC_FETCH_OFF)
+    if did is None:  # no device to bind the code to: a plain claim, as a backend fetch
+        return await claim(store, account=account, pool_id=pool_id)
     try:
         claimed = await store.device_claim(account_id=account.id, pool_id=pool_id, did=did)
     except Exception as exc:

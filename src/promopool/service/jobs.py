@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from promopool.domain import Account
 from promopool.domain.errors import JobNotFound
 from promopool.domain.jobs import Job
+from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store
 
 log = logging.getLogger("promopool")
@@ -68,6 +69,8 @@ class JobRunner:
             try:
                 if failed := await fail_stale_jobs(self._store):
                     log.warning("marked %d job(s) failed: their server stopped before they finished", failed)
-            except Exception:  # the database may be away for a while; try again next round
-                log.warning("could not check for stopped jobs", exc_info=True)
+            except Exception as exc:  # the database may be away for a while; try again next round
+                background_failure("could not check for stopped jobs", exc)
+            else:
+                OUTAGES.succeeded()
             await asyncio.sleep(SWEEP_EVERY_SECONDS)

@@ -28,6 +28,7 @@ from promopool.domain.alerts import (
     retry_delay,
     sign,
 )
+from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store
 
 log = logging.getLogger("promopool.webhooks")
@@ -72,8 +73,10 @@ class WebhookSender:
                     sent = await self.deliver_due(client)
                     if rounds % PURGE_EVERY_ROUNDS == 0:
                         await self._store.purge_deliveries(older_than=self._store.clock() - KEEP_DELIVERIES)
-                except Exception:
-                    log.warning("webhook round failed", exc_info=True)
+                except Exception as exc:
+                    background_failure("webhook round failed", exc)
+                else:
+                    OUTAGES.succeeded()
                 rounds += 1
                 if sent < ROUND_SIZE:  # a full round: more may be due right away
                     await asyncio.sleep(self._poll)

@@ -113,7 +113,9 @@ async def fetch(request: Request[Any, Any, Any], store: StoreDep) -> Response[by
         account = await _shop(store, shop_id, secret)
         claimed = await service.claim(store, account=account, pool_id=pool_id)
         return _json(Fetched(claimed.code.value))
-    did = str(params.required(params.query(request, "did"), "did"))
+    # Front end: with the visitor's `did` one code per device; without it (the vendor's own example) a new
+    # code per call. Either way only on public-fetch pools, and rate-limited per address.
+    did = params.query(request, "did")
     budget: FailureBudget = request.app.state.public_fetches
     budget.take([f"address:{request.client.host if request.client else 'unknown'}"])
     account = await service.account_by_public_key(store, public_key=shop_id)

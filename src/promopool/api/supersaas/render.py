@@ -1,7 +1,8 @@
-"""Promotions on the wire: JSON and Rails-style XML, one object, a small array, or a streamed array."""
+"""Promotions on the wire: JSON and Rails-style XML, one object, a small array, or a long one spooled."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any
@@ -14,6 +15,10 @@ from promopool.formats.xml import RailsXmlWriter
 
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "application/xml; charset=utf-8"
+SPOOL_MEMORY = 1 << 20  # a list's rendering beyond this many bytes goes to a temporary file
+CHUNK = 1 << 16
+
+Spool = tempfile.SpooledTemporaryFile[bytes]
 
 
 class Promotion(msgspec.Struct):
@@ -48,19 +53,35 @@ def array(codes: Iterable[Code], *, xml: bool) -> bytes:
     return encoder.begin() + encoder.page(list(codes)) + encoder.end()
 
 
-async def streamed_array(
-    first: list[list[Code]], rest: AsyncGenerator[list[Code], None], *, xml: bool
-) -> AsyncIterator[bytes]:
-    """The array, one chunk per page: the pages already read, then the rest as they are read (one page in
-    memory at a time)."""
-    encoder = _Encoder(xml=xml)
-    async with aclosing(rest):
-        yield encoder.begin()
-        for page in first:
-            yield encoder.page(page)
-        async for page in rest:
-            yield encoder.page(page)
-        yield encoder.end()
+async def spooled_array(pages: AsyncGenerator[list[Code], None], *, xml: bool) -> tuple[Spool, int]:
+    """The whole array rendered into a spool file, rewound, and its length in bytes.
+
+    Some official clients read a body only when the answer carries a ``Content-Length`` (vendor-apis.md
+    §3), so a long list is rendered before its first byte is sent: one page in memory at a time, the spool
+    in memory up to ``SPOOL_MEMORY`` and in a temporary file beyond. A database failure therefore gets a
+    proper error status at any point of the list. The file writes block, briefly: they go to the page cache.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 (read_spool closes it)
+    try:
+        encoder = _Encoder(xml=xml)
+        spool.write(encoder.begin())
+        async with aclosing(pages):
+            async for page in pages:
+                spool.write(encoder.page(page))
+        spool.write(encoder.end())
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool, size
+
+
+async def read_spool(spool: Spool) -> AsyncIterator[bytes]:
+    """The spool's content in chunks, closing it at the end (or when the client goes away)."""
+    with spool:
+        while chunk := spool.read(CHUNK):
+            yield chunk
 
 
 class _Encoder:

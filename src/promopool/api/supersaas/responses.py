@@ -17,7 +17,6 @@ from litestar.response import Stream
 from promopool import service
 from promopool.api.deps import AccountDep, SettingsDep, StoreDep, read_limited
 from promopool.api.supersaas import render
-from promopool.domain import Code
 from promopool.domain.errors import InvalidInput
 from promopool.formats import json
 
@@ -29,7 +28,7 @@ CodeParam = Annotated[str | None, QueryParameter(name="id", description="A promo
 
 LIST_DESCRIPTION = """\
 Without `id` or `promotion_code`: the account's promotions (`code`, `description`, `usage`), pool by pool in
-code order, `offset` skipped, at most `limit`; without `limit` the whole list, streamed. With `id`: that one
+code order, `offset` skipped, at most `limit`; without `limit` the whole list. With `id`: that one
 promotion as an object. With `promotion_code`: it as a one-element array. Authenticate with HTTP Basic
 (account name, API key), or `account` plus `api_key`, `checksum` or a Bearer key.
 """
@@ -59,16 +58,13 @@ async def list_promotions(
         found = await service.find_promotion(store, account=account, value=promotion_code)
         return Response(render.array([found], xml=xml), media_type=_media_type(xml))
     pages = service.promotion_pages(store, account=account, offset=offset or 0, limit=limit)
-    # Up to two pages are read before answering: a list that fits in one goes out whole (with its length),
-    # and a failing database still gets a proper error status. Longer lists stream, a page at a time.
-    first: list[list[Code]] = []
-    async for page in pages:
-        first.append(page)
-        if len(first) == 2:
-            break  # leaves the generator open, to continue from here
-    if len(first) < 2:
-        return Response(render.array(first[0] if first else [], xml=xml), media_type=_media_type(xml))
-    return Stream(render.streamed_array(first, pages, xml=xml), media_type=_media_type(xml))
+    spool, size = await render.spooled_array(pages, xml=xml)
+    if size <= render.SPOOL_MEMORY:
+        with spool:
+            return Response(spool.read(), media_type=_media_type(xml))
+    # Streamed from the spool with its length known: every SuperSaaS answer carries a Content-Length.
+    headers = {"Content-Length": str(size)}
+    return Stream(render.read_spool(spool), media_type=_media_type(xml), headers=headers)
 
 
 class DuplicateParams(msgspec.Struct):

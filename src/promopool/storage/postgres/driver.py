@@ -30,6 +30,7 @@ from promopool.storage.driver import (
     TakeCodes,
     UniqueViolation,
 )
+from promopool.storage.failures import cannot_open, postgres_hint
 from promopool.storage.migrations import load_migrations
 from promopool.storage.rows import CODE_COLUMNS, code_of
 
@@ -198,8 +199,9 @@ class PostgresDriver(Driver):
                 server_settings=settings,
                 init=self._init_connection,
             )
-        except CONNECTION_ERRORS as exc:
-            raise StorageUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        # Any refusal (no such database or role, a wrong password, a malformed URL) as well as an outage.
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise cannot_open("PostgreSQL", self.url, exc, postgres_hint(self.url, exc)) from exc
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -34,6 +34,7 @@ from promopool.storage.driver import (
     TakeCodes,
     UniqueViolation,
 )
+from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.migrations import Migration, load_migrations
 from promopool.storage.rows import CODE_COLUMNS, code_of
 from promopool.storage.sqlite.writer import Writer
@@ -209,7 +210,7 @@ class SQLiteDriver(Driver):
         try:
             await asyncio.to_thread(lambda: self._open().close())
         except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise cannot_open("SQLite", self.url, exc, sqlite_hint(self.path, exc)) from exc
         self._writer = Writer(self._open)
         self._writer.start()
         # Reads run beside the single writer; a few threads suffice (SQLite reads are short and local).
