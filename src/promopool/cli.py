@@ -10,6 +10,7 @@ import secrets
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from promopool import metrics, service
-from promopool.config import ENV_PREFIX, SERVER_PID_ENV, ConfigError, Settings
+from promopool.config import SERVER_PID_ENV, ConfigError, Settings
 from promopool.domain import Account, CodeState, ImportReport, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow
@@ -127,20 +128,10 @@ def serve(
             f"http://{settings.host}:{settings.port}/v1/pools",
             soft_wrap=True,  # one line, so that it can be copied as it is
         )
-    # Workers are separate processes: hand them the resolved settings through the environment.
-    for name in (
-        "database_url",
-        "max_body_mib",
-        "max_import_mib",
-        "idempotency_ttl_hours",
-        "auth_cache_seconds",
-        "db_pool_size",
-        "log_level",
-        "max_keyspace_fill",
-    ):
-        os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
-    # One session key for all workers (else a sign-in would hold on one worker only).
-    os.environ[ENV_PREFIX + "SESSION_SECRET"] = settings.session_secret or secrets.token_urlsafe(32)
+    # Workers are separate processes: they get the resolved settings, all of them, through the environment,
+    # with one session key for all (else a sign-in would hold on one worker only).
+    settings = replace(settings, session_secret=settings.session_secret or secrets.token_urlsafe(32))
+    os.environ.update(settings.worker_environ())
     # Workers check that this process is still their parent, and end when it is gone (api.app).
     os.environ[SERVER_PID_ENV] = str(os.getpid())
     # Fresh interpreters, not forks: a worker must import prometheus-client after the metrics directory

@@ -10,12 +10,17 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
 
 ENV_PREFIX = "PROMOPOOL_"
 CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
 # Set by `promopool serve` for its worker processes: the pid of the process that started them.
 SERVER_PID_ENV = ENV_PREFIX + "SERVER_PID"
+# Set by `promopool serve` for its worker processes: every setting as it resolved them (file, environment,
+# flags), in one JSON object, so that a worker runs with exactly the server's settings, new ones included.
+SERVE_SETTINGS_ENV = ENV_PREFIX + "SERVE_SETTINGS"
 MIB = 1024 * 1024
 MIN_SECRET_LENGTH = 32
 
@@ -123,6 +128,20 @@ class Settings:
                 values[field.name] = _coerce(ENV_PREFIX + field.name.upper(), field.type, raw)
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return replace(cls(), **values)
+
+    def worker_environ(self) -> dict[str, str]:
+        """What `promopool serve` puts in its workers' environment: these settings, whole."""
+        return {SERVE_SETTINGS_ENV: msgspec.json.encode(self).decode()}
+
+    @classmethod
+    def of_worker(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """A server worker's settings: those its `promopool serve` resolved (``worker_environ``); outside
+        of one, as ``load`` finds them."""
+        environ = os.environ if environ is None else environ
+        handed = environ.get(SERVE_SETTINGS_ENV)
+        if handed is None:
+            return cls.load(environ=environ)
+        return msgspec.json.decode(handed, type=cls)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

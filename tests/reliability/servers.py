@@ -27,9 +27,18 @@ class Server:
     """One ``promopool serve`` process with its output in a log file; restartable on the same port."""
 
     def __init__(
-        self, database_url: str, log_path: Path, *, port: int | None = None, **settings: str
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        workers: int = 1,
+        args: tuple[str, ...] = (),
+        **settings: str,
     ) -> None:
         self.database_url = database_url
+        self.workers_wanted = workers
+        self.args = args  # more command-line arguments, before `serve` (`--config FILE`)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -45,7 +54,15 @@ class Server:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "promopool", "serve", "--workers", "1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "promopool",
+                    *self.args,
+                    "serve",
+                    "--workers",
+                    str(self.workers_wanted),
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -97,6 +114,12 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
+
+    def api_key(self) -> str:
+        """The default account's API key, printed once by the first start on an empty database."""
+        match = re.search(r"API key:\s+(pp_\S+)", self.log())
+        assert match, "the server did not print the default account's API key"
+        return match.group(1)
 
     def __enter__(self) -> Server:
         return self

@@ -152,7 +152,7 @@ async def _expire_leases(store: Store) -> None:
 def app_from_env() -> Any:
     """The app of a server worker process (``promopool serve`` starts them): settings from the environment,
     where the CLI put them; the client address from ``X-Forwarded-For`` when a trusted proxy sends it."""
-    app = create_app(Settings.load())
+    app = create_app(Settings.of_worker())
     server_pid = os.environ.get(SERVER_PID_ENV)
     if server_pid is not None and server_pid == str(os.getppid()):
         _end_when_orphaned(int(server_pid))
