@@ -34,6 +34,7 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ({"PROMOPOOL_LOG_LEVEL": "loud"}, "log_level"),
         ({"PROMOPOOL_IDEMPOTENCY_TTL_HOURS": "1"}, "idempotency_ttl_hours"),
         ({"PROMOPOOL_AUTH_CACHE_SECONDS": "soon"}, "PROMOPOOL_AUTH_CACHE_SECONDS"),
+        ({"PROMOPOOL_METRICS_TOKEN": " "}, "metrics_token"),
     ],
 )
 def test_bad_value_names_the_key(environ: dict[str, str], key: str) -> None:

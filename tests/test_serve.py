@@ -35,3 +35,14 @@ def test_settings_of_a_config_file_reach_every_worker(database_url: str, tmp_pat
         upload = httpx.post(f"{server.url}/promo_codes", content=b"x" * (3 * 1024 * 1024 // 2), timeout=30)
         assert upload.status_code == 413  # over 1 MiB (default: 64)
         assert '"logger": "promopool.access"' in server.log()  # off by default
+
+
+def test_the_metrics_token_holds_on_every_worker(database_url: str, tmp_path: Path) -> None:
+    token = "m" * 40
+    with Server(database_url, tmp_path / "server.log", workers=2, metrics_token=token) as server:
+        server.start()
+        for _ in range(4):  # new connections: either worker
+            assert httpx.get(f"{server.url}/metrics", timeout=30).status_code == 401
+            scraped = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert scraped.status_code == 200
+        assert "/metrics is open" not in server.log()

@@ -65,6 +65,8 @@ class Settings:
     """Largest PersonaClick upload body (`POST /promo_codes`, JSON), in MiB; larger ones get 413."""
     public_fetch_per_minute: int = 60
     """PersonaClick front-end fetches per client address and minute, then 429 (per worker); 0: off."""
+    metrics_token: str | None = None
+    """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -92,6 +94,8 @@ class Settings:
             )
         if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
             raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise ConfigError("metrics_token: must not be empty (leave it unset to keep /metrics open)")
         if not 0 < self.max_keyspace_fill <= 1:
             raise ConfigError(f"max_keyspace_fill: must be in (0, 1], got {self.max_keyspace_fill}")
         if self.log_level not in ("debug", "info", "warning", "error"):

@@ -4,6 +4,8 @@ set up what they share, and run them until stopped."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import multiprocessing
 import os
 import secrets
@@ -13,6 +15,28 @@ from dataclasses import replace
 from promopool import metrics
 from promopool.config import SERVER_PID_ENV, Settings
 from promopool.logs import log_config
+
+log = logging.getLogger("promopool.serve")
+
+
+def warnings(settings: Settings) -> list[str]:
+    """What an operator should hear about these settings when the server starts."""
+    found = []
+    if settings.metrics_token is None and not _loopback(settings.host):
+        found.append(
+            f"/metrics is open to anyone who reaches {settings.host}:{settings.port} and names every account:"
+            " set PROMOPOOL_METRICS_TOKEN, or keep the port off the internet"
+        )
+    return found
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may stand for any address
+        return False
 
 
 def run(settings: Settings) -> None:
@@ -38,7 +62,7 @@ def run(settings: Settings) -> None:
             )
         # granian rather than uvicorn: on the 2-core box, 1.35x the claims and 1.45x the trivial requests
         # per second (commit message of the switch). Its workers are processes even when there is one.
-        Server(
+        server = Server(
             "promopool.api.app:app_from_env",
             address=settings.host,
             port=settings.port,
@@ -50,4 +74,7 @@ def run(settings: Settings) -> None:
             log_level=LogLevels(settings.log_level),
             log_dictconfig=log_config(settings.log_level, access_log=settings.access_log),
             log_access=False,  # ours is promopool.access, with the request id
-        ).serve()
+        )
+        for warning in warnings(settings):  # after Server(), which sets up the logging
+            log.warning(warning)
+        server.serve()
