@@ -4,14 +4,25 @@ slow clients, and for /metrics."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from promopool import listen
 from tests.reliability.servers import Server
+from tests.test_concurrency import free_port
 
 pytestmark = pytest.mark.slow
+
+
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 def validate(url: str, api_key: str, code: str = "NO-SUCH-CODE") -> int:
@@ -19,7 +30,7 @@ def validate(url: str, api_key: str, code: str = "NO-SUCH-CODE") -> int:
     response = httpx.post(
         f"{url}/v1/codes/validate",
         json={"code": code},
-        headers={"Authorization": f"Bearer {api_key}"},
+        headers=auth(api_key),
         timeout=30,
     )
     return response.status_code
@@ -46,3 +57,48 @@ def test_the_metrics_token_holds_on_every_worker(database_url: str, tmp_path: Pa
             scraped = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
             assert scraped.status_code == 200
         assert "/metrics is open" not in server.log()
+
+
+def test_a_second_server_on_a_busy_port_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    with Server(database_url, tmp_path / "first.log", workers=2) as first:
+        first.start()
+        assert first.process is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
+        env |= {"PROMOPOOL_DATABASE_URL": f"sqlite:///{tmp_path}/other.db", "PROMOPOOL_PORT": str(first.port)}
+        second = subprocess.Popen(
+            [sys.executable, "-m", "promopool", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = second.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.communicate(timeout=30)
+            pytest.fail("a second server started on the busy port")
+        assert second.returncode == 1
+        assert (out, len(err.splitlines())) == ("", 1), err  # one line, no traceback
+        assert f"127.0.0.1:{first.port} is already in use by pid {first.process.pid} (" in err
+        assert not (tmp_path / "other.db").exists()  # refused before doing anything
+        for _ in range(6):  # every request still goes to the first server
+            assert httpx.get(f"{first.url}/v1/account", headers=auth(first.api_key())).status_code == 200
+
+
+def test_the_port_guard_refuses_a_second_server_before_the_workers_listen() -> None:
+    port = free_port()
+    guard = listen.hold("127.0.0.1", port)
+    assert guard is not None
+    with guard:
+        with pytest.raises(listen.PortUnavailable, match=f"127.0.0.1:{port} is already in use"):
+            listen.hold("127.0.0.1", port)
+        with socket.socket() as worker:  # the server's own workers still listen there, as granian's do
+            worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            worker.bind(("127.0.0.1", port))
+            worker.listen()
+            with pytest.raises(listen.PortUnavailable, match="already in use by pid"):
+                listen.hold("127.0.0.1", port)
+    listen.hold("127.0.0.1", port).close()  # free again

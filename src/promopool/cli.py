@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from promopool import service, serving
+from promopool import listen, service, serving
 from promopool.config import ConfigError, Settings
 from promopool.domain import Account, CodeState, ImportReport, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
@@ -112,6 +112,16 @@ def serve(
 ) -> None:
     """Run the HTTP server (migrates first; on an empty database creates the 'default' account)."""
     settings = _settings(ctx, host=host, port=port, workers=workers, log_level=log_level)
+    try:  # first, so that a server that cannot listen does nothing else either
+        guard = listen.hold(settings.host, settings.port)
+    except listen.PortUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    with guard or contextlib.nullcontext():
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     created = _run(settings, service.ensure_default_account)
     if created is not None:
         console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
