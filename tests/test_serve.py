@@ -42,10 +42,35 @@ def test_settings_of_a_config_file_reach_every_worker(database_url: str, tmp_pat
     with Server(database_url, tmp_path / "server.log", workers=2, args=("--config", str(config))) as server:
         server.start()
         statuses = [validate(server.url, server.api_key()) for _ in range(6)]
-        assert 429 in statuses[:3], statuses  # a budget of 1 failure (default: 100)
+        assert statuses == [404] + [429] * 5  # a budget of 1 failure (default: 100)
         upload = httpx.post(f"{server.url}/promo_codes", content=b"x" * (3 * 1024 * 1024 // 2), timeout=30)
         assert upload.status_code == 413  # over 1 MiB (default: 64)
         assert '"logger": "promopool.access"' in server.log()  # off by default
+
+
+def test_the_guessing_budgets_hold_across_the_workers_of_a_server(database_url: str, tmp_path: Path) -> None:
+    settings = {"guess_budget": "5", "public_fetch_per_minute": "3"}
+    with Server(database_url, tmp_path / "server.log", workers=2, **settings) as server:
+        server.start()
+        key = server.api_key()
+        # 20 failed guesses, each on a new connection (either worker): 5 pass, as with one worker
+        assert [validate(server.url, key) for _ in range(20)] == [404] * 5 + [429] * 15
+
+        pool = httpx.post(
+            f"{server.url}/v1/pools", json={"name": "front", "public_fetch": True}, headers=auth(key)
+        )
+        codes = [f"F{i}" for i in range(10)]
+        httpx.post(f"{server.url}/v1/pools/{pool.json()['id']}/codes", json=codes, headers=auth(key))
+        shop = httpx.get(f"{server.url}/v1/account", headers=auth(key)).json()["public_key"]
+        fetches = [
+            httpx.get(
+                f"{server.url}/promo_codes/fetch",
+                params={"shop_id": shop, "id": pool.json()["id"], "did": f"device-{i}"},
+                timeout=30,
+            ).status_code
+            for i in range(8)
+        ]
+        assert fetches == [200] * 3 + [429] * 5  # 3 a minute per address, for the server
 
 
 def test_the_metrics_token_holds_on_every_worker(database_url: str, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ class Settings:
     session_secret: str | None = None
     """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
     guess_budget: int = 100
-    """Failed validate/redeem attempts per API key and per client address before 429 (per worker); 0: off."""
+    """Failed validate/redeem attempts per API key and per client address before 429, per server; 0: off."""
     guess_window_seconds: int = 60
     """Seconds in which a spent guess budget refills completely (evenly)."""
     max_keyspace_fill: float = 1e-6
@@ -64,7 +64,7 @@ class Settings:
     personaclick_max_body_mib: int = 64
     """Largest PersonaClick upload body (`POST /promo_codes`, JSON), in MiB; larger ones get 413."""
     public_fetch_per_minute: int = 60
-    """PersonaClick front-end fetches per client address and minute, then 429 (per worker); 0: off."""
+    """PersonaClick front-end fetches per client address and minute, then 429, per server; 0: off."""
     metrics_token: str | None = None
     """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
 

@@ -11,8 +11,9 @@ import os
 import secrets
 import tempfile
 from dataclasses import replace
+from pathlib import Path
 
-from promopool import metrics
+from promopool import ledger, metrics
 from promopool.config import SERVER_PID_ENV, Settings
 from promopool.logs import log_config
 
@@ -60,6 +61,14 @@ def run(settings: Settings) -> None:
             os.environ[metrics.MULTIPROCESS_ENV] = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="promopool-metrics-")
             )
+        os.environ.pop(ledger.BUDGETS_ENV, None)
+        if settings.workers > 1:
+            # The guessing budgets hold for the server, whichever worker answers (a private directory).
+            budgets = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="promopool-"))) / "budgets.db"
+            )
+            ledger.create(budgets)
+            os.environ[ledger.BUDGETS_ENV] = str(budgets)
         # granian rather than uvicorn: on the 2-core box, 1.35x the claims and 1.45x the trivial requests
         # per second (commit message of the switch). Its workers are processes even when there is one.
         server = Server(
