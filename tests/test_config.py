@@ -56,6 +56,7 @@ def non_default(name: str, default: object) -> object:
         "host": "0.0.0.0",
         "log_level": "debug",
         "max_keyspace_fill": 1e-3,
+        "header_timeout_seconds": 45.0,
     }
     if name in special:
         return special[name]

@@ -65,6 +65,12 @@ class Settings:
     """Largest PersonaClick upload body (`POST /promo_codes`, JSON), in MiB; larger ones get 413."""
     public_fetch_per_minute: int = 60
     """PersonaClick front-end fetches per client address and minute, then 429, per server; 0: off."""
+    header_timeout_seconds: float = 30.0
+    """Time a client has to send a request's headers; also how long an idle connection stays open (max 60)."""
+    body_timeout_seconds: float = 30.0
+    """Longest wait for the next part of a request body; then 408 and the connection is closed."""
+    max_requests: int = 1000
+    """Requests in progress per worker; beyond it a request gets 503 with Retry-After at once."""
     metrics_token: str | None = None
     """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
 
@@ -80,11 +86,18 @@ class Settings:
             ("guess_window_seconds", 1),
             ("personaclick_max_body_mib", 1),
             ("public_fetch_per_minute", 0),
+            ("max_requests", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")
         if self.port > 65535:
             raise ConfigError(f"port: must be at most 65535, got {self.port}")
+        if not 0.001 <= self.header_timeout_seconds <= 60:  # the server's (granian's) range
+            raise ConfigError(
+                f"header_timeout_seconds: must be in [0.001, 60], got {self.header_timeout_seconds}"
+            )
+        if self.body_timeout_seconds <= 0:
+            raise ConfigError(f"body_timeout_seconds: must be positive, got {self.body_timeout_seconds}")
         if self.auth_cache_seconds < 0:
             raise ConfigError("auth_cache_seconds: must not be negative")
         scheme = self.database_url.partition(":")[0]

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import multiprocessing
 import os
+import resource
 import secrets
 import tempfile
 from dataclasses import replace
@@ -40,6 +41,39 @@ def _loopback(host: str) -> bool:
         return False
 
 
+# What a worker needs open besides its client connections: the database pool, log and data files, pipes.
+RESERVED_FILES = 256
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit (its workers inherit it) to the most it may: a connection is an
+    open file, and the usual soft limit of 1024 would cap a server at about a thousand. The new limit.
+    (granian 2.8 raises it too, when imported; done here all the same, as the connection limit is sized
+    from it.)"""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = hard if hard != resource.RLIM_INFINITY else _system_open_file_max()
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        except (ValueError, OSError):
+            return soft
+        return ceiling
+    return soft if soft != resource.RLIM_INFINITY else ceiling
+
+
+def _system_open_file_max() -> int:
+    try:
+        return int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
+def connections_per_worker(open_files: int, settings: Settings) -> int:
+    """How many connections a worker takes at once: as many as its open files allow. Beyond, new ones wait
+    in the kernel's queue; a worker out of files would instead fail to accept them, over and over."""
+    return max(64, open_files - RESERVED_FILES - settings.db_pool_size)
+
+
 def run(settings: Settings) -> None:
     """Serve until SIGTERM or Ctrl-C."""
     # Workers are separate processes: they get the resolved settings, all of them, through the environment,
@@ -51,9 +85,13 @@ def run(settings: Settings) -> None:
     # Fresh interpreters, not forks: a worker must import prometheus-client after the metrics directory
     # below is set (it picks its storage at import), and must not inherit this process's threads.
     multiprocessing.set_start_method("spawn", force=True)
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
+
+    open_files = raise_open_file_limit()
+    connections = connections_per_worker(open_files, settings)
 
     with contextlib.ExitStack() as stack:
         if settings.workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
@@ -80,10 +118,17 @@ def run(settings: Settings) -> None:
             loop=Loops.uvloop,
             factory=True,
             websockets=False,
+            # HTTP/1.1 only: in its auto mode (HTTP/2 without TLS too) the server waits for a new
+            # connection's first bytes with no time limit, so idle connections could hold it forever.
+            http=HTTPModes.http1,
+            http1_settings=HTTP1Settings(header_read_timeout=round(settings.header_timeout_seconds * 1000)),
+            backpressure=connections,
             log_level=LogLevels(settings.log_level),
             log_dictconfig=log_config(settings.log_level, access_log=settings.access_log),
             log_access=False,  # ours is promopool.access, with the request id
         )
-        for warning in warnings(settings):  # after Server(), which sets up the logging
+        # (After Server(), which sets up the logging.)
+        log.info("up to %d connections per worker (open-file limit %d)", connections, open_files)
+        for warning in warnings(settings):
             log.warning(warning)
         server.serve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -34,11 +35,13 @@ class Server:
         port: int | None = None,
         workers: int = 1,
         args: tuple[str, ...] = (),
+        open_files: int | None = None,
         **settings: str,
     ) -> None:
         self.database_url = database_url
         self.workers_wanted = workers
         self.args = args  # more command-line arguments, before `serve` (`--config FILE`)
+        self.open_files = open_files  # the soft open-file limit it starts with (else this process's)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -67,9 +70,16 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a SIGKILL meant for the server reaches no one else
+                preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         self.starts += 1
         self.wait_ready(ready_path)
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (self.open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        )
 
     def wait_ready(self, path: str = "/health/ready", timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

@@ -26,6 +26,7 @@ from promopool.api.altcraft import ROUTES as ALTCRAFT_ROUTES
 from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
+from promopool.api.limits import limit_requests
 from promopool.api.native import ROUTES
 from promopool.api.native.fast_claim import fast_claims
 from promopool.api.native.openapi import ClosedStructSchemaPlugin
@@ -133,6 +134,10 @@ def create_app(
         ledger=SharedLedger(budgets_file, "public_fetch") if budgets_file else None,
     )
     handler: ASGIApp = app.asgi_handler  # type: ignore[assignment]
+    # Inside the fast claim path, which reads no body and so needs neither limit (nor its cost).
+    handler = limit_requests(
+        handler, max_requests=settings.max_requests, body_timeout=settings.body_timeout_seconds
+    )
     if fast_claim:
         handler = fast_claims(handler, store=the_store, auth=app.state.auth)
     # Outermost: request id, latency and access log for every request, unmatched ones included.
