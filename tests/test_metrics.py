@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from promopool import service
+from promopool import service, serving
+from promopool.api.app import create_app
+from promopool.config import Settings
 from promopool.storage import Store
 from tests.conftest import Tenant
 
@@ -102,3 +105,39 @@ async def test_unmatched_paths_share_one_series(client: Client) -> None:
 async def test_readiness_checks_the_database(client: Client) -> None:
     ready = await client.get("/health/ready")
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_a_metrics_token_closes_metrics_to_others(store: Store, database_url: str) -> None:
+    token = "scrape-" + "t" * 30
+    app = create_app(Settings(database_url=database_url, metrics_token=token), store=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p.test") as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["WWW-Authenticate"] == "Bearer"
+            assert refused.json()["error"]["code"] == "unauthenticated"
+            assert "promopool_" not in refused.text
+        allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200 and "promopool_claims_total" in allowed.text
+
+
+async def test_without_a_token_metrics_stay_open(client: Client) -> None:
+    assert (await client.get("/metrics")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [
+        ("0.0.0.0", None, True),
+        ("192.0.2.7", None, True),
+        ("::", None, True),
+        ("shop.example", None, True),
+        ("0.0.0.0", "t" * 32, False),
+        ("127.0.0.1", None, False),
+        ("::1", None, False),
+        ("localhost", None, False),
+    ],
+)
+def test_serve_warns_of_open_metrics_beyond_this_host(host: str, token: str | None, warned: bool) -> None:
+    found = serving.warnings(Settings(host=host, metrics_token=token))
+    assert any("/metrics is open" in warning for warning in found) == warned

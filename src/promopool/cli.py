@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import os
-import secrets
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -26,8 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from promopool import metrics, service
-from promopool.config import ENV_PREFIX, SERVER_PID_ENV, ConfigError, Settings
+from promopool import listen, service, serving
+from promopool.config import ConfigError, Settings
 from promopool.domain import Account, CodeState, ImportReport, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
@@ -35,7 +31,6 @@ from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
 from promopool.domain.jobs import Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
-from promopool.logs import log_config
 from promopool.storage import Store, open_store
 
 T = TypeVar("T")
@@ -119,6 +114,16 @@ def serve(
 ) -> None:
     """Run the HTTP server (migrates first; on an empty database creates the 'default' account)."""
     settings = _settings(ctx, host=host, port=port, workers=workers, log_level=log_level)
+    try:  # first, so that a server that cannot listen does nothing else either
+        guard = listen.hold(settings.host, settings.port)
+    except listen.PortUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    with guard or contextlib.nullcontext():
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     created = _run(settings, service.ensure_default_account)
     if created is not None:
         console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
@@ -129,51 +134,7 @@ def serve(
             f"http://{settings.host}:{settings.port}/v1/pools",
             soft_wrap=True,  # one line, so that it can be copied as it is
         )
-    # Workers are separate processes: hand them the resolved settings through the environment.
-    for name in (
-        "database_url",
-        "max_body_mib",
-        "max_import_mib",
-        "idempotency_ttl_hours",
-        "auth_cache_seconds",
-        "db_pool_size",
-        "lock_timeout_seconds",
-        "log_level",
-        "max_keyspace_fill",
-    ):
-        os.environ[ENV_PREFIX + name.upper()] = str(getattr(settings, name))
-    # One session key for all workers (else a sign-in would hold on one worker only).
-    os.environ[ENV_PREFIX + "SESSION_SECRET"] = settings.session_secret or secrets.token_urlsafe(32)
-    # Workers check that this process is still their parent, and end when it is gone (api.app).
-    os.environ[SERVER_PID_ENV] = str(os.getpid())
-    # Fresh interpreters, not forks: a worker must import prometheus-client after the metrics directory
-    # below is set (it picks its storage at import), and must not inherit this process's threads.
-    multiprocessing.set_start_method("spawn", force=True)
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-    from granian.server import Server
-
-    with contextlib.ExitStack() as stack:
-        if settings.workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):
-            # Workers write their counters to files here; /metrics, on any worker, sums them all.
-            os.environ[metrics.MULTIPROCESS_ENV] = stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="promopool-metrics-")
-            )
-        # granian rather than uvicorn: on the 2-core box, 1.35x the claims and 1.45x the trivial requests
-        # per second (commit message of the switch). Its workers are processes even when there is one.
-        Server(
-            "promopool.api.app:app_from_env",
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.workers,
-            loop=Loops.uvloop,
-            factory=True,
-            websockets=False,
-            log_level=LogLevels(settings.log_level),
-            log_dictconfig=log_config(settings.log_level, access_log=settings.access_log),
-            log_access=False,  # ours is promopool.access, with the request id
-        ).serve()
+    serving.run(settings)
 
 
 @app.command()

@@ -10,12 +10,17 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from promopool.storage import DEFAULT_DATABASE_URL, SUPPORTED_ENGINES
 
 ENV_PREFIX = "PROMOPOOL_"
 CONFIG_FILE_ENV = "PROMOPOOL_CONFIG"
 # Set by `promopool serve` for its worker processes: the pid of the process that started them.
 SERVER_PID_ENV = ENV_PREFIX + "SERVER_PID"
+# Set by `promopool serve` for its worker processes: every setting as it resolved them (file, environment,
+# flags), in one JSON object, so that a worker runs with exactly the server's settings, new ones included.
+SERVE_SETTINGS_ENV = ENV_PREFIX + "SERVE_SETTINGS"
 MIB = 1024 * 1024
 MIN_SECRET_LENGTH = 32
 
@@ -53,7 +58,7 @@ class Settings:
     session_secret: str | None = None
     """Signs admin session cookies (32+ chars). Unset: random per `promopool serve`; restart signs out."""
     guess_budget: int = 100
-    """Failed validate/redeem attempts per API key and per client address before 429 (per worker); 0: off."""
+    """Failed validate/redeem attempts per API key and per client address before 429, per server; 0: off."""
     guess_window_seconds: int = 60
     """Seconds in which a spent guess budget refills completely (evenly)."""
     max_keyspace_fill: float = 1e-6
@@ -61,7 +66,15 @@ class Settings:
     personaclick_max_body_mib: int = 64
     """Largest PersonaClick upload body (`POST /promo_codes`, JSON), in MiB; larger ones get 413."""
     public_fetch_per_minute: int = 60
-    """PersonaClick front-end fetches per client address and minute, then 429 (per worker); 0: off."""
+    """PersonaClick front-end fetches per client address and minute, then 429, per server; 0: off."""
+    header_timeout_seconds: float = 30.0
+    """Time a client has to send a request's headers; also how long an idle connection stays open (max 60)."""
+    body_timeout_seconds: float = 30.0
+    """Longest wait for the next part of a request body; then 408 and the connection is closed."""
+    max_requests: int = 1000
+    """Requests in progress per worker; beyond it a request gets 503 with Retry-After at once."""
+    metrics_token: str | None = None
+    """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -75,11 +88,18 @@ class Settings:
             ("guess_window_seconds", 1),
             ("personaclick_max_body_mib", 1),
             ("public_fetch_per_minute", 0),
+            ("max_requests", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")
         if self.port > 65535:
             raise ConfigError(f"port: must be at most 65535, got {self.port}")
+        if not 0.001 <= self.header_timeout_seconds <= 60:  # the server's (granian's) range
+            raise ConfigError(
+                f"header_timeout_seconds: must be in [0.001, 60], got {self.header_timeout_seconds}"
+            )
+        if self.body_timeout_seconds <= 0:
+            raise ConfigError(f"body_timeout_seconds: must be positive, got {self.body_timeout_seconds}")
         if self.auth_cache_seconds < 0:
             raise ConfigError("auth_cache_seconds: must not be negative")
         if not self.lock_timeout_seconds > 0:
@@ -91,6 +111,8 @@ class Settings:
             )
         if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
             raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise ConfigError("metrics_token: must not be empty (leave it unset to keep /metrics open)")
         if not 0 < self.max_keyspace_fill <= 1:
             raise ConfigError(f"max_keyspace_fill: must be in (0, 1], got {self.max_keyspace_fill}")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -127,6 +149,20 @@ class Settings:
                 values[field.name] = _coerce(ENV_PREFIX + field.name.upper(), field.type, raw)
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return replace(cls(), **values)
+
+    def worker_environ(self) -> dict[str, str]:
+        """What `promopool serve` puts in its workers' environment: these settings, whole."""
+        return {SERVE_SETTINGS_ENV: msgspec.json.encode(self).decode()}
+
+    @classmethod
+    def of_worker(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """A server worker's settings: those its `promopool serve` resolved (``worker_environ``); outside
+        of one, as ``load`` finds them."""
+        environ = os.environ if environ is None else environ
+        handed = environ.get(SERVE_SETTINGS_ENV)
+        if handed is None:
+            return cls.load(environ=environ)
+        return msgspec.json.decode(handed, type=cls)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

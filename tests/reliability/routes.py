@@ -19,7 +19,8 @@ from litestar.routes import HTTPRoute
 from tests.conftest import Tenant
 
 # Routes anyone may call: liveness, readiness, the API's description, and the Prometheus scrape (an
-# operators' endpoint, documented to stay on an internal network: docs/operations.md).
+# operators' endpoint: open unless PROMOPOOL_METRICS_TOKEN is set, docs/operations.md; the token is
+# tested in tests/test_metrics.py).
 PUBLIC = re.compile(r"^/(health(/ready)?|openapi\.json|docs(/.*)?|metrics)$")
 
 # Routes whose isolation has tests of their own, because their credential is a signed-in session rather

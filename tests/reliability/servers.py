@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -27,9 +28,20 @@ class Server:
     """One ``promopool serve`` process with its output in a log file; restartable on the same port."""
 
     def __init__(
-        self, database_url: str, log_path: Path, *, port: int | None = None, **settings: str
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        workers: int = 1,
+        args: tuple[str, ...] = (),
+        open_files: int | None = None,
+        **settings: str,
     ) -> None:
         self.database_url = database_url
+        self.workers_wanted = workers
+        self.args = args  # more command-line arguments, before `serve` (`--config FILE`)
+        self.open_files = open_files  # the soft open-file limit it starts with (else this process's)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -45,14 +57,29 @@ class Server:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "promopool", "serve", "--workers", "1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "promopool",
+                    *self.args,
+                    "serve",
+                    "--workers",
+                    str(self.workers_wanted),
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a SIGKILL meant for the server reaches no one else
+                preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         self.starts += 1
         self.wait_ready(ready_path)
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (self.open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        )
 
     def wait_ready(self, path: str = "/health/ready", timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -97,6 +124,12 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
+
+    def api_key(self) -> str:
+        """The default account's API key, printed once by the first start on an empty database."""
+        match = re.search(r"API key:\s+(pp_\S+)", self.log())
+        assert match, "the server did not print the default account's API key"
+        return match.group(1)
 
     def __enter__(self) -> Server:
         return self

@@ -26,6 +26,7 @@ from promopool.api.altcraft import ROUTES as ALTCRAFT_ROUTES
 from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
 from promopool.api.errors import EXCEPTION_HANDLERS
+from promopool.api.limits import limit_requests
 from promopool.api.native import ROUTES
 from promopool.api.native.fast_claim import fast_claims
 from promopool.api.native.openapi import ClosedStructSchemaPlugin
@@ -35,6 +36,7 @@ from promopool.api.personaclick import ROUTES as PERSONACLICK_ROUTES
 from promopool.api.supersaas import ROUTES as SUPERSAAS_ROUTES
 from promopool.config import SERVER_PID_ENV, Settings
 from promopool.domain.guessing import FailureBudget
+from promopool.ledger import BUDGETS_ENV, SharedLedger
 from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
@@ -47,10 +49,15 @@ LEASE_SWEEP_SECONDS = 1.0  # how late at most a run-out lease's code is claimabl
 
 
 def create_app(
-    settings: Settings | None = None, *, store: Store | None = None, fast_claim: bool = True
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    fast_claim: bool = True,
+    budgets_file: str | None = None,
 ) -> Litestar:
     """The app for ``settings``; pass ``store`` to share an already-connected store (tests do).
-    ``fast_claim=False`` leaves every claim to the route (tests compare the two ways)."""
+    ``fast_claim=False`` leaves every claim to the route (tests compare the two ways). ``budgets_file``:
+    where the workers of a server share the guessing budgets (``promopool.ledger``); none: in memory."""
     settings = settings or Settings.load()
     owns_store = store is None
     the_store = store or open_store(
@@ -116,11 +123,22 @@ def create_app(
     app.state.jobs = jobs
     app.state.auth = Authenticator(the_store, ttl=settings.auth_cache_seconds)
     app.state.signer = Signer(settings.session_secret or secrets.token_urlsafe(32))
-    app.state.guessing = FailureBudget(settings.guess_budget, settings.guess_window_seconds)
+    app.state.guessing = FailureBudget(
+        settings.guess_budget,
+        settings.guess_window_seconds,
+        ledger=SharedLedger(budgets_file, "guessing") if budgets_file else None,
+    )
     app.state.public_fetches = FailureBudget(  # a token bucket per client address (PersonaClick front end)
-        settings.public_fetch_per_minute, 60, what="front-end promo code fetches"
+        settings.public_fetch_per_minute,
+        60,
+        what="front-end promo code fetches",
+        ledger=SharedLedger(budgets_file, "public_fetch") if budgets_file else None,
     )
     handler: ASGIApp = app.asgi_handler  # type: ignore[assignment]
+    # Inside the fast claim path, which reads no body and so needs neither limit (nor its cost).
+    handler = limit_requests(
+        handler, max_requests=settings.max_requests, body_timeout=settings.body_timeout_seconds
+    )
     if fast_claim:
         handler = fast_claims(handler, store=the_store, auth=app.state.auth)
     # Outermost: request id, latency and access log for every request, unmatched ones included.
@@ -157,7 +175,7 @@ async def _expire_leases(store: Store) -> None:
 def app_from_env() -> Any:
     """The app of a server worker process (``promopool serve`` starts them): settings from the environment,
     where the CLI put them; the client address from ``X-Forwarded-For`` when a trusted proxy sends it."""
-    app = create_app(Settings.load())
+    app = create_app(Settings.of_worker(), budgets_file=os.environ.get(BUDGETS_ENV))
     server_pid = os.environ.get(SERVER_PID_ENV)
     if server_pid is not None and server_pid == str(os.getppid()):
         _end_when_orphaned(int(server_pid))
