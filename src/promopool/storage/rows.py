@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
+from promopool.domain.normalization import Normalization
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
 POOL_COLUMNS = (
@@ -74,3 +75,8 @@ def code_of(row: Row) -> Code:
         profile_id=row["profile_id"],
         created_at=dt(row["created_at"]),
     )
+
+
+def normalization_of(row: Row) -> Normalization:
+    """A pool's matching rules from its ``case_insensitive`` and ``ignore_separators`` columns."""
+    return Normalization(bool(row["case_insensitive"]), bool(row["ignore_separators"]))
