@@ -5,14 +5,12 @@ from promopool.storage.postgres.devices import PostgresDevices
 from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
-from promopool.storage.postgres.profiles import PostgresProfiles
 from promopool.storage.postgres.promotions import PostgresPromotions
 from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
     PostgresDevices,
-    PostgresProfiles,
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,

@@ -3,16 +3,14 @@ redemptions call it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 
 from promopool.domain import Code, Pool
-from promopool.storage.ops import codes, lookup
+from promopool.storage.ops import lookup
 from promopool.storage.postgres.driver import run
 from promopool.storage.rows import qualified
 
-__all__ = ["find_code", "qualified", "same_code_in_pool", "stored_alike"]
+__all__ = ["find_code", "qualified", "same_code_in_pool"]
 
 
 async def find_code(
@@ -23,7 +21,3 @@ async def find_code(
 
 async def same_code_in_pool(conn: asyncpg.Connection, pool_id: int, value: str) -> str | None:
     return await run(conn, lookup.same_code_in_pool(pool_id, value))
-
-
-async def stored_alike(conn: asyncpg.Connection, pool_id: int, values: Sequence[str]) -> list[str]:
-    return await run(conn, codes.stored_alike(pool_id, values))

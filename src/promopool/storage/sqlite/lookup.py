@@ -4,14 +4,13 @@ and leases call it."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 
 from promopool.domain import Code, Pool
-from promopool.storage.ops import codes, lookup
+from promopool.storage.ops import lookup
 from promopool.storage.rows import qualified
 from promopool.storage.sqlite.driver import run
 
-__all__ = ["find_code", "qualified", "same_code_in_pool", "stored_alike"]
+__all__ = ["find_code", "qualified", "same_code_in_pool"]
 
 
 def find_code(
@@ -22,7 +21,3 @@ def find_code(
 
 def same_code_in_pool(conn: sqlite3.Connection, pool_id: int, value: str) -> str | None:
     return run(conn, lookup.same_code_in_pool(pool_id, value))
-
-
-def stored_alike(conn: sqlite3.Connection, pool_id: int, values: Sequence[str]) -> list[str]:
-    return run(conn, codes.stored_alike(pool_id, values))
