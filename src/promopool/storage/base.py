@@ -224,14 +224,6 @@ class LegacyAreas(abc.ABC):
         """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
         (keyset on the value) so memory stays constant however large the pool."""
 
-    # -- device codes and bulk removal (the PersonaClick dialect) -----------------------------------------
-    @abc.abstractmethod
-    async def device_claim(self, *, account_id: int, pool_id: int, did: str) -> Claimed:
-        """The code bound to device ``did`` in the pool while it has no use (``replayed``); otherwise claim
-        the pool's next code (as ``claim``, not coalesced) and bind it to the device, in one transaction under
-        the pool's lock, so that concurrent first calls of one device take one code. PoolNotFound,
-        PoolExpired, PoolExhausted."""
-
 
 def job_running(pool_id: int) -> Conflict:
     return Conflict(f"a job is already running on pool {pool_id}", pool_id=pool_id)

@@ -1,7 +1,6 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
 from promopool.storage.postgres.alerts import PostgresAlerts
-from promopool.storage.postgres.devices import PostgresDevices
 from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
@@ -10,7 +9,6 @@ from promopool.storage.postgres.redemptions import PostgresRedemptions
 
 
 class PostgresStore(
-    PostgresDevices,
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,

@@ -1,7 +1,6 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
 from promopool.storage.sqlite.alerts import SQLiteAlerts
-from promopool.storage.sqlite.devices import SQLiteDevices
 from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
@@ -10,7 +9,6 @@ from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
-    SQLiteDevices,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
