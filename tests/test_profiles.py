@@ -75,6 +75,15 @@ async def test_a_created_profile_is_found_by_each_identifier(store: Store, tenan
         )
 
 
+async def test_a_custom_field_name_with_a_dot_is_one_key(store: Store, tenant: Tenant) -> None:
+    # Not a JSON path: SQLite's ->> would read "loyalty.card" as the field card inside loyalty.
+    db = await service.create_profile_database(store, account=tenant.account, name="crm")
+    card = identity(matching="custom", field_name="loyalty.card", field_value="C-1")
+    made = await store.ensure_profile(database_id=db.id, identity=card, external_id="p-1")
+    assert made.custom == {"loyalty.card": "C-1"}
+    assert (await store.find_profile(database_id=db.id, identity=card)) == made
+
+
 async def test_attach_with_a_code(store: Store, tenant: Tenant) -> None:
     db = await service.create_profile_database(store, account=tenant.account, name="crm")
     ann = identity(matching="email", email="ann@example.com")

@@ -16,8 +16,6 @@ from promopool.domain import (
     Code,
     CodeState,
     Lease,
-    Profile,
-    ProfileDatabase,
     Redeemed,
     Redemption,
 )
@@ -25,7 +23,6 @@ from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolA
 from promopool.domain.errors import Conflict
 from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
-from promopool.domain.profiles import Identity
 from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.core import Clock, utc_now
 from promopool.storage.migrations import Migration, load_migrations
@@ -234,67 +231,6 @@ class LegacyAreas(abc.ABC):
     ) -> AsyncIterator[list[ExportRow]]:
         """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
         (keyset on the value) so memory stays constant however large the pool."""
-
-    # -- device codes and bulk removal (the PersonaClick dialect) -----------------------------------------
-    @abc.abstractmethod
-    async def device_claim(self, *, account_id: int, pool_id: int, did: str) -> Claimed:
-        """The code bound to device ``did`` in the pool while it has no use (``replayed``); otherwise claim
-        the pool's next code (as ``claim``, not coalesced) and bind it to the device, in one transaction under
-        the pool's lock, so that concurrent first calls of one device take one code. PoolNotFound,
-        PoolExpired, PoolExhausted."""
-
-    # -- profiles: profile databases, find-or-create by an identity, codes attached to profiles ------------
-    # Codes are named by their exact value in one pool of the account (PoolNotFound otherwise).
-    @abc.abstractmethod
-    async def create_profile_database(self, *, account_id: int, name: str) -> ProfileDatabase:
-        """A new profile database; AlreadyExists when the account has one of that name."""
-
-    @abc.abstractmethod
-    async def get_profile_database(self, *, account_id: int, database_id: int) -> ProfileDatabase | None: ...
-
-    @abc.abstractmethod
-    async def find_profile(self, *, database_id: int, identity: Identity) -> Profile | None:
-        """The profile of the database whose matching identifier equals the identity's (the oldest if
-        several)."""
-
-    @abc.abstractmethod
-    async def ensure_profile(self, *, database_id: int, identity: Identity, external_id: str) -> Profile:
-        """The matching profile, or a new one with every identifier of ``identity`` (``external_id`` when it
-        has none), atomically: concurrent calls for one identity get one profile. Conflict when the new
-        profile's external id is another profile's."""
-
-    @abc.abstractmethod
-    async def get_profile(self, *, profile_id: int) -> Profile | None: ...
-
-    @abc.abstractmethod
-    async def attach_code(
-        self,
-        *,
-        account_id: int,
-        pool_id: int,
-        value: str | None,
-        database_id: int,
-        identity: Identity,
-        external_id: str,
-    ) -> Code:
-        """Attach ``value`` (imported first when the pool lacks it) or, without a value, the pool's next
-        free code (the claim path, under the pool's lock) to the profile of ``database_id`` matching
-        ``identity``, created as ``ensure_profile`` does in the same transaction (so a refused attach
-        creates no profile). Conflict when the code is attached already (to anyone, in a single-use pool;
-        to another profile otherwise) or the new profile's external id is taken; PoolExhausted when no code
-        is free."""
-
-    @abc.abstractmethod
-    async def detach_code(self, *, account_id: int, pool_id: int, value: str, profile_id: int | None) -> Code:
-        """Detach the code (from ``profile_id`` when given); an unused code goes back to the pool's tail.
-        CodeNotFound when missing, Conflict when not attached (to that profile)."""
-
-    @abc.abstractmethod
-    async def set_code_expiry(
-        self, *, account_id: int, pool_id: int, value: str, expires_at: datetime | None
-    ) -> Code:
-        """Set the code's expiry; a free code moves to the pool's tail (a later expiry makes it claimable
-        again). CodeNotFound when missing."""
 
 
 def job_running(pool_id: int) -> Conflict:

@@ -4,10 +4,12 @@ and booleans as 0/1)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
+from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings, Profile
+from promopool.domain.normalization import Normalization
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
 POOL_COLUMNS = (
@@ -73,4 +75,25 @@ def code_of(row: Row) -> Code:
         issued_at=dt(row["issued_at"]),
         profile_id=row["profile_id"],
         created_at=dt(row["created_at"]),
+    )
+
+
+def normalization_of(row: Row) -> Normalization:
+    """A pool's matching rules from its ``case_insensitive`` and ``ignore_separators`` columns."""
+    return Normalization(bool(row["case_insensitive"]), bool(row["ignore_separators"]))
+
+
+PROFILE_COLUMNS = "id, database_id, external_id, email, phone, custom"
+
+
+def profile_of(row: Row) -> Profile:
+    custom = row["custom"]  # a dict from PostgreSQL's jsonb, JSON text from SQLite
+    custom = json.loads(custom) if isinstance(custom, str) else custom
+    return Profile(
+        id=row["id"],
+        database_id=row["database_id"],
+        external_id=row["external_id"],
+        email=row["email"],
+        phone=row["phone"],
+        custom={str(k): str(v) for k, v in custom.items()},
     )

@@ -1,18 +1,14 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
 from promopool.storage.sqlite.alerts import SQLiteAlerts
-from promopool.storage.sqlite.devices import SQLiteDevices
 from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
-from promopool.storage.sqlite.profiles import SQLiteProfiles
 from promopool.storage.sqlite.promotions import SQLitePromotions
 from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
-    SQLiteDevices,
-    SQLiteProfiles,
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
