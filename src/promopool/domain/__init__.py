@@ -3,6 +3,7 @@
 from promopool.domain import errors
 from promopool.domain.models import (
     Account,
+    ApiKeyInfo,
     Claimed,
     Code,
     CodeState,
@@ -22,6 +23,7 @@ from promopool.domain.models import (
 
 __all__ = [
     "Account",
+    "ApiKeyInfo",
     "Claimed",
     "Code",
     "CodeState",

@@ -28,6 +28,14 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """One of an account's API keys as it may be shown: never the secret, only a fingerprint of its hash."""
+
+    fingerprint: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NewAccount:
     """An account just created, with its API key: the only time the key is ever visible."""
 

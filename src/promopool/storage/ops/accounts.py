@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from promopool.domain import Account
+from promopool.domain import Account, ApiKeyInfo
 from promopool.domain.errors import AlreadyExists
 from promopool.storage.core import StoreCore
-from promopool.storage.driver import Execute, FetchRow, FetchVal, Op, UniqueViolation
-from promopool.storage.rows import ACCOUNT_COLUMNS, account_of, qualified
+from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op, UniqueViolation
+from promopool.storage.rows import ACCOUNT_COLUMNS, account_of, at, qualified
 
 ADD_KEY = "INSERT INTO api_keys (key_hash, account_id, created_at) VALUES ($1, $2, $3)"
 
@@ -32,6 +32,14 @@ def add_api_key(account_id: int, key_hash: str, now: datetime) -> Op[None]:
     yield Execute(ADD_KEY, key_hash, account_id, now)
 
 
+def list_api_keys(account_id: int) -> Op[list[ApiKeyInfo]]:
+    rows = yield Fetch(
+        "SELECT key_hash, created_at FROM api_keys WHERE account_id = $1 ORDER BY created_at, key_hash",
+        account_id,
+    )
+    return [ApiKeyInfo(fingerprint=row["key_hash"][:12], created_at=at(row["created_at"])) for row in rows]
+
+
 def account_where(clause: str, value: str) -> Op[Account | None]:
     row = yield FetchRow(f"SELECT {qualified(ACCOUNT_COLUMNS, 'a')} FROM accounts a {clause}", value)
     return None if row is None else account_of(row)
@@ -47,6 +55,10 @@ class Accounts(StoreCore):
 
     async def add_api_key(self, *, account_id: int, key_hash: str) -> None:
         await self._driver.write(add_api_key(account_id, key_hash, self.clock()))
+
+    async def list_api_keys(self, *, account_id: int) -> list[ApiKeyInfo]:
+        """The account's API keys, oldest first: fingerprints, never secrets."""
+        return await self._driver.read(list_api_keys(account_id))
 
     async def account_by_key_hash(self, key_hash: str) -> Account | None:
         return await self._driver.read(
