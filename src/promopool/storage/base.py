@@ -21,7 +21,6 @@ from promopool.domain import (
     Redeemed,
     Redemption,
 )
-from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert
 from promopool.domain.errors import Conflict
 from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
@@ -84,54 +83,6 @@ class LegacyAreas(abc.ABC):
     @abc.abstractmethod
     async def key_checksums(self, *, account_id: int) -> list[str]:
         """The checksum digests recorded for the account's API keys."""
-
-    # -- alerts, webhook deliveries, activity (operators: admin page, metrics) ---------------------------
-    @abc.abstractmethod
-    async def get_pool_alert(self, *, pool_id: int) -> PoolAlert | None: ...
-
-    @abc.abstractmethod
-    async def set_pool_alert(self, *, pool_id: int, threshold: int | None, webhook_url: str | None) -> None:
-        """Set the pool's low-stock threshold and webhook URL; ``threshold=None`` removes the alert."""
-
-    @abc.abstractmethod
-    async def webhook_secret(self, *, account_id: int, new_secret: str) -> str:
-        """The account's webhook signing secret, stored as ``new_secret`` if it has none yet."""
-
-    @abc.abstractmethod
-    async def replace_webhook_secret(self, *, account_id: int, secret: str) -> None: ...
-
-    @abc.abstractmethod
-    async def list_deliveries(self, *, pool_id: int, limit: int) -> list[Delivery]:
-        """The pool's webhook deliveries, newest first."""
-
-    @abc.abstractmethod
-    async def lease_deliveries(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` pending deliveries due at ``now`` for sending, with their account's secret:
-        each counts one more attempt and is hidden from other senders until ``lease_until``."""
-
-    @abc.abstractmethod
-    async def finish_attempt(
-        self,
-        *,
-        delivery_id: int,
-        now: datetime,
-        delivered: bool,
-        status: int | None,
-        error: str | None,
-        retry_at: datetime | None,
-    ) -> None:
-        """Record an attempt's outcome: delivered, to be retried at ``retry_at``, or (neither) failed."""
-
-    @abc.abstractmethod
-    async def purge_deliveries(self, *, older_than: datetime) -> int: ...
-
-    @abc.abstractmethod
-    async def pool_activity(self, *, pool_id: int, since: datetime) -> list[ActivityPoint]:
-        """Hourly claims and redemptions of the pool from ``since`` on, oldest first (hours with any)."""
-
-    @abc.abstractmethod
-    async def pool_inventory(self) -> list[InventoryRow]:
-        """Every pool's counters, across accounts (one cheap query: the counters live in the pool row)."""
 
     # -- redemptions -------------------------------------------------------------------------------------
     # A typed value means the code of the account matching it under its pool's normalization

@@ -4,10 +4,12 @@ and booleans as 0/1)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings
+from promopool.domain.alerts import Delivery, DeliveryState
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
 POOL_COLUMNS = (
@@ -73,4 +75,31 @@ def code_of(row: Row) -> Code:
         issued_at=dt(row["issued_at"]),
         profile_id=row["profile_id"],
         created_at=dt(row["created_at"]),
+    )
+
+
+DELIVERY_COLUMNS = (
+    "id, account_id, pool_id, event, url, data, state, attempts, next_attempt_at, last_attempt_at,"
+    " last_status, last_error, created_at, delivered_at"
+)
+
+
+def delivery_of(row: Row, secret: str | None = None) -> Delivery:
+    data = row["data"]
+    return Delivery(
+        id=row["id"],
+        account_id=row["account_id"],
+        pool_id=row["pool_id"],
+        event=row["event"],
+        url=row["url"],
+        data=json.loads(data) if isinstance(data, str) else data,  # SQLite keeps JSON as text
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        next_attempt_at=dt(row["next_attempt_at"]),
+        last_attempt_at=dt(row["last_attempt_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        created_at=at(row["created_at"]),
+        delivered_at=dt(row["delivered_at"]),
+        secret=secret,
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from promopool.storage.base import LegacyAreas
 from promopool.storage.ops.accounts import Accounts
+from promopool.storage.ops.alerts import Alerts
 from promopool.storage.ops.claims import Claims
 from promopool.storage.ops.codes import Codes
 from promopool.storage.ops.pools import Pools
 
 
-class Store(Accounts, Pools, Codes, Claims, LegacyAreas):
+class Store(Accounts, Pools, Codes, Claims, Alerts, LegacyAreas):
     """One database holding every account's data; every method is scoped by the caller's account."""

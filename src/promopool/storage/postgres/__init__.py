@@ -1,6 +1,5 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
-from promopool.storage.postgres.alerts import PostgresAlerts
 from promopool.storage.postgres.devices import PostgresDevices
 from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
@@ -16,7 +15,6 @@ class PostgresStore(
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,
-    PostgresAlerts,
     PostgresJobs,
     PostgresExport,
 ):

@@ -1,6 +1,5 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
-from promopool.storage.sqlite.alerts import SQLiteAlerts
 from promopool.storage.sqlite.devices import SQLiteDevices
 from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
@@ -16,7 +15,6 @@ class SQLiteStore(
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
-    SQLiteAlerts,
     SQLiteJobs,
     SQLiteExport,
 ):
