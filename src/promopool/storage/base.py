@@ -7,14 +7,13 @@ An area converted to ``storage/ops/<area>.py`` leaves this file and both engines
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from promopool.domain import (
     Claimed,
     Code,
-    CodeState,
     Lease,
     Profile,
     ProfileDatabase,
@@ -22,7 +21,6 @@ from promopool.domain import (
     Redemption,
 )
 from promopool.domain.errors import Conflict
-from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
 from promopool.domain.profiles import Identity
 from promopool.domain.redemptions import CodeUse, NewRedemption
@@ -146,7 +144,7 @@ class LegacyAreas(abc.ABC):
         """Put the codes of every lease that has run out back at their pools' tails; return how many leases
         ended."""
 
-    # -- generation jobs and export -----------------------------------------------------------------------
+    # -- generation jobs -------------------------------------------------------------------------------------
     @abc.abstractmethod
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
@@ -170,13 +168,6 @@ class LegacyAreas(abc.ABC):
     async def fail_stale_jobs(self, *, silent_since: datetime, error: str) -> int:
         """Mark ``failed`` every running job whose heartbeat is older than ``silent_since``; return how
         many."""
-
-    @abc.abstractmethod
-    def export_codes(
-        self, *, pool_id: int, state: CodeState | None, batch_size: int
-    ) -> AsyncIterator[list[ExportRow]]:
-        """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
-        (keyset on the value) so memory stays constant however large the pool."""
 
     # -- device codes and bulk removal (the PersonaClick dialect) -----------------------------------------
     @abc.abstractmethod

@@ -7,8 +7,9 @@ from promopool.storage.ops.accounts import Accounts
 from promopool.storage.ops.alerts import Alerts
 from promopool.storage.ops.claims import Claims
 from promopool.storage.ops.codes import Codes
+from promopool.storage.ops.export import Export
 from promopool.storage.ops.pools import Pools
 
 
-class Store(Accounts, Pools, Codes, Claims, Alerts, LegacyAreas):
+class Store(Accounts, Pools, Codes, Claims, Alerts, Export, LegacyAreas):
     """One database holding every account's data; every method is scoped by the caller's account."""

@@ -1,7 +1,6 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
 from promopool.storage.postgres.devices import PostgresDevices
-from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.profiles import PostgresProfiles
@@ -16,7 +15,6 @@ class PostgresStore(
     PostgresRedemptions,
     PostgresPromotions,
     PostgresJobs,
-    PostgresExport,
 ):
     """The shared store on the PostgreSQL driver, with the areas not yet written once (the modules beside
     this one)."""

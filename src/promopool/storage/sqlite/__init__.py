@@ -1,7 +1,6 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
 from promopool.storage.sqlite.devices import SQLiteDevices
-from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.profiles import SQLiteProfiles
@@ -16,7 +15,6 @@ class SQLiteStore(
     SQLiteRedemptions,
     SQLitePromotions,
     SQLiteJobs,
-    SQLiteExport,
 ):
     """The shared store on the SQLite driver, with the areas not yet written once (the modules beside this
     one)."""
