@@ -13,17 +13,37 @@ from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of
 
+COUNT_REDEMPTIONS = (
+    "INSERT INTO pool_activity (pool_id, hour, redemptions) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
+    " DO UPDATE SET redemptions = pool_activity.redemptions + excluded.redemptions"
+)
+SET_ALERT = (
+    "INSERT INTO pool_alerts VALUES ($1, $2, $3) ON CONFLICT (pool_id) DO UPDATE"
+    " SET threshold = excluded.threshold, webhook_url = excluded.webhook_url"
+)
+ADD_SIGNING_KEY = "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING"
+REPLACE_SIGNING_KEY = (
+    "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (account_id)"
+    " DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at"
+)
+DUE = "FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1"
+# SKIP LOCKED: several workers and servers lease disjoint deliveries; moving next_attempt_at to the lease's
+# end hides a leased delivery until then, and brings it back if its sender died.
+LEASE = (
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $2, last_attempt_at = $1"
+    f" WHERE id IN (SELECT id {DUE} ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+    f" RETURNING {DELIVERY_COLUMNS},"
+    " (SELECT secret FROM webhook_secrets s WHERE s.account_id = webhook_deliveries.account_id) AS secret"
+)
+FINISH = (
+    "UPDATE webhook_deliveries SET state = $2, last_status = $3, last_error = $4,"
+    " next_attempt_at = COALESCE($5, next_attempt_at), delivered_at = $6 WHERE id = $1"
+)
+
 
 def record_redemptions(pool_id: int, count: int, now: datetime) -> Op[None]:
     """Count ``count`` redemptions (negative: rollbacks) in the pool's activity of ``now``'s hour."""
-    yield Execute(
-        "INSERT INTO pool_activity (pool_id, hour, redemptions) VALUES ($1, $2, $3)"
-        " ON CONFLICT (pool_id, hour) DO UPDATE"
-        " SET redemptions = pool_activity.redemptions + excluded.redemptions",
-        pool_id,
-        hour_of(now),
-        count,
-    )
+    yield Execute(COUNT_REDEMPTIONS, pool_id, hour_of(now), count)
 
 
 def get_pool_alert(pool_id: int) -> Op[PoolAlert | None]:
@@ -35,100 +55,55 @@ def set_pool_alert(pool_id: int, threshold: int | None, webhook_url: str | None)
     if threshold is None:
         yield Execute("DELETE FROM pool_alerts WHERE pool_id = $1", pool_id)
     else:
-        yield Execute(
-            "INSERT INTO pool_alerts VALUES ($1, $2, $3) ON CONFLICT (pool_id) DO UPDATE"
-            " SET threshold = excluded.threshold, webhook_url = excluded.webhook_url",
-            pool_id,
-            threshold,
-            webhook_url,
-        )
+        yield Execute(SET_ALERT, pool_id, threshold, webhook_url)
 
 
 def webhook_secret(account_id: int, new_secret: str, now: datetime) -> Op[str]:
-    yield Execute(
-        "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING",
-        account_id,
-        new_secret,
-        now,
-    )
+    yield Execute(ADD_SIGNING_KEY, account_id, new_secret, now)
     return str((yield FetchVal("SELECT secret FROM webhook_secrets WHERE account_id = $1", account_id)))
 
 
 def replace_webhook_secret(account_id: int, secret: str, now: datetime) -> Op[None]:
-    yield Execute(
-        "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (account_id)"
-        " DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-        account_id,
-        secret,
-        now,
-    )
+    yield Execute(REPLACE_SIGNING_KEY, account_id, secret, now)
 
 
 def list_deliveries(pool_id: int, limit: int) -> Op[list[Delivery]]:
-    rows = yield Fetch(
-        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE pool_id = $1 ORDER BY id DESC LIMIT $2",
-        pool_id,
-        limit,
-    )
-    return [delivery_of(row) for row in rows]
+    sql = f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE pool_id = $1 ORDER BY id DESC LIMIT $2"
+    return [delivery_of(row) for row in (yield Fetch(sql, pool_id, limit))]
 
 
 def any_due(now: datetime) -> Op[bool]:
-    due = yield FetchVal(
-        "SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1", now
-    )
-    return due is not None
+    return (yield FetchVal(f"SELECT 1 {DUE} LIMIT 1", now)) is not None
 
 
 def lease_deliveries(now: datetime, lease_until: datetime, limit: int) -> Op[list[Delivery]]:
-    # SKIP LOCKED: several workers and servers lease disjoint deliveries; moving next_attempt_at to the
-    # lease's end hides a leased delivery until then, and brings it back if its sender died.
-    rows = yield Fetch(
-        "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $2, last_attempt_at = $1"
-        " WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1"
-        " ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-        f" RETURNING {DELIVERY_COLUMNS}, (SELECT secret FROM webhook_secrets s"
-        " WHERE s.account_id = webhook_deliveries.account_id) AS secret",
-        now,
-        lease_until,
-        limit,
-    )
+    rows = yield Fetch(LEASE, now, lease_until, limit)
     return sorted((delivery_of(row, row["secret"]) for row in rows), key=lambda d: d.id)
 
 
 def finish_attempt(
     delivery_id: int,
-    state: str,
+    now: datetime,
+    delivered: bool,
     status: int | None,
     error: str | None,
-    retry_at: datetime | None,
-    done: datetime | None,
+    retry: datetime | None,
 ) -> Op[None]:
-    yield Execute(
-        "UPDATE webhook_deliveries SET state = $2, last_status = $3, last_error = $4,"
-        " next_attempt_at = COALESCE($5, next_attempt_at), delivered_at = $6 WHERE id = $1",
-        delivery_id,
-        state,
-        status,
-        error,
-        retry_at,
-        done,
-    )
+    state = "delivered" if delivered else "pending" if retry is not None else "failed"
+    yield Execute(FINISH, delivery_id, state, status, error, retry, now if delivered else None)
 
 
 def purge_deliveries(older_than: datetime) -> Op[int]:
-    purged: int = yield Execute(
-        "DELETE FROM webhook_deliveries WHERE created_at < $1 AND state <> 'pending'", older_than
-    )
+    sql = "DELETE FROM webhook_deliveries WHERE created_at < $1 AND state <> 'pending'"
+    purged: int = yield Execute(sql, older_than)
     return purged
 
 
 def pool_activity(pool_id: int, since: datetime) -> Op[list[ActivityPoint]]:
-    rows = yield Fetch(
-        "SELECT hour, claims, redemptions FROM pool_activity WHERE pool_id = $1 AND hour >= $2 ORDER BY hour",
-        pool_id,
-        since,
+    sql = (
+        "SELECT hour, claims, redemptions FROM pool_activity WHERE pool_id = $1 AND hour >= $2 ORDER BY hour"
     )
+    rows = yield Fetch(sql, pool_id, since)
     return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"]) for row in rows]
 
 
@@ -178,9 +153,7 @@ class Alerts(StoreCore):
         retry_at: datetime | None,
     ) -> None:
         """Record an attempt's outcome: delivered, to be retried at ``retry_at``, or (neither) failed."""
-        state = "delivered" if delivered else "pending" if retry_at is not None else "failed"
-        done = now if delivered else None
-        await self._driver.write(finish_attempt(delivery_id, state, status, error, retry_at, done))
+        await self._driver.write(finish_attempt(delivery_id, now, delivered, status, error, retry_at))
 
     async def purge_deliveries(self, *, older_than: datetime) -> int:
         return await self._driver.write(purge_deliveries(older_than))

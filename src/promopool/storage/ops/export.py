@@ -13,25 +13,16 @@ from promopool.storage.rows import dt
 
 def export_page(pool_id: int, state: CodeState | None, after: str, limit: int) -> Op[list[ExportRow]]:
     """The first ``limit`` codes whose value sorts after ``after``."""
-    of_state = "" if state is None else " AND c.state = $4"
+    of_state = () if state is None else (state.value,)
     rows = yield Fetch(
         "SELECT c.value, c.state, c.issued_at, p.external_id, c.usage_count"
-        " FROM codes c LEFT JOIN profiles p ON p.id = c.profile_id"
-        f" WHERE c.pool_id = $1 AND c.value > $2{of_state} ORDER BY c.value LIMIT $3",
-        pool_id,
-        after,
-        limit,
-        *([] if state is None else [state.value]),
+        " FROM codes c LEFT JOIN profiles p ON p.id = c.profile_id WHERE c.pool_id = $1 AND c.value > $2"
+        f"{' AND c.state = $4' if of_state else ''} ORDER BY c.value LIMIT $3",
+        *(pool_id, after, limit, *of_state),
     )
     return [
-        ExportRow(
-            row["value"],
-            CodeState(row["state"]),
-            dt(row["issued_at"]),
-            row["external_id"],
-            row["usage_count"],
-        )
-        for row in rows
+        ExportRow(r["value"], CodeState(r["state"]), dt(r["issued_at"]), r["external_id"], r["usage_count"])
+        for r in rows
     ]
 
 
