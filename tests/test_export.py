@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from promopool import service
 from promopool.cli import app
+from promopool.domain import CodeState
 from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
@@ -55,6 +56,26 @@ async def test_csv_and_jsonl_with_state_filter(client: Client, tenant: Tenant) -
     assert [row["code"] for row in parse_csv(issued.text)] == ["CODE000"]
     redeemed = await client.get(f"{url}/export?state=redeemed", headers=h)
     assert redeemed.text == "code,state,issued_at,profile,usage_count\n"
+
+
+async def test_pages_walk_the_values_in_order(store: Store, tenant: Tenant) -> None:
+    account, pool_id = tenant.account, tenant.pool.id  # CODE000 … CODE009
+    await service.import_codes(store, account=account, pool_id=pool_id, values=["A1", "Z1"])
+    claimed = [(await service.claim(store, account=account, pool_id=pool_id)).code.value for _ in range(4)]
+
+    async def pages(state: CodeState | None, size: int) -> list[list[str]]:
+        return [
+            [row.code for row in page]
+            async for page in store.export_codes(pool_id=pool_id, state=state, batch_size=size)
+        ]
+
+    every = await pages(None, 4)
+    assert [len(page) for page in every] == [4, 4, 4]  # a full last page: no empty page after it
+    assert [code for page in every for code in page] == sorted(
+        ["A1", "Z1", *(f"CODE{i:03d}" for i in range(10))]
+    )
+    assert await pages(CodeState.ISSUED, 3) == [sorted(claimed)[:3], sorted(claimed)[3:]]
+    assert await pages(CodeState.REDEEMED, 3) == []
 
 
 async def test_export_errors(client: Client, tenant: Tenant, other: Tenant) -> None:

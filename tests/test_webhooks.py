@@ -119,6 +119,32 @@ async def test_delivered_signed_and_once(store: Store, tenant: Tenant, receiver:
     assert (delivery.state, delivery.attempts, delivery.last_status) == (DeliveryState.DELIVERED, 1, 200)
 
 
+async def test_leases_are_disjoint_and_purge_keeps_pending(store: Store, tenant: Tenant) -> None:
+    account, pool_id = tenant.account, tenant.pool.id  # 10 codes
+    await service.set_low_stock_alert(
+        store, account=account, pool_id=pool_id, threshold=9, webhook_url="https://shop.example/hook"
+    )
+    for i in range(3):  # three crossings: each claim takes 10 available to 9, each import re-arms
+        await claim_n(store, tenant, 1)
+        await service.import_codes(store, account=account, pool_id=pool_id, values=[f"R{i}"])
+    secret = await service.webhook_secret(store, account=account)
+    now = store.clock()
+    leased = await asyncio.gather(
+        *[store.lease_deliveries(now=now, lease_until=now + timedelta(hours=1), limit=2) for _ in range(2)]
+    )
+    ids = sorted(d.id for batch in leased for d in batch)
+    assert len(ids) == len(set(ids)) == 3
+    assert all(d.secret == secret and d.attempts == 1 for batch in leased for d in batch)
+    assert await store.lease_deliveries(now=now, lease_until=now, limit=9) == []  # hidden while leased
+    for delivery_id, delivered, retry_at in zip(ids, (True, False, False), (None, None, now), strict=True):
+        await store.finish_attempt(
+            delivery_id=delivery_id, now=now, delivered=delivered, status=500, error=None, retry_at=retry_at
+        )
+    assert await store.purge_deliveries(older_than=now + timedelta(seconds=1)) == 2
+    [kept] = await store.list_deliveries(pool_id=pool_id, limit=9)
+    assert (kept.id, kept.state) == (ids[2], DeliveryState.PENDING)
+
+
 async def test_failing_receiver_is_retried_with_backoff(
     store: Store, tenant: Tenant, receiver: Receiver
 ) -> None:

@@ -1,11 +1,11 @@
 """Webhook delivery: a background task in every server process sends due events, with backoff.
 
-Events are rows written by the claim transactions (see ``storage/*/alerts.py``). A sender leases due rows
-(several processes and servers lease disjoint ones), POSTs each as JSON signed with HMAC-SHA256 under the
-account's secret, and records the outcome: delivered on a 2xx answer, otherwise retried after the next delay
-of ``RETRY_DELAYS`` and given up (``failed``) after the last. Delivery is at least once: a receiver that
-answered but whose answer was lost (crash, timeout) gets the same event again and dedupes on its ``id``.
-Claims never wait for any of this.
+Events are rows written by the claim transactions (``TakeCodes`` in ``storage/driver.py``). A sender leases
+due rows (several processes and servers lease disjoint ones), POSTs each as JSON signed with HMAC-SHA256
+under the account's secret, and records the outcome: delivered on a 2xx answer, otherwise retried after the
+next delay of ``RETRY_DELAYS`` and given up (``failed``) after the last. Delivery is at least once: a
+receiver that answered but whose answer was lost (crash, timeout) gets the same event again and dedupes on
+its ``id``. Claims never wait for any of this.
 """
 
 from __future__ import annotations

@@ -7,21 +7,18 @@ An area converted to ``storage/ops/<area>.py`` leaves this file and both engines
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from promopool.domain import (
     Claimed,
     Code,
-    CodeState,
     Lease,
     Redeemed,
     Redemption,
 )
-from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert
 from promopool.domain.errors import Conflict
-from promopool.domain.export import ExportRow
 from promopool.domain.jobs import Job, JobKind
 from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.core import Clock, utc_now
@@ -88,54 +85,6 @@ class LegacyAreas(abc.ABC):
     async def key_checksums(self, *, account_id: int) -> list[str]:
         """The checksum digests recorded for the account's API keys."""
 
-    # -- alerts, webhook deliveries, activity (operators: admin page, metrics) ---------------------------
-    @abc.abstractmethod
-    async def get_pool_alert(self, *, pool_id: int) -> PoolAlert | None: ...
-
-    @abc.abstractmethod
-    async def set_pool_alert(self, *, pool_id: int, threshold: int | None, webhook_url: str | None) -> None:
-        """Set the pool's low-stock threshold and webhook URL; ``threshold=None`` removes the alert."""
-
-    @abc.abstractmethod
-    async def webhook_secret(self, *, account_id: int, new_secret: str) -> str:
-        """The account's webhook signing secret, stored as ``new_secret`` if it has none yet."""
-
-    @abc.abstractmethod
-    async def replace_webhook_secret(self, *, account_id: int, secret: str) -> None: ...
-
-    @abc.abstractmethod
-    async def list_deliveries(self, *, pool_id: int, limit: int) -> list[Delivery]:
-        """The pool's webhook deliveries, newest first."""
-
-    @abc.abstractmethod
-    async def lease_deliveries(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` pending deliveries due at ``now`` for sending, with their account's secret:
-        each counts one more attempt and is hidden from other senders until ``lease_until``."""
-
-    @abc.abstractmethod
-    async def finish_attempt(
-        self,
-        *,
-        delivery_id: int,
-        now: datetime,
-        delivered: bool,
-        status: int | None,
-        error: str | None,
-        retry_at: datetime | None,
-    ) -> None:
-        """Record an attempt's outcome: delivered, to be retried at ``retry_at``, or (neither) failed."""
-
-    @abc.abstractmethod
-    async def purge_deliveries(self, *, older_than: datetime) -> int: ...
-
-    @abc.abstractmethod
-    async def pool_activity(self, *, pool_id: int, since: datetime) -> list[ActivityPoint]:
-        """Hourly claims and redemptions of the pool from ``since`` on, oldest first (hours with any)."""
-
-    @abc.abstractmethod
-    async def pool_inventory(self) -> list[InventoryRow]:
-        """Every pool's counters, across accounts (one cheap query: the counters live in the pool row)."""
-
     # -- redemptions -------------------------------------------------------------------------------------
     # A typed value means the code of the account matching it under its pool's normalization
     # (domain.normalization.best_match); `request.pool_id` narrows the search to one pool. A profile is named
@@ -198,7 +147,7 @@ class LegacyAreas(abc.ABC):
         """Put the codes of every lease that has run out back at their pools' tails; return how many leases
         ended."""
 
-    # -- generation jobs and export -----------------------------------------------------------------------
+    # -- generation jobs -------------------------------------------------------------------------------------
     @abc.abstractmethod
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
@@ -224,13 +173,6 @@ class LegacyAreas(abc.ABC):
         """Mark ``failed`` every running job whose owner is gone (the process that created and runs it: told
         at once and exactly, never a live process's job), or whose heartbeat is older than ``silent_since``;
         its error is ``error`` with how far it got (``stopped_error``). Return how many."""
-
-    @abc.abstractmethod
-    def export_codes(
-        self, *, pool_id: int, state: CodeState | None, batch_size: int
-    ) -> AsyncIterator[list[ExportRow]]:
-        """The pool's codes (of one state, or all) in value order, a batch at a time, read page by page
-        (keyset on the value) so memory stays constant however large the pool."""
 
 
 def job_running(pool_id: int) -> Conflict:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings, Profile
+from promopool.domain.alerts import Delivery, DeliveryState
 from promopool.domain.normalization import Normalization
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
@@ -96,4 +97,31 @@ def profile_of(row: Row) -> Profile:
         email=row["email"],
         phone=row["phone"],
         custom={str(k): str(v) for k, v in custom.items()},
+    )
+
+
+DELIVERY_COLUMNS = (
+    "id, account_id, pool_id, event, url, data, state, attempts, next_attempt_at, last_attempt_at,"
+    " last_status, last_error, created_at, delivered_at"
+)
+
+
+def delivery_of(row: Row, secret: str | None = None) -> Delivery:
+    data = row["data"]
+    return Delivery(
+        id=row["id"],
+        account_id=row["account_id"],
+        pool_id=row["pool_id"],
+        event=row["event"],
+        url=row["url"],
+        data=json.loads(data) if isinstance(data, str) else data,  # SQLite keeps JSON as text
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        next_attempt_at=dt(row["next_attempt_at"]),
+        last_attempt_at=dt(row["last_attempt_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        created_at=at(row["created_at"]),
+        delivered_at=dt(row["delivered_at"]),
+        secret=secret,
     )

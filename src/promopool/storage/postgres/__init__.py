@@ -1,7 +1,5 @@
 """PostgreSQL engine (asyncpg): for several workers or machines sharing one database."""
 
-from promopool.storage.postgres.alerts import PostgresAlerts
-from promopool.storage.postgres.export import PostgresExport
 from promopool.storage.postgres.jobs import PostgresJobs
 from promopool.storage.postgres.leases import PostgresLeases
 from promopool.storage.postgres.promotions import PostgresPromotions
@@ -12,9 +10,7 @@ class PostgresStore(
     PostgresLeases,
     PostgresRedemptions,
     PostgresPromotions,
-    PostgresAlerts,
     PostgresJobs,
-    PostgresExport,
 ):
     """The shared store on the PostgreSQL driver, with the areas not yet written once (the modules beside
     this one)."""

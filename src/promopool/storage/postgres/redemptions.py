@@ -24,8 +24,9 @@ from promopool.domain.redemptions import (
     refused,
 )
 from promopool.storage.base import key_reused, redeem_scope, replays_redemption, rollback_scope
-from promopool.storage.postgres.alerts import record_redemptions
+from promopool.storage.ops.alerts import record_redemptions
 from promopool.storage.postgres.base import CODE_COLUMNS, PostgresBase, code_of
+from promopool.storage.postgres.driver import run
 from promopool.storage.postgres.lookup import find_code, qualified
 
 REDEMPTION_SELECT = (
@@ -226,7 +227,7 @@ class PostgresRedemptions(PostgresBase):
                 request.metadata,
                 now,
             )
-            await record_redemptions(conn, pool_id=pool.id, count=1, now=now)
+            await run(conn, record_redemptions(pool.id, 1, now))
             await _record_key(conn, account_id, idempotency_key, redemption_id)
         return Redeemed(
             request.recorded(redemption_id=redemption_id, code=used, profile_id=profile_id, at=now), used
@@ -255,7 +256,7 @@ class PostgresRedemptions(PostgresBase):
             if not rolled:
                 raise AlreadyRolledBack(redemption_id)
             code = await self._give_back(conn, redemption, last_seq)
-            await record_redemptions(conn, pool_id=redemption.pool_id, count=-1, now=now)
+            await run(conn, record_redemptions(redemption.pool_id, -1, now))
             await _record_key(conn, account_id, idempotency_key, redemption_id)
             done = await _redemption(conn, redemption_id, account_id)
         assert done is not None

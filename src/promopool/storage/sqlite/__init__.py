@@ -1,7 +1,5 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
-from promopool.storage.sqlite.alerts import SQLiteAlerts
-from promopool.storage.sqlite.export import SQLiteExport
 from promopool.storage.sqlite.jobs import SQLiteJobs
 from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.promotions import SQLitePromotions
@@ -12,9 +10,7 @@ class SQLiteStore(
     SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
-    SQLiteAlerts,
     SQLiteJobs,
-    SQLiteExport,
 ):
     """The shared store on the SQLite driver, with the areas not yet written once (the modules beside this
     one)."""

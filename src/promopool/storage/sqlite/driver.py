@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from promopool.domain import Code
+from promopool.domain.alerts import LOW_STOCK_EVENT
 from promopool.domain.errors import InvalidInput, StorageUnavailable
 from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
@@ -59,14 +60,15 @@ sqlite3.register_adapter(list, lambda items: json.dumps(items, default=ts))
 _ANY = re.compile(r"= ANY\(\$(\d+)(?:::\w+\[\])?\)")
 _ALL = re.compile(r"<> ALL\(\$(\d+)(?:::\w+\[\])?\)")
 _CAST = re.compile(r"::\w+(?:\[\])?")
-_FOR_UPDATE = re.compile(r" FOR UPDATE\b")
+_FOR_UPDATE = re.compile(r" FOR UPDATE(?: SKIP LOCKED)?\b")
 _PARAM = re.compile(r"\$(\d+)")
 
 
 @lru_cache(maxsize=2048)
 def sqlite_sql(sql: str) -> str:
     """A statement written for PostgreSQL, as SQLite reads it: ``$N`` → ``?N``, ``= ANY($N)`` over a JSON
-    array, casts dropped, and ``FOR UPDATE`` dropped (the writer already holds the database's write lock)."""
+    array, casts dropped, and ``FOR UPDATE [SKIP LOCKED]`` dropped (the writer already holds the database's
+    write lock)."""
     sql = _ANY.sub(r"IN (SELECT value FROM json_each(?\1))", sql)
     sql = _ALL.sub(r"NOT IN (SELECT value FROM json_each(?\1))", sql)
     sql = _FOR_UPDATE.sub("", _CAST.sub("", sql))
@@ -135,10 +137,19 @@ def _step(conn: sqlite3.Connection, step: Step) -> Any:
     raise TypeError(f"unknown step {step!r}")
 
 
+# The crossing rule: available went from above the threshold (before the batch: available + taken) to at or
+# below it. Pools without a webhook URL get no delivery row.
+LOW_STOCK_SQL = f"""
+INSERT INTO webhook_deliveries (account_id, pool_id, event, url, data, next_attempt_at, created_at)
+SELECT ?1, a.pool_id, '{LOW_STOCK_EVENT}', a.webhook_url,
+       json_object('pool_id', a.pool_id, 'pool_name', ?3, 'available', ?4, 'threshold', a.threshold), ?6, ?6
+FROM pool_alerts a
+WHERE a.pool_id = ?2 AND a.webhook_url IS NOT NULL AND ?4 <= a.threshold AND ?4 + ?5 > a.threshold
+"""
+
+
 def take(conn: sqlite3.Connection, step: TakeCodes) -> list[Code]:
     """The claim algorithm: take_codes of migrations/postgres/0008_claim_functions.sql, the same steps."""
-    from promopool.storage.sqlite.alerts import record_claims
-
     pool_id, cursor, wanted, now = step.pool_id, step.cursor, step.wanted, ts(step.now)
     taken: list[tuple[int, Code]] = []
     start = cursor
@@ -163,9 +174,26 @@ def take(conn: sqlite3.Connection, step: TakeCodes) -> list[Code]:
             taken += [(row["seq"], code_of(row)) for row in rows]
         cursor = ahead[-1][1] + 1
     if cursor != start:
-        # Counters, the hour's activity and a low-stock event if this batch crosses the threshold.
-        record_claims(conn, pool_id=pool_id, cursor=cursor, taken=len(taken), now=now)
+        _record_claims(conn, pool_id, cursor, len(taken), now)
     return [code for _, code in sorted(taken, key=itemgetter(0))]
+
+
+def _record_claims(conn: sqlite3.Connection, pool_id: int, cursor: int, taken: int, now: str) -> None:
+    """After a batch took ``taken`` codes reading up to ``cursor``: the cursor and counters, the hour's
+    claims, and a low-stock event if the batch crossed the alert's threshold (take_codes' last statement)."""
+    account_id, pool_name, available = conn.execute(
+        "UPDATE pools SET next_seq = ?, n_available = n_available - ?, n_issued = n_issued + ?"
+        " WHERE id = ? RETURNING account_id, name, n_available",
+        (cursor, taken, taken, pool_id),
+    ).fetchone()
+    if taken:
+        hour = now[:13] + ":00:00.000000Z"  # `now` is ts() text: fixed width
+        conn.execute(
+            "INSERT INTO pool_activity (pool_id, hour, claims) VALUES (?, ?, ?)"
+            " ON CONFLICT (pool_id, hour) DO UPDATE SET claims = claims + excluded.claims",
+            (pool_id, hour, taken),
+        )
+        conn.execute(LOW_STOCK_SQL, (account_id, pool_id, pool_name, available, taken, now))
 
 
 def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:

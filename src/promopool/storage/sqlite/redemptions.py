@@ -22,8 +22,9 @@ from promopool.domain.redemptions import (
     refused,
 )
 from promopool.storage.base import key_reused, redeem_scope, replays_redemption, rollback_scope
-from promopool.storage.sqlite.alerts import record_redemptions
+from promopool.storage.ops.alerts import record_redemptions
 from promopool.storage.sqlite.base import CODE_COLUMNS, SQLiteBase, _dt, code_of, ts
+from promopool.storage.sqlite.driver import run
 from promopool.storage.sqlite.lookup import find_code, qualified
 
 REDEMPTION_SELECT = (
@@ -207,7 +208,7 @@ class SQLiteRedemptions(SQLiteBase):
                 at,
             ),
         ).fetchone()[0]
-        record_redemptions(conn, pool_id=pool.id, count=1, now=at)
+        run(conn, record_redemptions(pool.id, 1, datetime.fromisoformat(at)))
         if key is not None:
             conn.execute(
                 "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
@@ -237,7 +238,7 @@ class SQLiteRedemptions(SQLiteBase):
             if rolled.rowcount == 0:
                 raise AlreadyRolledBack(redemption_id)
             code = self._give_back(conn, redemption)
-            record_redemptions(conn, pool_id=redemption.pool_id, count=-1, now=at)
+            run(conn, record_redemptions(redemption.pool_id, -1, datetime.fromisoformat(at)))
             if idempotency_key is not None:
                 conn.execute(
                     "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
