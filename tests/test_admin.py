@@ -9,6 +9,7 @@ import httpx
 from promopool import service
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import execute_sql
 
 Client = httpx.AsyncClient
 HTML = {"Accept": "text/html"}
@@ -182,11 +183,7 @@ async def test_session_ends_when_its_key_is_gone(client: Client, store: Store, t
     await sign_in(client, tenant.api_key)
     await store.delete_pool(account_id=tenant.account.id, pool_id=tenant.pool.id)  # still signed in
     assert (await client.get("/admin/", headers=HTML)).status_code == 200
-    if store.engine == "sqlite":
-        await store._write(lambda conn: conn.execute("DELETE FROM api_keys"))  # type: ignore[attr-defined]
-    else:
-        async with store._conn() as conn:  # type: ignore[attr-defined]
-            await conn.execute("DELETE FROM api_keys")
+    await execute_sql(store, "DELETE FROM api_keys")
     assert (await client.get("/admin/", headers=HTML)).status_code == 303
 
 

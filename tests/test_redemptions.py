@@ -22,6 +22,7 @@ from promopool.domain.errors import (
 )
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
+from tests.helpers import execute_sql
 
 
 async def multi_use_pool(store: Store, account: Account, **settings: object) -> int:
@@ -46,11 +47,7 @@ async def attach(store: Store, account: Account, pool_id: int, value: str, profi
     profile_id = done.redemption.profile_id
     code = await service.get_code(store, account=account, pool_id=pool_id, value=value)
     sql = f"UPDATE codes SET profile_id = {profile_id} WHERE id = {code.id}"
-    if store.engine == "sqlite":
-        await store._write(lambda conn: conn.execute(sql))  # type: ignore[attr-defined]
-    else:
-        async with store._conn() as conn:  # type: ignore[attr-defined]
-            await conn.execute(sql)
+    await execute_sql(store, sql)
 
 
 def outcomes(results: list[Redeemed | BaseException]) -> tuple[int, list[type[BaseException]]]:

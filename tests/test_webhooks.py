@@ -14,6 +14,7 @@ from promopool.domain.errors import InvalidInput, PoolExhausted
 from promopool.storage import Store
 from promopool.storage.coalesce import MAX_BATCH
 from tests.conftest import Tenant, make_tenant
+from tests.helpers import execute_sql
 from tests.test_concurrency import drain_worker, run_workers
 from tests.webhook_receiver import Receiver, webhook_receiver
 
@@ -175,11 +176,7 @@ async def test_failing_receiver_is_retried_with_backoff(
 async def make_due_now(store: Store) -> None:
     """Skip the wait of the pending deliveries (as if their time had come)."""
     sql = "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000000Z'"
-    if store.engine == "sqlite":
-        await store._write(lambda conn: conn.execute(sql))  # type: ignore[attr-defined]
-    else:
-        async with store._conn() as conn:  # type: ignore[attr-defined]
-            await conn.execute(sql)
+    await execute_sql(store, sql)
 
 
 async def test_unreachable_receiver_gives_up_after_the_last_retry(store: Store, tenant: Tenant) -> None:
