@@ -12,9 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from promopool.domain import (
-    Claimed,
     Code,
-    Lease,
     Redeemed,
     Redemption,
 )
@@ -27,10 +25,8 @@ from promopool.storage.ops.claims import ClaimPlan, ClaimResult
 from promopool.storage.ops.idempotency import (
     claim_scope,
     key_reused,
-    lease_scope,
     redeem_scope,
     replays_claim,
-    replays_lease,
     replays_redemption,
     rollback_scope,
 )
@@ -45,11 +41,9 @@ __all__ = [
     "Migration",
     "claim_scope",
     "key_reused",
-    "lease_scope",
     "load_migrations",
     "redeem_scope",
     "replays_claim",
-    "replays_lease",
     "replays_redemption",
     "rollback_scope",
     "utc_now",
@@ -119,33 +113,6 @@ class LegacyAreas(abc.ABC):
     @abc.abstractmethod
     async def list_redemptions(self, *, code_id: int, after: int | None, limit: int) -> list[Redemption]:
         """The code's redemptions in id order, those after ``after`` only."""
-
-    # -- leases ------------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def lease(
-        self, *, account_id: int, pool_id: int, seconds: int, idempotency_key: str | None
-    ) -> Claimed:
-        """Claim the pool's next code (like ``claim``) and reserve it for ``seconds``: its Claimed carries
-        the lease. A replayed key whose lease has ended raises LeaseExpired or LeaseReleased instead of
-        showing a code that may since belong to someone else."""
-
-    @abc.abstractmethod
-    async def confirm_lease(self, *, account_id: int, lease_id: int) -> Lease:
-        """Keep the code issued. Confirming again is harmless; a lease that ran out raises LeaseExpired
-        (even before the sweep has put its code back), a released one LeaseReleased."""
-
-    @abc.abstractmethod
-    async def release_lease(self, *, account_id: int, lease_id: int) -> Lease:
-        """Put the code back at the pool's tail. Releasing again is harmless; LeaseExpired or a Conflict for a
-        confirmed lease."""
-
-    @abc.abstractmethod
-    async def get_lease(self, *, account_id: int, lease_id: int) -> Lease | None: ...
-
-    @abc.abstractmethod
-    async def expire_leases(self) -> int:
-        """Put the codes of every lease that has run out back at their pools' tails; return how many leases
-        ended."""
 
     # -- generation jobs -------------------------------------------------------------------------------------
     @abc.abstractmethod

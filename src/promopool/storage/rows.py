@@ -8,7 +8,17 @@ import json
 from datetime import datetime
 from typing import Any
 
-from promopool.domain import Account, Code, CodeState, Pool, PoolCounts, PoolSettings, Profile
+from promopool.domain import (
+    Account,
+    Code,
+    CodeState,
+    Lease,
+    LeaseState,
+    Pool,
+    PoolCounts,
+    PoolSettings,
+    Profile,
+)
 from promopool.domain.alerts import Delivery, DeliveryState
 from promopool.domain.normalization import Normalization
 
@@ -82,6 +92,20 @@ def code_of(row: Row) -> Code:
 def normalization_of(row: Row) -> Normalization:
     """A pool's matching rules from its ``case_insensitive`` and ``ignore_separators`` columns."""
     return Normalization(bool(row["case_insensitive"]), bool(row["ignore_separators"]))
+
+
+LEASE_COLUMNS = "id, code_id, state, expires_at, created_at, ended_at"
+
+
+def lease_of(row: Row) -> Lease:
+    return Lease(
+        id=row["id"],
+        code_id=row["code_id"],
+        state=LeaseState(row["state"]),
+        expires_at=at(row["expires_at"]),
+        created_at=at(row["created_at"]),
+        ended_at=dt(row["ended_at"]),
+    )
 
 
 PROFILE_COLUMNS = "id, database_id, external_id, email, phone, custom"

@@ -1,13 +1,11 @@
 """SQLite engine: the embedded default. WAL mode, synchronous=FULL, one writer thread, pooled readers."""
 
 from promopool.storage.sqlite.jobs import SQLiteJobs
-from promopool.storage.sqlite.leases import SQLiteLeases
 from promopool.storage.sqlite.promotions import SQLitePromotions
 from promopool.storage.sqlite.redemptions import SQLiteRedemptions
 
 
 class SQLiteStore(
-    SQLiteLeases,
     SQLiteRedemptions,
     SQLitePromotions,
     SQLiteJobs,

@@ -1,5 +1,5 @@
-"""Transitional: the lookup (``storage/ops/lookup.py``) as the sqlite mixins of promotions, redemptions
-and leases call it."""
+"""Transitional: the lookup (``storage/ops/lookup.py``) as the sqlite mixins of promotions and redemptions
+call it."""
 
 from __future__ import annotations
 
