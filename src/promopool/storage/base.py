@@ -7,17 +7,12 @@ An area converted to ``storage/ops/<area>.py`` leaves this file and both engines
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from promopool.domain import (
     Code,
     Redeemed,
     Redemption,
 )
-from promopool.domain.errors import Conflict
-from promopool.domain.jobs import Job, JobKind
 from promopool.domain.redemptions import CodeUse, NewRedemption
 from promopool.storage.core import Clock, utc_now
 from promopool.storage.migrations import Migration, load_migrations
@@ -113,38 +108,3 @@ class LegacyAreas(abc.ABC):
     @abc.abstractmethod
     async def list_redemptions(self, *, code_id: int, after: int | None, limit: int) -> list[Redemption]:
         """The code's redemptions in id order, those after ``after`` only."""
-
-    # -- generation jobs -------------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_job(
-        self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
-    ) -> Job:
-        """Record a new running job, owned by this process (which runs it). Conflict when the pool already
-        has a running job."""
-
-    @abc.abstractmethod
-    async def get_job(self, *, account_id: int, job_id: int) -> Job | None: ...
-
-    @abc.abstractmethod
-    async def insert_job_codes(self, *, job_id: int, pool_id: int, values: Sequence[str]) -> int:
-        """``insert_codes`` for a running job: in the same transaction, add the number inserted to the job's
-        ``done`` and move its heartbeat (``updated_at``). When the job is no longer running, stores nothing
-        and raises Conflict."""
-
-    @abc.abstractmethod
-    async def finish_job(self, *, job_id: int, error: str | None) -> Job | None:
-        """End a running job: ``succeeded``, or ``failed`` with ``error``. None when it was not running."""
-
-    @abc.abstractmethod
-    async def fail_stale_jobs(self, *, silent_since: datetime, error: str) -> int:
-        """Mark ``failed`` every running job whose owner is gone (the process that created and runs it: told
-        at once and exactly, never a live process's job), or whose heartbeat is older than ``silent_since``;
-        its error is ``error`` with how far it got (``stopped_error``). Return how many."""
-
-
-def job_running(pool_id: int) -> Conflict:
-    return Conflict(f"a job is already running on pool {pool_id}", pool_id=pool_id)
-
-
-def job_stopped(job_id: int) -> Conflict:
-    return Conflict(f"job {job_id} is no longer running", job_id=job_id)

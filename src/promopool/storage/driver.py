@@ -14,7 +14,7 @@ domain objects, tolerating each engine's types (timestamps as ``datetime`` or IS
 from __future__ import annotations
 
 import abc
-from collections.abc import Generator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -148,6 +148,17 @@ class Driver(abc.ABC):
     async def read(self, op: Op[T], *, paged: bool = False) -> T:
         """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
         index."""
+
+    # A job's owner is the process running it (storage/ops/jobs.py); how that process is named, and how its
+    # end is told, is the engines' one difference there.
+    @abc.abstractmethod
+    async def job_owner(self) -> str:
+        """This process as the owner of the jobs it runs: the token ``jobs.owner`` records."""
+
+    @abc.abstractmethod
+    async def gone_owners(self, owners: Collection[str]) -> set[str]:
+        """Those of ``owners`` (``job_owner`` tokens) whose process has ended: told at once and exactly,
+        never a live process, on this machine or another."""
 
     async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
         """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on

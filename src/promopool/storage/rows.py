@@ -20,6 +20,7 @@ from promopool.domain import (
     Profile,
 )
 from promopool.domain.alerts import Delivery, DeliveryState
+from promopool.domain.jobs import Job, JobKind, JobState
 from promopool.domain.normalization import Normalization
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
@@ -148,4 +149,27 @@ def delivery_of(row: Row, secret: str | None = None) -> Delivery:
         created_at=at(row["created_at"]),
         delivered_at=dt(row["delivered_at"]),
         secret=secret,
+    )
+
+
+JOB_COLUMNS = (
+    "id, account_id, kind, pool_id, total, done, state, created_at, updated_at, finished_at, error, params"
+)
+
+
+def job_of(row: Row) -> Job:
+    params = row["params"]
+    return Job(
+        id=row["id"],
+        account_id=row["account_id"],
+        kind=JobKind(row["kind"]),
+        pool_id=row["pool_id"],
+        total=row["total"],
+        done=row["done"],
+        state=JobState(row["state"]),
+        created_at=at(row["created_at"]),
+        updated_at=at(row["updated_at"]),
+        finished_at=dt(row["finished_at"]),
+        error=row["error"],
+        params=json.loads(params) if isinstance(params, str) else params,  # SQLite keeps JSON as text
     )

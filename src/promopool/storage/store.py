@@ -9,10 +9,11 @@ from promopool.storage.ops.claims import Claims
 from promopool.storage.ops.codes import Codes
 from promopool.storage.ops.devices import Devices
 from promopool.storage.ops.export import Export
+from promopool.storage.ops.jobs import Jobs
 from promopool.storage.ops.leases import Leases
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 
 
-class Store(Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, LegacyAreas):
+class Store(Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, LegacyAreas):
     """One database holding every account's data; every method is scoped by the caller's account."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+import secrets
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -45,6 +46,14 @@ CONNECTION_ERRORS = (
     asyncpg.OperatorInterventionError,
 )
 MIGRATION_LOCK = 7_311_820_001  # pg_advisory_xact_lock key: one migrator at a time across processes
+# A job's owner is a process holding the session advisory lock (JOB_OWNERS, its key) on a connection of its
+# own for as long as it lives: PostgreSQL frees it the moment that session ends, however the process died, so
+# any server can tell a job whose process is gone from one that is running elsewhere.
+JOB_OWNERS = 7_311_821  # the lock's first key (its class); pg_advisory_lock(int, int) form
+HELD_OWNERS = (
+    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objsubid = 2"
+    " AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 # The claim algorithm lives in the database (migration 0008_claim_functions.sql): a batch without
 # Idempotency-Keys is this one statement, its own transaction, instead of five round trips.
@@ -184,6 +193,9 @@ class PostgresDriver(Driver):
         super().__init__(url, pool_size=pool_size, lock_timeout=lock_timeout)
         self.dsn, self.schema = _split_url(url)
         self._pool: asyncpg.Pool | None = None
+        self._owner_conn: asyncpg.Connection | None = None
+        self._owner_key: int | None = None
+        self._owner_guard = asyncio.Lock()
 
     async def connect(self) -> None:
         # lock_timeout: a statement waiting longer for a lock (a pool's row held by another transaction)
@@ -208,6 +220,9 @@ class PostgresDriver(Driver):
         await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
     async def close(self) -> None:
+        if self._owner_conn is not None:  # its lock goes with it: this process runs no job any more
+            await self._owner_conn.close()
+            self._owner_conn = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -263,6 +278,27 @@ class PostgresDriver(Driver):
             with _pool_refusals(pool_id):
                 rows = await conn.fetch(CLAIM_SQL, account_id, pool_id, wanted, now, hour_of(now))
         return _in_order(rows)
+
+    async def job_owner(self) -> str:
+        """The key of this process's lock, held (taken again on a new connection if that one was lost)."""
+        async with self._owner_guard:
+            if self._owner_conn is None or self._owner_conn.is_closed():
+                try:
+                    conn = await asyncpg.connect(self.dsn)
+                    key = self._owner_key or secrets.randbelow(2**31 - 1) + 1
+                    while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", JOB_OWNERS, key):
+                        key = secrets.randbelow(2**31 - 1) + 1  # another live process's: ours must be unique
+                except CONNECTION_ERRORS as exc:
+                    raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+                self._owner_conn, self._owner_key = conn, key
+            return str(self._owner_key)
+
+    async def gone_owners(self, owners: Collection[str]) -> set[str]:
+        if self._owner_conn is not None:  # our jobs stay ours: hold the lock again if its connection was lost
+            await self.job_owner()
+        async with self.connection() as conn:
+            held = await conn.fetch(HELD_OWNERS, JOB_OWNERS)
+        return set(owners) - {str(row["objid"]) for row in held}
 
     async def migrate(self, now: datetime) -> list[int]:
         applied = []

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -211,6 +213,31 @@ def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:
     return conn.total_changes - before
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, from the state on; None without one."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process ``job_owner`` named has ended (a zombie has: it runs nothing)."""
+    pid_text, _, started = owner.partition(":")
+    pid = int(pid_text)
+    if started:
+        fields = _stat(pid)
+        return fields is None or fields[0] in ("Z", "X") or fields[19] != started
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's: it exists
+        return False
+    return False
+
+
 class SQLiteDriver(Driver):
     engine = "sqlite"
 
@@ -302,6 +329,16 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
 
         return await self.read_with(in_snapshot)
+
+    async def job_owner(self) -> str:
+        # Its pid, and its start time where Linux tells it, which a later process given the same pid does not
+        # share. (Every process using a SQLite file is on its machine.)
+        pid = os.getpid()
+        fields = _stat(pid)
+        return f"{pid}" if fields is None else f"{pid}:{fields[19]}"
+
+    async def gone_owners(self, owners: Collection[str]) -> set[str]:
+        return {owner for owner in owners if _owner_gone(owner)}
 
     async def migrate(self, now: datetime) -> list[int]:
         try:
