@@ -1,19 +1,24 @@
 """Test-only helpers for the promotion tests: per-code fields no use case sets yet.
 
 Redemptions (which count ``usage``) and code descriptions have no use case of their own yet; these helpers
-write the columns directly through each engine's own connection, so the tests can see them rendered.
+write the columns directly with plain SQL, so the tests can see them rendered.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from promopool.storage import Store
-from promopool.storage.postgres import PostgresStore
-from promopool.storage.sqlite import SQLiteStore
-from promopool.storage.sqlite.base import ts
+from tests.helpers import execute_sql
+
+
+def literal(value: str | int | datetime) -> str:
+    """``value`` as SQL both engines read; a timestamp as the fixed-width UTC text SQLite stores."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "'" + value.replace("'", "''") + "'"
 
 
 async def set_code_fields(
@@ -25,30 +30,7 @@ async def set_code_fields(
     usage: int | None = None,
     expires_at: datetime | None = None,
 ) -> None:
-    changes: dict[str, Any] = {}
-    if description is not None:
-        changes["description"] = description
-    if usage is not None:
-        changes["usage_count"] = usage
-    if expires_at is not None:
-        changes["expires_at"] = expires_at
-    if isinstance(store, SQLiteStore):
-        params = [ts(v) if isinstance(v, datetime) else v for v in changes.values()]
-        sets = ", ".join(f"{column} = ?" for column in changes)
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"UPDATE codes SET {sets} WHERE pool_id = ? AND value = ?", (*params, pool_id, value)
-            )
-
-        await store._write(op)
-    else:
-        assert isinstance(store, PostgresStore)
-        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
-        async with store._conn() as conn:
-            await conn.execute(
-                f"UPDATE codes SET {sets} WHERE pool_id = $1 AND value = $2",
-                pool_id,
-                value,
-                *changes.values(),
-            )
+    changes = {"description": description, "usage_count": usage, "expires_at": expires_at}
+    sets = ", ".join(f"{column} = {literal(v)}" for column, v in changes.items() if v is not None)
+    where = f"pool_id = {pool_id} AND value = {literal(value)}"
+    await execute_sql(store, f"UPDATE codes SET {sets} WHERE {where}")

@@ -13,7 +13,7 @@ from promopool.domain import Account, Code
 from promopool.domain.codes import clean_code, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidInput
 from promopool.storage import Store
-from promopool.storage.base import CodeKey
+from promopool.storage.ops.promotions import CodeKey
 
 PROMOTION_PAGE = 1000
 MAX_POSITION = 2**63 - 1

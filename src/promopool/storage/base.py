@@ -9,7 +9,6 @@ from __future__ import annotations
 import abc
 
 from promopool.domain import (
-    Code,
     Redeemed,
     Redemption,
 )
@@ -25,9 +24,6 @@ from promopool.storage.ops.idempotency import (
     replays_redemption,
     rollback_scope,
 )
-
-# A position in an account-wide listing: (pool id, code value).
-CodeKey = tuple[int, str]
 
 __all__ = [
     "ClaimPlan",
@@ -47,32 +43,6 @@ __all__ = [
 
 class LegacyAreas(abc.ABC):
     """The operations each engine still implements in its own mixins."""
-
-    # -- promotions: an account's codes across its pools (the SuperSaaS dialect) --------------------------
-    @abc.abstractmethod
-    async def list_account_codes(
-        self, *, account_id: int, after: CodeKey | None = None, offset: int = 0, limit: int
-    ) -> list[Code]:
-        """The account's codes ordered by (pool id, value): those after the cursor ``after`` when given,
-        else from the start skipping ``offset``; at most ``limit``. One consistent snapshot per call."""
-
-    @abc.abstractmethod
-    async def find_account_code(self, *, account_id: int, value: str) -> Code | None:
-        """The code with this value in the account's pool of lowest id that holds it."""
-
-    @abc.abstractmethod
-    async def duplicate_code(self, *, account_id: int, template_id: int, value: str) -> Code | None:
-        """Add ``value`` as a new available code to the pool of the account's code ``template_id``, with the
-        template's description and expiry, at the pool's tail. AlreadyExists when any pool of the account
-        holds ``value``; None when the template is gone."""
-
-    @abc.abstractmethod
-    async def set_key_checksum(self, *, key_hash: str, checksum_hash: str) -> None:
-        """Record the digest of the API key's checksum credential beside the key's own digest."""
-
-    @abc.abstractmethod
-    async def key_checksums(self, *, account_id: int) -> list[str]:
-        """The checksum digests recorded for the account's API keys."""
 
     # -- redemptions -------------------------------------------------------------------------------------
     # A typed value means the code of the account matching it under its pool's normalization

@@ -13,7 +13,10 @@ from promopool.storage.ops.jobs import Jobs
 from promopool.storage.ops.leases import Leases
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
+from promopool.storage.ops.promotions import Promotions
 
 
-class Store(Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, LegacyAreas):
+class Store(
+    Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, Promotions, LegacyAreas
+):
     """One database holding every account's data; every method is scoped by the caller's account."""

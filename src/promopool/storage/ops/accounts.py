@@ -1,4 +1,4 @@
-"""Accounts and API keys."""
+"""Accounts, API keys and the keys' checksum credentials (the SuperSaaS dialect)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,24 @@ def list_api_keys(account_id: int) -> Op[list[ApiKeyInfo]]:
     return [ApiKeyInfo(fingerprint=row["key_hash"][:12], created_at=at(row["created_at"])) for row in rows]
 
 
+def set_key_checksum(key_hash: str, checksum_hash: str) -> Op[None]:
+    yield Execute(
+        "INSERT INTO api_key_checksums VALUES ($1, $2)"
+        " ON CONFLICT (key_hash) DO UPDATE SET checksum_hash = excluded.checksum_hash",
+        key_hash,
+        checksum_hash,
+    )
+
+
+def key_checksums(account_id: int) -> Op[list[str]]:
+    rows = yield Fetch(
+        "SELECT c.checksum_hash FROM api_key_checksums c JOIN api_keys k ON k.key_hash = c.key_hash"
+        " WHERE k.account_id = $1",
+        account_id,
+    )
+    return [row["checksum_hash"] for row in rows]
+
+
 def account_where(clause: str, value: str) -> Op[Account | None]:
     row = yield FetchRow(f"SELECT {qualified(ACCOUNT_COLUMNS, 'a')} FROM accounts a {clause}", value)
     return None if row is None else account_of(row)
@@ -59,6 +77,14 @@ class Accounts(StoreCore):
     async def list_api_keys(self, *, account_id: int) -> list[ApiKeyInfo]:
         """The account's API keys, oldest first: fingerprints, never secrets."""
         return await self._driver.read(list_api_keys(account_id))
+
+    async def set_key_checksum(self, *, key_hash: str, checksum_hash: str) -> None:
+        """Record the digest of the API key's checksum credential beside the key's own digest."""
+        await self._driver.write(set_key_checksum(key_hash, checksum_hash))
+
+    async def key_checksums(self, *, account_id: int) -> list[str]:
+        """The checksum digests recorded for the account's API keys."""
+        return await self._driver.read(key_checksums(account_id))
 
     async def account_by_key_hash(self, key_hash: str) -> Account | None:
         return await self._driver.read(

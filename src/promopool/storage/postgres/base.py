@@ -1,5 +1,5 @@
 """Transitional: what the postgres engine's remaining mixins (the areas not yet in ``storage/ops/``) use:
-the driver's connections as ``_conn()`` / ``_tx()`` / ``_ordered_read()``."""
+the driver's connections as ``_conn()`` / ``_tx()``."""
 
 from __future__ import annotations
 
@@ -34,9 +34,6 @@ class PostgresBase(Store):
 
     def _tx(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         return self._db.transaction()
-
-    def _ordered_read(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        return self._db.paged()
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self._conn() as conn:

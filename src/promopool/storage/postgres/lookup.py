@@ -1,5 +1,4 @@
-"""Transitional: the lookup (``storage/ops/lookup.py``) as the postgres mixins of promotions and
-redemptions call it."""
+"""Transitional: the lookup (``storage/ops/lookup.py``) as the postgres mixin of redemptions calls it."""
 
 from __future__ import annotations
 
@@ -10,14 +9,10 @@ from promopool.storage.ops import lookup
 from promopool.storage.postgres.driver import run
 from promopool.storage.rows import qualified
 
-__all__ = ["find_code", "qualified", "same_code_in_pool"]
+__all__ = ["find_code", "qualified"]
 
 
 async def find_code(
     conn: asyncpg.Connection, account_id: int, value: str, pool_id: int | None
 ) -> tuple[Code, Pool] | None:
     return await run(conn, lookup.find_code(account_id, value, pool_id))
-
-
-async def same_code_in_pool(conn: asyncpg.Connection, pool_id: int, value: str) -> str | None:
-    return await run(conn, lookup.same_code_in_pool(pool_id, value))

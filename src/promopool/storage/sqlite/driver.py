@@ -62,15 +62,15 @@ sqlite3.register_adapter(list, lambda items: json.dumps(items, default=ts))
 _ANY = re.compile(r"= ANY\(\$(\d+)(?:::\w+\[\])?\)")
 _ALL = re.compile(r"<> ALL\(\$(\d+)(?:::\w+\[\])?\)")
 _CAST = re.compile(r"::\w+(?:\[\])?")
-_FOR_UPDATE = re.compile(r" FOR UPDATE(?: SKIP LOCKED)?\b")
+_FOR_UPDATE = re.compile(r" FOR (?:NO KEY )?UPDATE(?: SKIP LOCKED)?\b")
 _PARAM = re.compile(r"\$(\d+)")
 
 
 @lru_cache(maxsize=2048)
 def sqlite_sql(sql: str) -> str:
     """A statement written for PostgreSQL, as SQLite reads it: ``$N`` → ``?N``, ``= ANY($N)`` over a JSON
-    array, casts dropped, and ``FOR UPDATE [SKIP LOCKED]`` dropped (the writer already holds the database's
-    write lock)."""
+    array, casts dropped, and ``FOR [NO KEY] UPDATE [SKIP LOCKED]`` dropped (the writer already holds the
+    database's write lock)."""
     sql = _ANY.sub(r"IN (SELECT value FROM json_each(?\1))", sql)
     sql = _ALL.sub(r"NOT IN (SELECT value FROM json_each(?\1))", sql)
     sql = _FOR_UPDATE.sub("", _CAST.sub("", sql))

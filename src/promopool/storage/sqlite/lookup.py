@@ -1,5 +1,4 @@
-"""Transitional: the lookup (``storage/ops/lookup.py``) as the sqlite mixins of promotions and redemptions
-call it."""
+"""Transitional: the lookup (``storage/ops/lookup.py``) as the sqlite mixin of redemptions calls it."""
 
 from __future__ import annotations
 
@@ -10,14 +9,10 @@ from promopool.storage.ops import lookup
 from promopool.storage.rows import qualified
 from promopool.storage.sqlite.driver import run
 
-__all__ = ["find_code", "qualified", "same_code_in_pool"]
+__all__ = ["find_code", "qualified"]
 
 
 def find_code(
     conn: sqlite3.Connection, account_id: int, value: str, pool_id: int | None
 ) -> tuple[Code, Pool] | None:
     return run(conn, lookup.find_code(account_id, value, pool_id))
-
-
-def same_code_in_pool(conn: sqlite3.Connection, pool_id: int, value: str) -> str | None:
-    return run(conn, lookup.same_code_in_pool(pool_id, value))
