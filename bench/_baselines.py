@@ -193,7 +193,7 @@ def pgbench(
 
 
 def _sqlite_open(path: Path) -> sqlite3.Connection:
-    # The same settings as promopool's own connections (storage/sqlite/base.py).
+    # The same settings as promopool's own connections (SQLiteDriver._open in storage/sqlite/driver.py).
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")

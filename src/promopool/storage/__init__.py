@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
 from urllib.parse import urlsplit
 
 from promopool.domain.errors import InvalidInput
 from promopool.storage.core import Clock, utc_now
-from promopool.storage.driver import DEFAULT_LOCK_TIMEOUT
+from promopool.storage.driver import DEFAULT_LOCK_TIMEOUT, Driver
 from promopool.storage.store import Store
 
 SUPPORTED_ENGINES = {
-    "sqlite": "promopool.storage.sqlite:SQLiteStore",
-    "postgresql": "promopool.storage.postgres:PostgresStore",
-    "postgres": "promopool.storage.postgres:PostgresStore",
+    "sqlite": "promopool.storage.sqlite.driver:SQLiteDriver",
+    "postgresql": "promopool.storage.postgres.driver:PostgresDriver",
+    "postgres": "promopool.storage.postgres.driver:PostgresDriver",
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///promopool.db"
@@ -30,8 +29,8 @@ def open_store(
         known = ", ".join(sorted(SUPPORTED_ENGINES))
         raise InvalidInput(f"unsupported database URL scheme {scheme!r}; use one of: {known}")
     module_name, _, class_name = target.partition(":")
-    store_class: Callable[..., Store] = getattr(import_module(module_name), class_name)
-    return store_class(url, clock=clock, pool_size=pool_size, lock_timeout=lock_timeout)
+    driver: type[Driver] = getattr(import_module(module_name), class_name)
+    return Store(driver(url, pool_size=pool_size, lock_timeout=lock_timeout), clock=clock)
 
 
 __all__ = ["DEFAULT_DATABASE_URL", "SUPPORTED_ENGINES", "Store", "open_store"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from promopool.domain import (
@@ -18,6 +19,7 @@ from promopool.domain import (
     PoolCounts,
     PoolSettings,
     Profile,
+    Redemption,
 )
 from promopool.domain.alerts import Delivery, DeliveryState
 from promopool.domain.jobs import Job, JobKind, JobState
@@ -122,6 +124,24 @@ def profile_of(row: Row) -> Profile:
         email=row["email"],
         phone=row["phone"],
         custom={str(k): str(v) for k, v in custom.items()},
+    )
+
+
+def redemption_of(row: Row) -> Redemption:
+    """A redemption row read with its code's value and pool and its profile's key (``ops/redemptions.py``)."""
+    amount, metadata = row["amount"], row["metadata"]  # SQLite keeps both as text
+    return Redemption(
+        id=row["id"],
+        code_id=row["code_id"],
+        pool_id=row["pool_id"],
+        code=row["code"],
+        created_at=at(row["created_at"]),
+        profile_id=row["profile_id"],
+        profile=row["profile"],
+        order_ref=row["order_ref"],
+        amount=None if amount is None else Decimal(amount),
+        metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
+        rolled_back_at=dt(row["rolled_back_at"]),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from promopool.storage.base import LegacyAreas
 from promopool.storage.ops.accounts import Accounts
 from promopool.storage.ops.alerts import Alerts
 from promopool.storage.ops.claims import Claims
@@ -14,9 +13,10 @@ from promopool.storage.ops.leases import Leases
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
+from promopool.storage.ops.redemptions import Redemptions
 
 
 class Store(
-    Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, Promotions, LegacyAreas
+    Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, Promotions, Redemptions
 ):
     """One database holding every account's data; every method is scoped by the caller's account."""
