@@ -107,12 +107,55 @@ class InsertCodes(Step):
     expect_duplicates: bool
 
 
+@dataclass(slots=True)
+class Script(Step):
+    """A migration's SQL as written for its engine: never rewritten, and split into statements where the
+    engine runs one at a time."""
+
+    sql: str
+
+
 Op = Generator[Step, Any, T]
 
 
 class UniqueViolation(Exception):
     """Thrown into an operation when its statement broke a unique constraint. On PostgreSQL the transaction
     is then aborted: an operation may only turn it into a domain error, not go on."""
+
+
+class Steps:
+    """An operation being run, the part of running it that is the same for every driver: each step's result
+    (or the unique violation it raised) goes back in, until the operation returns its ``value``. A driver
+    loops ``step = steps.send(perform(step))`` until the step is None, calling ``fail`` for a unique
+    violation."""
+
+    __slots__ = ("_op", "value")
+
+    def __init__(self, op: Op[Any]) -> None:
+        self._op = op
+        self.value: Any = None
+
+    def send(self, result: Any) -> Step | None:
+        """The next step, given the last one's result (None to start); None once the operation returned."""
+        try:
+            return self._op.send(result)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+
+    def fail(self, error: Exception) -> Step | None:
+        """The next step after the last one broke a unique constraint: the engine's ``error``, thrown into
+        the operation as a UniqueViolation; raised as it is when the operation lets it through."""
+        violation = UniqueViolation(str(error))
+        try:
+            return self._op.throw(violation)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+        except UniqueViolation as exc:
+            if exc is violation:
+                raise error from None  # not the operation's to handle: the engine's own error
+            raise
 
 
 # Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must

@@ -26,13 +26,14 @@ from promopool.storage.driver import (
     FetchVal,
     InsertCodes,
     Op,
+    Script,
     StageCodes,
     Statement,
+    Steps,
     TakeCodes,
-    UniqueViolation,
 )
 from promopool.storage.failures import cannot_open, postgres_hint
-from promopool.storage.migrations import load_migrations
+from promopool.storage.migrations import apply, load_migrations
 from promopool.storage.rows import CODE_COLUMNS, code_of
 
 T = TypeVar("T")
@@ -112,22 +113,16 @@ def _in_order(rows: Sequence[asyncpg.Record]) -> list[Code]:
 
 async def run(conn: asyncpg.Connection, op: Op[T]) -> T:
     """Run ``op`` to its end on ``conn``, in the caller's transaction (if any)."""
-    result: Any = None
-    error: tuple[asyncpg.UniqueViolationError, UniqueViolation] | None = None
-    while True:
-        try:
-            step = op.send(result) if error is None else op.throw(error[1])
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except UniqueViolation as exc:
-            if error is not None and exc is error[1]:
-                raise error[0] from None  # not the operation's to handle: the engine's own error
-            raise
-        result = error = None
+    steps = Steps(op)
+    step = steps.send(None)
+    while step is not None:
         try:
             result = await _step(conn, step)
         except asyncpg.UniqueViolationError as exc:
-            error = (exc, UniqueViolation(str(exc)))
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
 
 
 async def _step(conn: asyncpg.Connection, step: Any) -> Any:
@@ -140,7 +135,8 @@ async def _step(conn: asyncpg.Connection, step: Any) -> Any:
         return await conn.fetchval(_text(step.sql), *step.args)
     if kind is Execute:
         status = await conn.execute(_text(step.sql), *step.args)
-        return int(status.rpartition(" ")[2])  # "UPDATE 3", "INSERT 0 3"
+        count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
+        return int(count) if count.isdigit() else 0
     if kind is TakeCodes:
         now = step.now
         return _in_order(
@@ -154,6 +150,8 @@ async def _step(conn: asyncpg.Connection, step: Any) -> Any:
         return None
     if kind is InsertCodes:
         return await _insert_staged(conn, step)
+    if kind is Script:
+        return await conn.execute(step.sql)
     raise TypeError(f"unknown step {step!r}")
 
 
@@ -301,27 +299,10 @@ class PostgresDriver(Driver):
         return set(owners) - {str(row["objid"]) for row in held}
 
     async def migrate(self, now: datetime) -> list[int]:
-        applied = []
         async with self.transaction() as conn:
             # Waits for another migrator, or for transactions using a table being altered, are not bounded.
             await conn.execute("SET LOCAL lock_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             if self.schema:
                 await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
-            )
-            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-            for migration in load_migrations("postgres"):
-                if migration.version in done:
-                    continue
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    now,
-                )
-                applied.append(migration.version)
-        return applied
+            return await run(conn, apply(load_migrations("postgres"), now))

@@ -31,14 +31,15 @@ from promopool.storage.driver import (
     FetchVal,
     InsertCodes,
     Op,
+    Script,
     StageCodes,
     Statement,
     Step,
+    Steps,
     TakeCodes,
-    UniqueViolation,
 )
 from promopool.storage.failures import cannot_open, sqlite_hint
-from promopool.storage.migrations import Migration, load_migrations
+from promopool.storage.migrations import Migration, apply, load_migrations
 from promopool.storage.rows import CODE_COLUMNS, code_of
 from promopool.storage.sqlite.writer import Writer
 
@@ -93,24 +94,18 @@ def _path_from_url(url: str) -> str:
 
 def run(conn: sqlite3.Connection, op: Op[T]) -> T:
     """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
-    result: Any = None
-    error: tuple[sqlite3.IntegrityError, UniqueViolation] | None = None
-    while True:
-        try:
-            step = op.send(result) if error is None else op.throw(error[1])
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except UniqueViolation as exc:
-            if error is not None and exc is error[1]:
-                raise error[0] from None  # not the operation's to handle: the engine's own error
-            raise
-        result = error = None
+    steps = Steps(op)
+    step = steps.send(None)
+    while step is not None:
         try:
             result = _step(conn, step)
         except sqlite3.IntegrityError as exc:
             if not str(exc).startswith("UNIQUE"):
                 raise
-            error = (exc, UniqueViolation(str(exc)))
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
 
 
 def _cursor(conn: sqlite3.Connection, sql: Statement, args: tuple[Any, ...]) -> sqlite3.Cursor:
@@ -136,6 +131,10 @@ def _step(conn: sqlite3.Connection, step: Step) -> Any:
         return _insert_codes(conn, step)  # type: ignore[arg-type]
     if kind is StageCodes:
         return None  # the values stay in memory until InsertCodes
+    if kind is Script:
+        for statement in _statements(step.sql):  # type: ignore[attr-defined]
+            conn.execute(statement)
+        return None
     raise TypeError(f"unknown step {step!r}")
 
 
@@ -360,7 +359,7 @@ class SQLiteDriver(Driver):
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                applied = _apply(conn, migrations, now)
+                applied = run(conn, apply(migrations, now))
                 if applied and (broken := conn.execute("PRAGMA foreign_key_check").fetchmany(5)):
                     raise sqlite3.IntegrityError(f"foreign keys broken by the migrations: {broken}")
                 conn.execute("COMMIT")
@@ -370,25 +369,6 @@ class SQLiteDriver(Driver):
             return applied
         finally:
             conn.close()
-
-
-def _apply(conn: sqlite3.Connection, migrations: list[Migration], now: datetime) -> list[int]:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations"
-        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    applied = []
-    for migration in migrations:
-        if migration.version in done:
-            continue
-        for statement in _statements(migration.sql):
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, ts(now))
-        )
-        applied.append(migration.version)
-    return applied
 
 
 def _statements(script: str) -> list[str]:
