@@ -204,10 +204,11 @@ def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:
     # order given (the sort is stable, so of two equal values the first still wins). OR IGNORE skips values
     # the pool already holds, at no cost over a plain INSERT (so expect_duplicates is of no use here).
     numbered = sorted(((first + i, values[i]) for i in indexes), key=itemgetter(1))
+    pool_id, now = step.pool_id, ts(step.now)  # converted once, not by the adapter for every row
     before = conn.total_changes
     conn.executemany(
         "INSERT OR IGNORE INTO codes (pool_id, seq, value, created_at) VALUES (?, ?, ?, ?)",
-        [(step.pool_id, seq, value, step.now) for seq, value in numbered],
+        ((pool_id, seq, value, now) for seq, value in numbered),
     )
     return conn.total_changes - before
 
