@@ -83,10 +83,12 @@ RESERVE = SQL(
 RECORD = SQL(
     postgres="UPDATE idempotency_keys k SET result_id = v.id"
     " FROM unnest($2::text[], $3::bigint[]) AS v(key, id) WHERE k.account_id = $1 AND k.key = v.key",
-    sqlite="UPDATE idempotency_keys SET result_id = v.id"
-    " FROM (SELECT k.value AS key, i.value AS id"
-    " FROM json_each($2) k JOIN json_each($3) i ON i.key = k.key) v"
-    " WHERE idempotency_keys.account_id = $1 AND idempotency_keys.key = v.key",
+    # Driven by the keys' primary-key index: an UPDATE … FROM over the JSON arrays makes SQLite walk every
+    # record of the account (measured: a keyed claim 2.5x slower at 1,000 records, and growing).
+    sqlite="UPDATE idempotency_keys SET result_id ="
+    " (SELECT i.value FROM json_each($2) k JOIN json_each($3) i ON i.key = k.key"
+    " WHERE k.value = idempotency_keys.key)"
+    " WHERE account_id = $1 AND key IN (SELECT value FROM json_each($2))",
 )
 
 
