@@ -83,12 +83,14 @@ RESERVE = SQL(
 RECORD = SQL(
     postgres="UPDATE idempotency_keys k SET result_id = v.id"
     " FROM unnest($2::text[], $3::bigint[]) AS v(key, id) WHERE k.account_id = $1 AND k.key = v.key",
-    # Driven by the keys' primary-key index: an UPDATE … FROM over the JSON arrays makes SQLite walk every
-    # record of the account (measured: a keyed claim 2.5x slower at 1,000 records, and growing).
-    sqlite="UPDATE idempotency_keys SET result_id ="
-    " (SELECT i.value FROM json_each($2) k JOIN json_each($3) i ON i.key = k.key"
-    " WHERE k.value = idempotency_keys.key)"
-    " WHERE account_id = $1 AND key IN (SELECT value FROM json_each($2))",
+    # Driven by the keys' primary-key index, the arrays materialized so that they are joined through
+    # automatic indexes: an UPDATE … FROM over json_each walks every record of the account, and json_each
+    # joined by key scans per row (measured, 5,000 keys among 20,000 records: 5.3 s that way, 0.017 s so).
+    sqlite="WITH k AS MATERIALIZED (SELECT key, value FROM json_each($2)),"
+    " i AS MATERIALIZED (SELECT key, value FROM json_each($3)),"
+    " v AS MATERIALIZED (SELECT k.value AS key, i.value AS id FROM k JOIN i ON i.key = k.key)"
+    " UPDATE idempotency_keys SET result_id = (SELECT id FROM v WHERE v.key = idempotency_keys.key)"
+    " WHERE account_id = $1 AND key IN (SELECT key FROM v)",
 )
 
 
