@@ -23,7 +23,8 @@ def run(database_url: str, *args: str) -> str:
 def test_accounts_pools_import_claim(database_url: str, tmp_path: Path) -> None:
     assert "applied migrations: [1, 2, 3" in run(database_url, "migrate")
     assert "database is up to date" in run(database_url, "migrate")
-    created = run(database_url, "accounts", "create", "default")
+    # (migrate made the 'default' account, which the commands below use; this makes another)
+    created = run(database_url, "accounts", "create", "shop")
     assert re.search(r"API key:\s+pp_\S+", created)
     pool_id = run(database_url, "pools", "create", "spring", "--max-uses", "2").strip()
     assert pool_id.isdigit()
@@ -92,8 +93,7 @@ def test_a_database_that_cannot_be_opened_is_one_line(database_url: str, tmp_pat
 
 
 def test_profile_database_create(database_url: str) -> None:
-    run(database_url, "migrate")
-    run(database_url, "accounts", "create", "default")
+    run(database_url, "migrate")  # creates the 'default' account
     assert run(database_url, "profile-dbs", "create", "crm").strip() == "1"
     result = runner.invoke(app, ["--database-url", database_url, "profile-dbs", "create", "crm"])
     assert result.exit_code != 0

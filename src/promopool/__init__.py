@@ -1,3 +1,6 @@
 """promopool: a self-hosted promo-code service."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# The installed distribution's version: pyproject.toml is the one place that says it.
+__version__ = version("promopool")

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -22,9 +24,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from promopool import listen, service, serving
+from promopool import __version__, listen, service, serving
 from promopool.config import ConfigError, Settings
-from promopool.domain import Account, CodeState, ImportReport, PoolSettings
+from promopool.domain import Account, Claimed, CodeState, ImportReport, NewAccount, Pool, PoolSettings
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
@@ -32,6 +34,7 @@ from promopool.domain.jobs import Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
 from promopool.storage import Store, open_store
+from promopool.storage.failures import safe_url
 
 T = TypeVar("T")
 
@@ -51,6 +54,18 @@ DatabaseOpt = Annotated[
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file.")]
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+
+
+def _print_json(document: Any) -> None:
+    # Straight to stdout, not through rich: no markup, highlighting or wrapping may touch the document.
+    sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _table(*columns: str) -> Table:
+    """A table drawn with box characters on a terminal, plain columns for a pipe or a file."""
+    return Table(*columns, box=box.HEAVY_HEAD if console.is_terminal else None)
 
 
 def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
@@ -91,11 +106,24 @@ async def _account(store: Store, name: str) -> Account:
     return account
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        _print_line(f"promopool {__version__}")
+        raise typer.Exit()
+
+
+def _print_line(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     database_url: DatabaseOpt = None,
     config: ConfigOpt = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version.")
+    ] = False,
 ) -> None:
     """With no command, runs ``serve``."""
     if ctx.invoked_subcommand is None:
@@ -124,31 +152,66 @@ def serve(
 
 
 def _serve(settings: Settings) -> None:
-    created = _run(settings, service.ensure_default_account)
-    if created is not None:
-        console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
-        console.print(f"  public key (shop_id): {created.account.public_key}")
-        console.print(f"  API key:              [bold green]{created.api_key}[/bold green]")
-        console.print(
-            f'  try: curl -H "Authorization: Bearer {created.api_key}" '
-            f"http://{settings.host}:{settings.port}/v1/pools",
-            soft_wrap=True,  # one line, so that it can be copied as it is
-        )
+    _announce_default(_run(settings, service.ensure_default_account), settings)
+    # After the database opened (a URL that does not work stays a one-line error): what runs, on what.
+    _print_line(f"promopool {__version__}")
+    _print_line(f"database:    {safe_url(settings.database_url)}")
+    _print_line(f"admin pages: {_base_url(settings)}/admin/")
     serving.run(settings)
 
 
+def _base_url(settings: Settings) -> str:
+    # A wildcard address is not one to browse to; this machine answers on it as 127.0.0.1.
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
+def _announce_default(created: NewAccount | None, settings: Settings) -> None:
+    if created is None:
+        return
+    console.print("[bold]Created the 'default' account.[/bold] Its API key is shown this once:")
+    console.print(f"  public key (shop_id): {created.account.public_key}")
+    console.print(f"  API key:              [bold green]{created.api_key}[/bold green]")
+    console.print(
+        f'  try: curl -H "Authorization: Bearer {created.api_key}" {_base_url(settings)}/v1/pools',
+        soft_wrap=True,  # one line, so that it can be copied as it is
+    )
+
+
 @app.command()
-def migrate(ctx: typer.Context) -> None:
-    """Apply pending database migrations."""
+def migrate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Apply pending database migrations; on an empty database, create the 'default' account (as serve)."""
+    settings = _settings(ctx)
+
+    async def work(store: Store) -> tuple[list[int], NewAccount | None]:
+        applied = await store.migrate()
+        return applied, await service.ensure_default_account(store)
+
     # (Not migrated beforehand by _run, so that it can say what it applied.)
-    applied = _run(_settings(ctx), lambda store: store.migrate(), migrate=False)
+    applied, created = _run(settings, work, migrate=False)
+    if as_json:
+        _print_json({"applied": applied, "default_account": created and _new_account_document(created)})
+        return
     console.print(f"applied migrations: {applied}" if applied else "database is up to date")
+    _announce_default(created, settings)
+
+
+def _new_account_document(new: NewAccount) -> dict[str, Any]:
+    return {
+        "account": new.account.name,
+        "id": new.account.id,
+        "public_key": new.account.public_key,
+        "api_key": new.api_key,
+    }
 
 
 @accounts_app.command("create")
-def accounts_create(ctx: typer.Context, name: str) -> None:
+def accounts_create(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
     """Create an account and print its public key and API key (shown once)."""
     new = _run(_settings(ctx), lambda store: service.create_account(store, name=name))
+    if as_json:
+        _print_json(_new_account_document(new))
+        return
     console.print(f"account:              {new.account.name} (id {new.account.id})")
     console.print(f"public key (shop_id): {new.account.public_key}")
     console.print(f"API key:              {new.api_key}")
@@ -161,6 +224,7 @@ def pools_create(
     account: AccountOpt = "default",
     max_uses: Annotated[int, typer.Option(help="Redemptions allowed per code.")] = 1,
     public_fetch: Annotated[bool, typer.Option(help="Allow unauthenticated front-end fetch.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a pool and print its id."""
 
@@ -169,32 +233,56 @@ def pools_create(
         settings = PoolSettings(max_uses=max_uses, public_fetch=public_fetch)
         return (await service.create_pool(store, account=owner, name=name, settings=settings)).id
 
-    console.print(_run(_settings(ctx), work))
+    _print_id(_run(_settings(ctx), work), as_json)
+
+
+def _print_id(created: int, as_json: bool) -> None:
+    if as_json:
+        _print_json({"id": created})
+    else:
+        console.print(created)
 
 
 @profile_dbs_app.command("create")
-def profile_dbs_create(ctx: typer.Context, name: str, account: AccountOpt = "default") -> None:
+def profile_dbs_create(
+    ctx: typer.Context, name: str, account: AccountOpt = "default", as_json: JsonOpt = False
+) -> None:
     """Create a profile database and print its id (the Altcraft dialect's ``db_id``)."""
 
     async def work(store: Store) -> int:
         owner = await _account(store, account)
         return (await service.create_profile_database(store, account=owner, name=name)).id
 
-    console.print(_run(_settings(ctx), work))
+    _print_id(_run(_settings(ctx), work), as_json)
 
 
 @pools_app.command("list")
-def pools_list(ctx: typer.Context, account: AccountOpt = "default") -> None:
+def pools_list(ctx: typer.Context, account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
     """List the account's pools with their counts."""
 
-    async def work(store: Store) -> Table:
-        table = Table("id", "name", "available", "issued", "redeemed")
-        for pool in await service.list_pools(store, account=await _account(store, account)):
-            c = pool.counts
-            table.add_row(str(pool.id), pool.name, str(c.available), str(c.issued), str(c.redeemed))
-        return table
+    async def work(store: Store) -> list[Pool]:
+        return await service.list_pools(store, account=await _account(store, account))
 
-    console.print(_run(_settings(ctx), work))
+    pools = _run(_settings(ctx), work)
+    if as_json:
+        _print_json([_pool_document(pool) for pool in pools])
+        return
+    table = _table("id", "name", "available", "issued", "redeemed")
+    for pool in pools:
+        c = pool.counts
+        table.add_row(str(pool.id), escape(pool.name), str(c.available), str(c.issued), str(c.redeemed))
+    console.print(table)
+
+
+def _pool_document(pool: Pool) -> dict[str, Any]:
+    c = pool.counts
+    return {
+        "id": pool.id,
+        "name": pool.name,
+        "available": c.available,
+        "issued": c.issued,
+        "redeemed": c.redeemed,
+    }
 
 
 def _file_values(path: Path, csv: bool, advance: Callable[[int], None]) -> Iterator[str | StateFields]:
@@ -221,6 +309,7 @@ def import_(
         bool | None, typer.Option("--csv/--text", help="Parse as CSV (default: by suffix).")
     ] = None,
     strict: Annotated[bool, typer.Option(help="Refuse the whole file if any code is invalid.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import codes from a file (one per line, or the first CSV column; a CSV export keeps its states) with
     a progress bar."""
@@ -255,6 +344,18 @@ def import_(
 
     with progress:
         report = _run(_settings(ctx), work)
+    if as_json:
+        _print_json(
+            {
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "invalid": report.invalid,
+                "invalid_samples": [
+                    {"line": sample.position, "reason": sample.reason} for sample in report.invalid_samples
+                ],
+            }
+        )
+        return
     console.print(f"inserted {report.inserted}, duplicates {report.duplicates}, invalid {report.invalid}")
     for sample in report.invalid_samples[:10]:
         console.print(f"  line {sample.position}: {sample.reason.replace('_', ' ')}")
@@ -277,6 +378,7 @@ def generate(
     ] = False,
     lowercase: Annotated[bool, typer.Option(help="Lowercase letters (default: uppercase).")] = False,
     account: AccountOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate COUNT new random codes into a pool, with a progress bar."""
     settings = _settings(ctx)
@@ -313,10 +415,13 @@ def generate(
 
     with progress:
         job = _run(settings, work)
+    if as_json:  # the job as it ended, failed or not (the exit status still tells which)
+        _print_json({"job": job.id, "state": job.state, "done": job.done, "error": job.error})
     if job.state is not JobState.SUCCEEDED:
         err.print(f"[red]error:[/red] job {job.id} stopped after {job.done} codes: {job.error}")
         raise typer.Exit(1)
-    console.print(f"generated {job.done} codes (job {job.id})")
+    if not as_json:
+        console.print(f"generated {job.done} codes (job {job.id})")
 
 
 @app.command()
@@ -381,15 +486,19 @@ def claim(
     pool: int,
     account: AccountOpt = "default",
     idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe key.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Hand out the next code of a pool and print it."""
 
-    async def work(store: Store) -> str:
+    async def work(store: Store) -> Claimed:
         owner = await _account(store, account)
-        claimed = await service.claim(store, account=owner, pool_id=pool, idempotency_key=idempotency_key)
-        return claimed.code.value
+        return await service.claim(store, account=owner, pool_id=pool, idempotency_key=idempotency_key)
 
-    console.print(_run(_settings(ctx), work))
+    claimed = _run(_settings(ctx), work)
+    if as_json:
+        _print_json({"code": claimed.code.value, "pool": pool, "replayed": claimed.replayed})
+    else:
+        _print_line(claimed.code.value)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from promopool import __version__
 from promopool.domain.errors import PromopoolError
 
 if TYPE_CHECKING:
@@ -144,6 +145,15 @@ class _Inventory(Collector):
         yield codes
 
 
+class _Build(Collector):
+    """Which promopool answers: a constant 1 labelled with the version, the usual way to chart upgrades."""
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily("promopool_build_info", "The running version.", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+
+
 class _Local(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
@@ -163,5 +173,6 @@ async def exposition(store: Store) -> bytes:
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Local())
+    registry.register(_Build())
     registry.register(_Inventory(rows))
     return generate_latest(registry)

@@ -40,10 +40,12 @@ class StoreCore:
         """Apply pending migrations; return the versions applied now."""
         return await self._driver.migrate(self.clock())
 
-    async def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers."""
-        await self._driver.read(_ping())
+    async def schema_version(self) -> int | None:
+        """The highest migration applied (None before any); raises StorageUnavailable unless the database
+        answers, which makes it the readiness check too."""
+        return await self._driver.read(_schema_version())
 
 
-def _ping() -> Op[None]:
-    yield FetchVal("SELECT 1")
+def _schema_version() -> Op[int | None]:
+    version: int | None = yield FetchVal("SELECT max(version) FROM schema_migrations")
+    return version
