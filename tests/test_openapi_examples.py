@@ -1,5 +1,6 @@
 """The OpenAPI document at /openapi.json: every native operation shows an example of its request body and of
-each answer, declares its error answers in the native error body, and every example matches its schema."""
+each answer, declares its error answers in the native error body, and every example matches its schema; the
+PersonaClick routes declare their query parameters and answers."""
 
 from __future__ import annotations
 
@@ -97,3 +98,17 @@ def test_every_example_matches_its_schema(document: dict[str, Any]) -> None:
         assert not errors, f"{name}: {errors}"
         checked += 1
     assert checked >= 100
+
+
+def test_personaclick_routes_declare_parameters_and_answers(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document, "/promo_codes"):
+        name = f"{method} {path}"
+        declared = {p["name"] for p in operation.get("parameters", [])}
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+        fields = set(body.get("schema", {}).get("properties", {}))
+        assert "shop_id" in declared | fields, f"{name} declares no shop_id"
+        answer = operation["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] != {"type": "string"}, f"{name}: its answer is JSON, not a string"
+        assert "example" in answer, f"{name}: no example"
+    fetch = document["paths"]["/promo_codes/fetch"]["get"]
+    assert {p["name"] for p in fetch["parameters"]} >= {"shop_id", "id", "shop_secret", "did"}

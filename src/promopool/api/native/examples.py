@@ -1,12 +1,15 @@
 """The examples of the OpenAPI document, by operation id: the request body each operation takes and the
-answer of each success status (openapi.Documented puts them in; the error examples are per status, in
-openapi.ERROR_EXAMPLES). tests/test_openapi_examples.py checks that every native operation has them and that
-they match their schemas."""
+answer of each success status (openapi.Documented puts them in; the native error examples are per status, in
+openapi.ERROR_EXAMPLES); and the parameters and body of the PersonaClick routes, which read them from the
+request themselves. tests/test_openapi_examples.py checks that every native operation has examples and that
+every example matches its schema."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from litestar.openapi.spec import OpenAPIType, Parameter, Schema
 
 JSON = "application/json"
 
@@ -16,11 +19,14 @@ LATER = "2026-03-01T09:35:00Z"
 
 @dataclass(frozen=True)
 class Examples:
-    """``requests``: media type -> example body; ``responses``: status -> example answer (JSON, unless the
-    status has one media type that is not)."""
+    """``requests``: media type -> example body; ``responses``: status -> example answer (a dict by media
+    type where the status has several); ``query``: the query parameters a handler reads itself; ``body``: the
+    JSON body it reads itself."""
 
     requests: dict[str, Any] = field(default_factory=dict)
     responses: dict[int, Any] = field(default_factory=dict)
+    query: tuple[Parameter, ...] = ()
+    body: Schema | None = None
 
 
 COUNTS = {"available": 9_997, "issued": 3, "redeemed": 0, "total": 10_000}
@@ -184,4 +190,102 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "V1JobsJobIdGetJob": Examples(responses={200: JOB}),
+}
+
+
+def _query(
+    name: str, description: str, *, required: bool = False, kind: OpenAPIType = OpenAPIType.STRING
+) -> Parameter:
+    return Parameter(
+        name=name, param_in="query", required=required, description=description, schema=Schema(type=kind)
+    )
+
+
+ABOUT_SHOP_ID = "The shop's public key (the account's `public_key`)."
+ABOUT_LIST_ID = "The list (pool) id."
+CODES = Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING))
+# Upload, purge and delete take their fields from a JSON body or, where the body lacks them, the query.
+IN_QUERY_TOO = "Or in the JSON body, which wins."
+
+
+def _body(**fields: Schema) -> Schema:
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            "shop_id": Schema(type=OpenAPIType.STRING),
+            "shop_secret": Schema(type=OpenAPIType.STRING),
+            **fields,
+        },
+    )
+
+
+def _list_id() -> Schema:
+    return Schema(
+        one_of=[Schema(type=OpenAPIType.INTEGER), Schema(type=OpenAPIType.STRING, pattern="^[0-9]+$")]
+    )
+
+
+SHOP = (
+    _query("shop_id", f"{ABOUT_SHOP_ID} {IN_QUERY_TOO}"),
+    _query("shop_secret", f"One of the account's API keys. {IN_QUERY_TOO}"),
+)
+
+EXAMPLES |= {
+    "PromoCodesListLists": Examples(
+        query=(
+            _query("shop_id", ABOUT_SHOP_ID, required=True),
+            _query("shop_secret", "One of the account's API keys.", required=True),
+            _query("active", "`1` (or `true`): only lists with a free code; `0` (or `false`): every list."),
+            _query("include", "Comma-separated list ids: only these."),
+            _query("exclude", "Comma-separated list ids: not these."),
+            _query("offset", "Lists to skip (0).", kind=OpenAPIType.INTEGER),
+            _query("limit", "At most this many lists (1000).", kind=OpenAPIType.INTEGER),
+        ),
+        responses={200: [{"id": 7, "name": "spring-sale", "available": 9_997}]},
+    ),
+    "PromoCodesUpload": Examples(
+        query=(*SHOP, _query("id", f"{ABOUT_LIST_ID} {IN_QUERY_TOO}")),
+        body=_body(id=_list_id(), codes=CODES),
+        requests={
+            JSON: {
+                "shop_id": "pk_4f2a9c81e0",
+                "shop_secret": "pp_…",
+                "id": 7,
+                "codes": ["SPRING-0001", "SPRING-0002"],
+            }
+        },
+        responses={200: {"status": "success", "message": "2 promo codes added, 0 non-unique skipped"}},
+    ),
+    "PromoCodesFetchFetch": Examples(
+        query=(
+            _query("shop_id", ABOUT_SHOP_ID, required=True),
+            _query("id", ABOUT_LIST_ID, required=True, kind=OpenAPIType.INTEGER),
+            _query(
+                "shop_secret",
+                "With it (a backend): a new code on every call. Without it (the front end):"
+                " only from a pool with public fetch, rate-limited per address.",
+            ),
+            _query("did", "Front end: the visitor's device id; one code per device."),
+        ),
+        responses={200: {"code": "SPRING-7KQ3-XM9P"}},
+    ),
+    "PromoCodesPurgePurge": Examples(
+        query=(*SHOP, _query("id", f"{ABOUT_LIST_ID} {IN_QUERY_TOO}")),
+        body=_body(id=_list_id()),
+        requests={JSON: {"shop_id": "pk_4f2a9c81e0", "shop_secret": "pp_…", "id": 7}},
+        responses={200: {"status": "success"}},
+    ),
+    "PromoCodesDeleteDeleteCodes": Examples(
+        query=(*SHOP, _query("promo_code_list_id", f"{ABOUT_LIST_ID} {IN_QUERY_TOO}")),
+        body=_body(promo_code_list_id=_list_id(), codes=CODES),
+        requests={
+            JSON: {
+                "shop_id": "pk_4f2a9c81e0",
+                "shop_secret": "pp_…",
+                "promo_code_list_id": 7,
+                "codes": ["SPRING-0001"],
+            }
+        },
+        responses={200: {"status": "success", "payload": {"deleted_count": 1, "not_found_count": 0}}},
+    ),
 }

@@ -114,10 +114,17 @@ _LINES = Schema(
 class Documented(Operation):
     """An operation with its examples: the request body's and each answer's from examples.EXAMPLES (by
     operation id), an error answer's otherwise from ERROR_EXAMPLES (error_responses declares them all in the
-    native error body). A response with several media types takes a dict of examples by media type."""
+    native error body). A response with several media types takes a dict of examples by media type. A route
+    that reads its parameters itself (PersonaClick's) gets them, and its body, from the same table."""
 
     def __post_init__(self) -> None:
         examples = EXAMPLES.get(self.operation_id or "", Examples())
+        if examples.query:
+            self.parameters = [*(self.parameters or []), *examples.query]
+        if examples.body is not None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=examples.body)}
+            )
         if isinstance(self.request_body, RequestBody):
             content = self.request_body.content
             for media_type in content.keys() & examples.requests.keys():
