@@ -11,6 +11,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from promopool.api.native.examples import EXAMPLES
+
 METHODS = {"get", "put", "post", "delete", "patch"}
 ERROR_BODY = "#/components/schemas/ErrorOut"
 
@@ -47,6 +49,8 @@ def media(operation: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
 
 
 def test_every_native_operation_has_examples(document: dict[str, Any]) -> None:
+    ids = {operation["operationId"] for _, _, operation in operations(document, "/")}
+    assert not EXAMPLES.keys() - ids, f"examples of no operation: {sorted(EXAMPLES.keys() - ids)}"
     missing = [
         f"{method} {path} {where} {media_type}"
         for path, method, operation in native(document)

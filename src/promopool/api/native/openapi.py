@@ -50,17 +50,29 @@ ERROR_STATUSES = {
     " (`storage_busy`, with `Retry-After`); retry later.",
 }
 
-# One example body per status, in the native error body (api/errors.py's error_body).
+# One example body per status, in the native error body (api/errors.py's error_body), as the API words it.
 ERROR_EXAMPLES = {
-    400: error_body("invalid_input", "count: Expected `int` >= 1", {"field": "count"}),
+    400: error_body(
+        "invalid_input",
+        "Validation failed for POST /v1/pools/7/generate",
+        {"errors": [{"message": "Expected `int` >= 1", "key": "count", "source": "body"}]},
+    ),
     401: error_body("unauthenticated", "unknown API key"),
     404: error_body("pool_not_found", "pool 7 not found", {"pool_id": 7}),
     409: error_body("pool_exhausted", "pool 7 has no available code left", {"pool_id": 7}),
-    413: error_body("payload_too_large", "the body is larger than 1048576 bytes"),
-    415: error_body("unsupported_media_type", "send application/json, text/plain or text/csv"),
-    422: error_body("idempotency_key_reused", "this Idempotency-Key was used for another request"),
-    429: error_body("rate_limited", "too many failed attempts; retry in 60 s", {"retry_after": 60}),
-    503: error_body("storage_busy", "the database is busy; retry in 1 s", {"retry_after": 1}),
+    413: error_body("payload_too_large", "Request Entity Too Large"),
+    415: error_body("unsupported_media_type", "send codes as application/json, text/plain or text/csv"),
+    422: error_body(
+        "idempotency_key_reused",
+        "Idempotency-Key 'order-42' was already used for another request",
+        {"key": "order-42"},
+    ),
+    429: error_body("rate_limited", "too many failed code attempts; try again later", {"retry_after": 60}),
+    503: error_body(
+        "storage_busy",
+        "the database is busy: another process held its write lock too long; retry",
+        {"retry_after": 1},
+    ),
 }
 
 # What every authenticated route can answer, whatever it does.
