@@ -18,13 +18,14 @@ from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from promopool import __version__, service
 from promopool.api.altcraft import ROUTES as ALTCRAFT_ROUTES
 from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
+from promopool.api.docs import docs_assets, swagger_page
 from promopool.api.errors import EXCEPTION_HANDLERS
 from promopool.api.limits import limit_requests
 from promopool.api.native import ROUTES
@@ -94,6 +95,7 @@ def create_app(
             *ALTCRAFT_ROUTES,
             *ops_routes,
             *ADMIN_ROUTES,
+            docs_assets,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
@@ -111,7 +113,7 @@ def create_app(
             description="Unique promo-code pools with exactly-once claims. Authenticate with"
             " `Authorization: Bearer <api key>`.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=[swagger_page, JsonRenderPlugin(path="/openapi.json")],
             # Declared per route (native: Bearer; health: none; dialects: their own), not document-wide.
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),

@@ -25,6 +25,7 @@ from promopool.api.native.openapi import (
     BEARER,
     KEYED,
     REPEATABLE,
+    Documented,
     ImportOperation,
     error_responses,
 )
@@ -117,7 +118,12 @@ class CodesController(Controller):
         )
         return ImportOut.of(report)
 
-    @get("/codes", summary="List codes (cursor-paged, in code order)", responses=error_responses(400, 404))
+    @get(
+        "/codes",
+        operation_class=Documented,
+        summary="List codes (cursor-paged, in code order)",
+        responses=error_responses(400, 404),
+    )
     async def list_codes(
         self,
         store: StoreDep,
@@ -137,7 +143,12 @@ class CodesController(Controller):
         next_cursor = _encode_cursor(codes[-1].value) if len(codes) == limit else None
         return CodePage(codes=[CodeOut.of(c) for c in codes], next_cursor=next_cursor)
 
-    @get("/codes/{code:str}", summary="Get one code", responses=error_responses(400, 404))
+    @get(
+        "/codes/{code:str}",
+        operation_class=Documented,
+        summary="Get one code",
+        responses=error_responses(400, 404),
+    )
     async def get_code(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
     ) -> CodeOut:
@@ -145,6 +156,7 @@ class CodesController(Controller):
 
     @delete(
         "/codes/{code:str}",
+        operation_class=Documented,
         summary="Delete one code",
         responses=error_responses(400, 404, write=REPEATABLE.format("a code deleted already answers 404")),
     )
@@ -155,6 +167,7 @@ class CodesController(Controller):
 
     @post(
         "/claim",
+        operation_class=Documented,
         summary="Hand out the next available code, exactly once",
         description=(
             "Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key"

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 
 from promopool import service
 from promopool.api.deps import AccountDep, JobId, JobsDep, PoolId, SettingsDep, StoreDep
-from promopool.api.native.openapi import error_responses
+from promopool.api.native.openapi import Documented, error_responses
 from promopool.api.native.schemas import GenerateCodes, JobOut
 from promopool.domain.generation import CodeSpec
 
@@ -40,12 +40,13 @@ class GenerationController(Controller):
 
     @post(
         "/pools/{pool_id:int}/generate",
+        operation_class=Documented,
         summary="Generate codes",
         description=GENERATE_DESCRIPTION,
         status_code=202,
         responses={
             201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
-            **error_responses(400, 404, 413, write=GENERATE_RETRY),
+            **error_responses(400, 404, 409, 413, write=GENERATE_RETRY),
         },
     )
     async def generate(
@@ -81,6 +82,11 @@ class GenerationController(Controller):
             job, status = await asyncio.shield(task), 201
         return Response(JobOut.of(job), status_code=status, headers={"Location": f"/v1/jobs/{job.id}"})
 
-    @get("/jobs/{job_id:int}", summary="A job and its progress", responses=error_responses(400, 404))
+    @get(
+        "/jobs/{job_id:int}",
+        operation_class=Documented,
+        summary="A job and its progress",
+        responses=error_responses(400, 404),
+    )
     async def get_job(self, store: StoreDep, account: AccountDep, job_id: JobId) -> JobOut:
         return JobOut.of(await service.get_job(store, account=account, job_id=job_id))

@@ -9,7 +9,7 @@ from litestar.params import PathParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, StoreDep
-from promopool.api.native.openapi import REPEATABLE, error_responses
+from promopool.api.native.openapi import REPEATABLE, Documented, error_responses
 from promopool.api.native.schemas import LeaseOut
 
 LeaseId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The lease's id.")]
@@ -19,12 +19,18 @@ class LeasesController(Controller):
     path = "/v1/leases"
     tags = ["leases"]
 
-    @get("/{lease_id:int}", summary="Get a lease", responses=error_responses(400, 404))
+    @get(
+        "/{lease_id:int}",
+        operation_class=Documented,
+        summary="Get a lease",
+        responses=error_responses(400, 404),
+    )
     async def get_lease(self, store: StoreDep, account: AccountDep, lease_id: LeaseId) -> LeaseOut:
         return LeaseOut.of(await service.get_lease(store, account=account, lease_id=lease_id))
 
     @post(
         "/{lease_id:int}/confirm",
+        operation_class=Documented,
         status_code=200,
         summary="Keep the leased code (it stays issued)",
         description="Repeating it is harmless. A lease that ran out answers 409 `lease_expired` (its code"
@@ -36,6 +42,7 @@ class LeasesController(Controller):
 
     @post(
         "/{lease_id:int}/release",
+        operation_class=Documented,
         status_code=200,
         summary="Give the leased code back to the pool",
         description="The code can be claimed again (it joins the end of the pool's queue). Repeating it is"

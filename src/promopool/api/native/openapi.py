@@ -1,5 +1,6 @@
 """What the OpenAPI document says beyond the handlers' signatures: the error responses each route can give
-(in the one native error body) and the request bodies of the import endpoint, which reads its body itself.
+(in the one native error body), the examples of every operation (``Documented``, from examples.EXAMPLES) and
+the request bodies of the import endpoint, which reads its body itself.
 
 Declared so that clients, and the schema fuzz in tests/reliability, can rely on every response matching the
 document.
@@ -8,6 +9,7 @@ document.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
@@ -23,6 +25,8 @@ from litestar.openapi.spec import (
 )
 from litestar.typing import FieldDefinition
 
+from promopool.api.errors import error_body
+from promopool.api.native.examples import EXAMPLES, Examples
 from promopool.api.native.schemas import CONTROL, NO_NUL, VISIBLE_TEXT, ErrorOut
 from promopool.domain.codes import MAX_CODE_LENGTH
 
@@ -36,13 +40,39 @@ ERROR_STATUSES = {
     " `code_not_found`, `redemption_not_found`, `lease_not_found`, `job_not_found`), or no usable code"
     " (`code_unusable`).",
     409: "A conflict: the pool is exhausted or expired, the code is expired or used up for its holder, the"
-    " redemption was already rolled back, the lease ran out or was released, a normalization collision.",
+    " redemption was already rolled back, the lease ran out or was released, a normalization collision, a"
+    " generation job already running on the pool (`conflict`).",
     413: "The body is larger than the configured limit; refused before it is read (`payload_too_large`).",
     415: "The body's content type is not accepted here (`unsupported_media_type`).",
     422: "The Idempotency-Key was already used for another request (`idempotency_key_reused`).",
     429: "Too many failed attempts from this key or address (`rate_limited`); see `Retry-After`.",
     503: "The database cannot be reached (`storage_unavailable`) or a lock was not granted in time"
     " (`storage_busy`, with `Retry-After`); retry later.",
+}
+
+# One example body per status, in the native error body (api/errors.py's error_body), as the API words it.
+ERROR_EXAMPLES = {
+    400: error_body(
+        "invalid_input",
+        "Validation failed for POST /v1/pools/7/generate",
+        {"errors": [{"message": "Expected `int` >= 1", "key": "count", "source": "body"}]},
+    ),
+    401: error_body("unauthenticated", "unknown API key"),
+    404: error_body("pool_not_found", "pool 7 not found", {"pool_id": 7}),
+    409: error_body("pool_exhausted", "pool 7 has no available code left", {"pool_id": 7}),
+    413: error_body("payload_too_large", "Request Entity Too Large"),
+    415: error_body("unsupported_media_type", "send codes as application/json, text/plain or text/csv"),
+    422: error_body(
+        "idempotency_key_reused",
+        "Idempotency-Key 'order-42' was already used for another request",
+        {"key": "order-42"},
+    ),
+    429: error_body("rate_limited", "too many failed code attempts; try again later", {"retry_after": 60}),
+    503: error_body(
+        "storage_busy",
+        "the database is busy: another process held its write lock too long; retry",
+        {"retry_after": 1},
+    ),
 }
 
 # What every authenticated route can answer, whatever it does.
@@ -93,7 +123,60 @@ _LINES = Schema(
 
 
 @dataclass
-class ImportOperation(Operation):
+class Documented(Operation):
+    """An operation with its examples: the request body's and each answer's from examples.EXAMPLES (by
+    operation id), an error answer's otherwise from ERROR_EXAMPLES (error_responses declares them all in the
+    native error body). A response with several media types takes a dict of examples by media type. A route
+    that reads its parameters itself (PersonaClick's) gets them, and its body, from the same table."""
+
+    def __post_init__(self) -> None:
+        examples = EXAMPLES.get(self.operation_id or "", Examples())
+        if examples.query:
+            self.parameters = [*(self.parameters or []), *examples.query]
+        if examples.body is not None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=examples.body)}
+            )
+        if isinstance(self.request_body, RequestBody):
+            content = self.request_body.content
+            for media_type in content.keys() & examples.requests.keys():
+                content[media_type] = _with_example(content[media_type], examples.requests[media_type])
+        for status, response in (self.responses or {}).items():
+            if not isinstance(response, OpenAPIResponse) or not response.content:
+                continue
+            code = int(status)
+            if code in examples.responses:
+                example = examples.responses[code]
+            elif code in ERROR_EXAMPLES:
+                example = ERROR_EXAMPLES[code]
+            else:
+                continue
+            several = len(response.content) > 1
+            for media_type, media in response.content.items():
+                response.content[media_type] = _with_example(
+                    media, example[media_type] if several else example
+                )
+
+
+@dataclass
+class ExampleMediaType(OpenAPIMediaType):
+    """A media type whose example is written as given: the framework drops every null from the dicts of the
+    document, examples included, which would make an example contradict its schema."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        schema["example"] = self.example
+        return schema
+
+
+def _with_example(media: OpenAPIMediaType, example: Any) -> ExampleMediaType:
+    return ExampleMediaType(
+        schema=media.schema, example=example, examples=media.examples, encoding=media.encoding
+    )
+
+
+@dataclass
+class ImportOperation(Documented):
     """The import endpoint streams its body, so its accepted bodies are declared here by hand."""
 
     def __post_init__(self) -> None:
@@ -117,10 +200,11 @@ class ImportOperation(Operation):
                 "text/csv": OpenAPIMediaType(schema=_LINES),
             },
         )
+        super().__post_init__()
 
 
 @dataclass
-class ExportOperation(Operation):
+class ExportOperation(Documented):
     """The export streams CSV or JSON lines (by its ``format`` parameter); the framework would document a
     streamed answer as JSON, so its 200 is declared here by hand."""
 
@@ -136,6 +220,7 @@ class ExportOperation(Operation):
                 },
             ),
         }
+        super().__post_init__()
 
 
 # The native routes' credentials (the health checks and the dialects authenticate otherwise, or not at all).

@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 
 from promopool import service
 from promopool.api.deps import AccountDep, IdempotencyKey, PoolId, StoreDep
-from promopool.api.native.openapi import BEARER, KEYED, REPEATABLE, error_responses
+from promopool.api.native.openapi import BEARER, KEYED, REPEATABLE, Documented, error_responses
 from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
 
@@ -21,6 +21,7 @@ class PoolsController(Controller):
 
     @post(
         "/",
+        operation_class=Documented,
         status_code=201,
         summary="Create a pool",
         description="Send an `Idempotency-Key` to make retries safe: the same key returns the pool it created"
@@ -53,16 +54,22 @@ class PoolsController(Controller):
             return Response(PoolOut.of(pool), status_code=200, headers={"Idempotent-Replayed": "true"})
         return Response(PoolOut.of(pool), status_code=201)
 
-    @get("/", summary="List pools with their counts", responses=error_responses())
+    @get("/", operation_class=Documented, summary="List pools with their counts", responses=error_responses())
     async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
         return PoolList(pools=[PoolOut.of(p) for p in await service.list_pools(store, account=account)])
 
-    @get("/{pool_id:int}", summary="Get a pool", responses=error_responses(400, 404))
+    @get(
+        "/{pool_id:int}",
+        operation_class=Documented,
+        summary="Get a pool",
+        responses=error_responses(400, 404),
+    )
     async def get_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> PoolOut:
         return PoolOut.of(await service.get_pool(store, account=account, pool_id=pool_id))
 
     @patch(
         "/{pool_id:int}",
+        operation_class=Documented,
         summary="Change a pool's name or settings",
         responses=error_responses(400, 404, 413, write=REPEATABLE.format("it sets the same values again")),
     )
@@ -75,6 +82,7 @@ class PoolsController(Controller):
 
     @delete(
         "/{pool_id:int}",
+        operation_class=Documented,
         summary="Delete a pool and all its codes",
         responses=error_responses(400, 404, write=REPEATABLE.format("a pool deleted already answers 404")),
     )

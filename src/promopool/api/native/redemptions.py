@@ -14,7 +14,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, PoolId, StoreDep
-from promopool.api.native.openapi import KEYED, REPEATABLE, error_responses
+from promopool.api.native.openapi import KEYED, REPEATABLE, Documented, error_responses
 from promopool.api.native.schemas import (
     CodeCheck,
     RedeemIn,
@@ -64,6 +64,7 @@ class RedemptionsController(Controller):
 
     @post(
         "/codes/validate",
+        operation_class=Documented,
         status_code=200,
         summary="May this code be used now, by this profile?",
         description="Answers what a redeem would, without using the code. The code is matched under its"
@@ -81,6 +82,7 @@ class RedemptionsController(Controller):
 
     @post(
         "/codes/redeem",
+        operation_class=Documented,
         status_code=201,
         summary="Record one use of a code",
         description="Checks and counts in one transaction: exactly `max_uses` redeems of a code succeed"
@@ -118,6 +120,7 @@ class RedemptionsController(Controller):
 
     @post(
         "/redemptions/{redemption_id:int}/rollback",
+        operation_class=Documented,
         status_code=200,
         summary="Give a redemption's use back, exactly once",
         description="A second rollback answers 409 `already_rolled_back`; with an `Idempotency-Key` a retry"
@@ -136,7 +139,12 @@ class RedemptionsController(Controller):
         )
         return _replayed(RedeemOut.of(done), 200)
 
-    @get("/redemptions/{redemption_id:int}", summary="Get a redemption", responses=error_responses(400, 404))
+    @get(
+        "/redemptions/{redemption_id:int}",
+        operation_class=Documented,
+        summary="Get a redemption",
+        responses=error_responses(400, 404),
+    )
     async def get_redemption(
         self, store: StoreDep, account: AccountDep, redemption_id: RedemptionId
     ) -> RedemptionOut:
@@ -145,6 +153,7 @@ class RedemptionsController(Controller):
 
     @get(
         "/pools/{pool_id:int}/codes/{code:str}/redemptions",
+        operation_class=Documented,
         summary="A code's redemptions, oldest first (paged by id)",
         responses=error_responses(400, 404),
     )

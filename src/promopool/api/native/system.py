@@ -9,7 +9,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
 
 from promopool.api.deps import AccountDep, StoreDep
-from promopool.api.native.openapi import BEARER, error_responses
+from promopool.api.native.openapi import BEARER, Documented, error_responses
 from promopool.api.native.schemas import AccountOut, Health
 from promopool.domain.errors import StorageUnavailable
 
@@ -17,13 +17,14 @@ ENGINE_HEADER = "Promopool-Database-Engine"
 SCHEMA_HEADER = "Promopool-Schema-Version"
 
 
-@get("/health", tags=["system"], summary="Liveness: the server answers")
+@get("/health", operation_class=Documented, tags=["system"], summary="Liveness: the server answers")
 async def health() -> Health:
     return Health(status="ok")
 
 
 @get(
     "/health/ready",
+    operation_class=Documented,
     tags=["system"],
     summary="Readiness: the database answers",
     description="The database engine and the schema version (the highest migration applied) are in the"
@@ -63,7 +64,12 @@ class AccountController(Controller):
     tags = ["account"]
     security = BEARER
 
-    @get("/", summary="The account the API key belongs to", responses=error_responses())
+    @get(
+        "/",
+        operation_class=Documented,
+        summary="The account the API key belongs to",
+        responses=error_responses(),
+    )
     async def get_account(self, account: AccountDep) -> AccountOut:
         return AccountOut.of(account)
 

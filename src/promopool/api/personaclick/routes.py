@@ -9,9 +9,11 @@ from litestar import Request, Response, delete, get, post, route
 from litestar.enums import HttpMethod
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 
 from promopool import service
 from promopool.api.deps import SettingsDep, StoreDep
+from promopool.api.native.openapi import Documented
 from promopool.api.personaclick import params
 from promopool.api.personaclick.errors import JSON_TYPE
 from promopool.domain import Account
@@ -47,6 +49,11 @@ class DeletedBody(msgspec.Struct):
     status: str = "success"
 
 
+def _answer(body: Any, description: str) -> dict[int, ResponseSpec]:
+    """The handlers answer encoded bytes; the document names the body they hold."""
+    return {200: ResponseSpec(body, description=description, generate_examples=False)}
+
+
 def _json(value: Any) -> Response[bytes]:
     return Response(msgspec.json.encode(value), media_type=JSON_TYPE)
 
@@ -61,7 +68,12 @@ def _shop_id(value: str | None) -> str:
     return str(params.required(value, "shop_id"))
 
 
-@get("/promo_codes", summary="Promo code lists", tags=["personaclick"])
+@get(
+    "/promo_codes",
+    summary="Promo code lists",
+    operation_class=Documented,
+    responses=_answer(list[PromoList], "The lists, in list-id order, with their free codes"),
+)
 async def list_lists(request: Request[Any, Any, Any], store: StoreDep) -> Response[bytes]:
     shop_id = _shop_id(params.query(request, "shop_id"))
     active = params.query(request, "active")
@@ -87,7 +99,12 @@ async def list_lists(request: Request[Any, Any, Any], store: StoreDep) -> Respon
 # The framework's body limit is off for this route (an upload of a million codes is larger than other JSON
 # bodies); the handler reads at most `personaclick_max_body_mib` instead.
 @post(
-    "/promo_codes", status_code=200, request_max_body_size=None, summary="Upload codes", tags=["personaclick"]
+    "/promo_codes",
+    status_code=200,
+    request_max_body_size=None,
+    summary="Upload codes",
+    operation_class=Documented,
+    responses=_answer(Done, "What was added and skipped"),
 )
 async def upload(request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep) -> Response[bytes]:
     body = await params.body(request, settings.personaclick_max_body_bytes)
@@ -104,7 +121,12 @@ async def upload(request: Request[Any, Any, Any], store: StoreDep, settings: Set
     return _json(Done("success", message))
 
 
-@get("/promo_codes/fetch", summary="The next promo code", tags=["personaclick"])
+@get(
+    "/promo_codes/fetch",
+    summary="The next promo code",
+    operation_class=Documented,
+    responses=_answer(Fetched, "The code, handed out to the caller"),
+)
 async def fetch(request: Request[Any, Any, Any], store: StoreDep) -> Response[bytes]:
     shop_id = _shop_id(params.query(request, "shop_id"))
     pool_id = params.list_id(params.query(request, "id"))
@@ -123,7 +145,13 @@ async def fetch(request: Request[Any, Any, Any], store: StoreDep) -> Response[by
     return _json(Fetched(claimed.code.value))
 
 
-@delete("/promo_codes/purge", status_code=200, summary="Delete a list's free codes", tags=["personaclick"])
+@delete(
+    "/promo_codes/purge",
+    status_code=200,
+    summary="Delete a list's free codes",
+    operation_class=Documented,
+    responses=_answer(Done, "The free codes are gone"),
+)
 async def purge(request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep) -> Response[bytes]:
     body = await params.body(request, settings.max_body_bytes)
     shop_id = _shop_id(body.shop_id)
@@ -133,7 +161,13 @@ async def purge(request: Request[Any, Any, Any], store: StoreDep, settings: Sett
     return _json(Done("success"))
 
 
-@delete("/promo_codes/delete", status_code=200, summary="Delete codes of a list", tags=["personaclick"])
+@delete(
+    "/promo_codes/delete",
+    status_code=200,
+    summary="Delete codes of a list",
+    operation_class=Documented,
+    responses=_answer(DeletedBody, "How many were deleted and how many not found"),
+)
 async def delete_codes(
     request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep
 ) -> Response[bytes]:
