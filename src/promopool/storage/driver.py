@@ -14,7 +14,8 @@ domain objects, tolerating each engine's types (timestamps as ``datetime`` or IS
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -74,6 +75,15 @@ class Execute(_Query):
 
 
 @dataclass(slots=True)
+class ExecuteMany(Step):
+    """One statement run for each of ``rows`` (a tuple of parameters each): a bulk insert of rows whose
+    columns are known only when it runs (copying a table). Returns None."""
+
+    sql: Statement
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(slots=True)
 class TakeCodes(Step):
     """The claim algorithm (docs/design.md): issue up to ``wanted`` codes of a pool whose row this transaction
     holds, read forward from ``cursor``; counters, activity and a low-stock event with them. The taken codes,
@@ -116,6 +126,9 @@ class Script(Step):
 
 
 Op = Generator[Step, Any, T]
+
+# Runs read-only operations one after another in one snapshot (``Driver.snapshot``).
+SnapshotReader = Callable[[Op[T]], Awaitable[T]]
 
 
 class UniqueViolation(Exception):
@@ -191,6 +204,12 @@ class Driver(abc.ABC):
     async def read(self, op: Op[T], *, paged: bool = False) -> T:
         """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
         index."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[SnapshotReader[Any]]:
+        """A read-only transaction held open: every operation run through it, however many and whatever
+        the caller does in between, sees the database as it was when it began (copying a whole database
+        page by page)."""
 
     # A job's owner is the process running it (storage/ops/jobs.py); how that process is named, and how its
     # end is told, is the engines' one difference there.

@@ -21,12 +21,14 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
+    ExecuteMany,
     Fetch,
     FetchRow,
     FetchVal,
     InsertCodes,
     Op,
     Script,
+    SnapshotReader,
     StageCodes,
     Statement,
     Steps,
@@ -137,6 +139,9 @@ async def _step(conn: asyncpg.Connection, step: Any) -> Any:
         status = await conn.execute(_text(step.sql), *step.args)
         count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
         return int(count) if count.isdigit() else 0
+    if kind is ExecuteMany:
+        await conn.executemany(_text(step.sql), step.rows)
+        return None
     if kind is TakeCodes:
         now = step.now
         return _in_order(
@@ -262,6 +267,11 @@ class PostgresDriver(Driver):
         async with self.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL enable_sort = off")
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
+        async with self.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield lambda op: run(conn, op)
 
     async def write(self, op: Op[T]) -> T:
         async with self.transaction() as conn:

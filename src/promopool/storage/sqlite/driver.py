@@ -10,8 +10,9 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -26,12 +27,14 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
+    ExecuteMany,
     Fetch,
     FetchRow,
     FetchVal,
     InsertCodes,
     Op,
     Script,
+    SnapshotReader,
     StageCodes,
     Statement,
     Step,
@@ -125,6 +128,9 @@ def _step(conn: sqlite3.Connection, step: Step) -> Any:
         return None if row is None else row[0]
     if kind is Execute:
         return _cursor(conn, step.sql, step.args).rowcount  # type: ignore[attr-defined]
+    if kind is ExecuteMany:
+        conn.executemany(_text(step.sql), step.rows)  # type: ignore[attr-defined]
+        return None
     if kind is TakeCodes:
         return take(conn, step)  # type: ignore[arg-type]
     if kind is InsertCodes:
@@ -329,6 +335,31 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
 
         return await self.read_with(in_snapshot)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
+        # A connection and a thread of its own: the reader threads' connections serve one read at a time, and
+        # a transaction must stay on the connection (and so the thread) that began it.
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="promopool-sqlite-snapshot") as thread:
+
+            def begin() -> sqlite3.Connection:
+                conn = self._open()
+                conn.execute("PRAGMA query_only = ON")
+                conn.execute("BEGIN")
+                # In WAL mode the snapshot is taken at the first read, not at BEGIN.
+                conn.execute("SELECT count(*) FROM sqlite_master")
+                return conn
+
+            def end(conn: sqlite3.Connection) -> None:
+                conn.execute("COMMIT")
+                conn.close()
+
+            conn = await loop.run_in_executor(thread, begin)
+            try:
+                yield lambda op: loop.run_in_executor(thread, run, conn, op)
+            finally:
+                await loop.run_in_executor(thread, end, conn)
 
     async def job_owner(self) -> str:
         # Its pid, and its start time where Linux tells it, which a later process given the same pid does not
