@@ -75,15 +75,6 @@ class Execute(_Query):
 
 
 @dataclass(slots=True)
-class ExecuteMany(Step):
-    """One statement run for each of ``rows`` (a tuple of parameters each): a bulk insert of rows whose
-    columns are known only when it runs (copying a table). Returns None."""
-
-    sql: Statement
-    rows: Sequence[Sequence[Any]]
-
-
-@dataclass(slots=True)
 class TakeCodes(Step):
     """The claim algorithm (docs/design.md): issue up to ``wanted`` codes of a pool whose row this transaction
     holds, read forward from ``cursor``; counters, activity and a low-stock event with them. The taken codes,

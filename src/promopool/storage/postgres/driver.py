@@ -21,7 +21,6 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
-    ExecuteMany,
     Fetch,
     FetchRow,
     FetchVal,
@@ -139,9 +138,6 @@ async def _step(conn: asyncpg.Connection, step: Any) -> Any:
         status = await conn.execute(_text(step.sql), *step.args)
         count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
         return int(count) if count.isdigit() else 0
-    if kind is ExecuteMany:
-        await conn.executemany(_text(step.sql), step.rows)
-        return None
     if kind is TakeCodes:
         now = step.now
         return _in_order(

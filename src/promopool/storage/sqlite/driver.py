@@ -27,7 +27,6 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
-    ExecuteMany,
     Fetch,
     FetchRow,
     FetchVal,
@@ -128,9 +127,6 @@ def _step(conn: sqlite3.Connection, step: Step) -> Any:
         return None if row is None else row[0]
     if kind is Execute:
         return _cursor(conn, step.sql, step.args).rowcount  # type: ignore[attr-defined]
-    if kind is ExecuteMany:
-        conn.executemany(_text(step.sql), step.rows)  # type: ignore[attr-defined]
-        return None
     if kind is TakeCodes:
         return take(conn, step)  # type: ignore[arg-type]
     if kind is InsertCodes:
