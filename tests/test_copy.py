@@ -218,3 +218,13 @@ def test_backup_and_restore_round_trip(database_url: str, tmp_path: Path, postgr
             asyncio.run(drop_schema(postgres_server_url, schema))
     assert after == before
     assert mine == theirs and mine not in filled.issued
+
+
+async def test_a_snapshot_does_not_see_later_writes(store: Store, tenant: Tenant) -> None:
+    codes = next(table for table in TABLES if table.name == "codes")
+    async with store.snapshot() as reading:
+        before = await reading.count(codes)
+        await service.import_codes(store, account=tenant.account, pool_id=tenant.pool.id, values=["LATER"])
+        assert await reading.count(codes) == before
+    async with store.snapshot() as reading:
+        assert await reading.count(codes) == before + 1
