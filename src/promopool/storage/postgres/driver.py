@@ -266,7 +266,8 @@ class PostgresDriver(Driver):
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
-        async with self.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        # Its reads are pages too (whole tables by key), of freshly copied tables not yet analyzed among them.
+        async with self.paged() as conn:
             yield lambda op: run(conn, op)
 
     async def write(self, op: Op[T]) -> T:
