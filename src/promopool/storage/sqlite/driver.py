@@ -351,9 +351,15 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
                 conn.close()
 
+            def read(op: Op[Any]) -> Any:
+                try:
+                    return run(conn, op)
+                except sqlite3.Error as exc:
+                    raise StorageUnavailable(f"database read failed: {exc}") from exc
+
             conn = await loop.run_in_executor(thread, begin)
             try:
-                yield lambda op: loop.run_in_executor(thread, run, conn, op)
+                yield lambda op: loop.run_in_executor(thread, read, op)
             finally:
                 await loop.run_in_executor(thread, end, conn)
 
