@@ -63,7 +63,7 @@ NOT_COPIED = frozenset({("jobs", "owner")})
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    type: str  # as the engine's catalog names it: PostgreSQL's udt_name ('timestamptz'), SQLite's 'TEXT'
+    type: str  # as the engine's catalog names it: PostgreSQL's typname ('timestamptz'), SQLite's 'TEXT'
 
 
 # Each PostgreSQL type whose values differ from the portable form: the column read as that form (_READ), and
@@ -82,15 +82,17 @@ _WRITE = {
 }
 JSON_TYPES = frozenset({"jsonb"})
 
+# From pg_catalog rather than information_schema, whose views take ~0.3 s a query.
 _TABLE_NAMES = SQL(
-    postgres="SELECT table_name FROM information_schema.tables"
-    " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    postgres="SELECT relname FROM pg_class"
+    " WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')",
     sqlite="SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_'",
 )
 _COLUMNS = SQL(
-    postgres="SELECT column_name AS name, udt_name AS type FROM information_schema.columns"
-    " WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'"
-    " ORDER BY ordinal_position",
+    postgres="SELECT a.attname AS name, t.typname AS type FROM pg_attribute a"
+    " JOIN pg_type t ON t.oid = a.atttypid"
+    " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
+    " ORDER BY a.attnum",
     # hidden: 0 for a plain column, 2 or 3 for a generated one (the database computes it on the copy)
     sqlite="SELECT name, type FROM pragma_table_xinfo($1) WHERE hidden = 0 ORDER BY cid",
 )
@@ -178,7 +180,7 @@ def insert_rows(table: Table, columns: Sequence[Column], rows: Sequence[Sequence
     yield Execute(
         SQL(
             postgres=f"INSERT INTO {table.name} ({names})"
-            f" SELECT {postgres} FROM json_array_elements($1::text::json) AS r",
+            f" SELECT {postgres} FROM jsonb_array_elements($1::text::jsonb) AS r",
             sqlite=f"INSERT INTO {table.name} ({names}) SELECT {sqlite} FROM json_each($1)",
         ),
         json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
