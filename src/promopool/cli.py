@@ -501,5 +501,73 @@ def claim(
         _print_line(claimed.code.value)
 
 
+def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) -> None:
+    """Copy the configured database into ``other_url`` (``into_other``) or back, with a progress bar; print
+    the verification and exit 1 on any difference."""
+    settings = _settings(ctx)
+    progress = Progress(
+        TextColumn(f"[bold]{verb}[/bold] {{task.fields[table]}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(verb, total=None, table="")
+
+    async def work(store: Store) -> service.CopyReport:
+        other = open_store(other_url, lock_timeout=settings.lock_timeout_seconds)
+        await other.connect()
+        try:
+            return await service.copy_database(
+                source=store if into_other else other,
+                target=other if into_other else store,
+                on_start=lambda total: progress.update(task, total=total),
+                on_rows=lambda table, rows: progress.update(task, advance=rows, table=table),
+            )
+        finally:
+            await other.close()
+
+    with progress:
+        report = _run(settings, work)
+    table = Table("table", "rows", "rows in the copy", "checksum")
+    for check in report.tables:
+        differs = f"[red]{check.target_checksum} ≠ {check.source_checksum}[/red]"
+        same = "[green]equal[/green]" if check.ok else differs
+        table.add_row(check.table, str(check.source_rows), str(check.target_rows), same)
+    console.print(table)
+    if not report.ok:
+        err.print("[red]error:[/red] the copy differs from the source (see the table above)")
+        raise typer.Exit(1)
+    console.print(f"verified: {report.rows} rows in {len(report.tables)} tables, counts and checksums equal")
+
+
+@app.command("copy")
+def copy_(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="URL of the empty database to copy into.")],
+) -> None:
+    """Copy the whole database into an empty one (SQLite to PostgreSQL or back), then verify the copy."""
+    _copy(ctx, other_url=to, into_other=True, verb="copying")
+
+
+@app.command()
+def backup(ctx: typer.Context, file: Path) -> None:
+    """Back the database up into a new SQLite file, verified (works on either engine; restore it with
+    `promopool restore`)."""
+    if file.exists():
+        err.print(f"[red]error:[/red] {escape(str(file))} exists; a backup never overwrites a file")
+        raise typer.Exit(1)
+    _copy(ctx, other_url=f"sqlite:///{file}", into_other=True, verb="backing up")
+
+
+@app.command()
+def restore(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+) -> None:
+    """Restore a backup file into the configured database, which must be empty, then verify it."""
+    _copy(ctx, other_url=f"sqlite:///{file}", into_other=False, verb="restoring")
+
+
 def main() -> None:
     app()

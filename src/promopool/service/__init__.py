@@ -30,6 +30,7 @@ from promopool.service.claims import (
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.copying import CopyReport, copy_database
 from promopool.service.devices import (
     account_by_public_key,
     authenticate_shop,
@@ -96,6 +97,7 @@ __all__ = [
     "PROMOTION_PAGE",
     "CodeDetails",
     "CodeHistory",
+    "CopyReport",
     "ImportResult",
     "JobRunner",
     "PoolTrend",
@@ -112,6 +114,7 @@ __all__ = [
     "code_history",
     "code_pages",
     "confirm_lease",
+    "copy_database",
     "create_account",
     "create_api_key",
     "create_pool",

@@ -14,7 +14,8 @@ domain objects, tolerating each engine's types (timestamps as ``datetime`` or IS
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -117,6 +118,9 @@ class Script(Step):
 
 Op = Generator[Step, Any, T]
 
+# Runs read-only operations one after another in one snapshot (``Driver.snapshot``).
+SnapshotReader = Callable[[Op[T]], Awaitable[T]]
+
 
 class UniqueViolation(Exception):
     """Thrown into an operation when its statement broke a unique constraint. On PostgreSQL the transaction
@@ -191,6 +195,12 @@ class Driver(abc.ABC):
     async def read(self, op: Op[T], *, paged: bool = False) -> T:
         """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
         index."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[SnapshotReader[Any]]:
+        """A read-only transaction held open: every operation run through it, however many and whatever
+        the caller does in between, sees the database as it was when it began (copying a whole database
+        page by page)."""
 
     # A job's owner is the process running it (storage/ops/jobs.py); how that process is named, and how its
     # end is told, is the engines' one difference there.

@@ -14,9 +14,22 @@ from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
 from promopool.storage.ops.redemptions import Redemptions
+from promopool.storage.ops.tables import Tables
 
 
 class Store(
-    Accounts, Pools, Codes, Claims, Leases, Profiles, Devices, Alerts, Export, Jobs, Promotions, Redemptions
+    Accounts,
+    Pools,
+    Codes,
+    Claims,
+    Leases,
+    Profiles,
+    Devices,
+    Alerts,
+    Export,
+    Jobs,
+    Promotions,
+    Redemptions,
+    Tables,
 ):
     """One database holding every account's data; every method is scoped by the caller's account."""

@@ -27,6 +27,7 @@ from promopool.storage.driver import (
     InsertCodes,
     Op,
     Script,
+    SnapshotReader,
     StageCodes,
     Statement,
     Steps,
@@ -262,6 +263,12 @@ class PostgresDriver(Driver):
         async with self.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL enable_sort = off")
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
+        # Its reads are pages too (whole tables by key), of freshly copied tables not yet analyzed among them.
+        async with self.paged() as conn:
+            yield lambda op: run(conn, op)
 
     async def write(self, op: Op[T]) -> T:
         async with self.transaction() as conn:

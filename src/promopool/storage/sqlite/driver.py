@@ -10,8 +10,9 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -32,6 +33,7 @@ from promopool.storage.driver import (
     InsertCodes,
     Op,
     Script,
+    SnapshotReader,
     StageCodes,
     Statement,
     Step,
@@ -329,6 +331,37 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
 
         return await self.read_with(in_snapshot)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
+        # A connection and a thread of its own: the reader threads' connections serve one read at a time, and
+        # a transaction must stay on the connection (and so the thread) that began it.
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="promopool-sqlite-snapshot") as thread:
+
+            def begin() -> sqlite3.Connection:
+                conn = self._open()
+                conn.execute("PRAGMA query_only = ON")
+                conn.execute("BEGIN")
+                # In WAL mode the snapshot is taken at the first read, not at BEGIN.
+                conn.execute("SELECT count(*) FROM sqlite_master")
+                return conn
+
+            def end(conn: sqlite3.Connection) -> None:
+                conn.execute("COMMIT")
+                conn.close()
+
+            def read(op: Op[Any]) -> Any:
+                try:
+                    return run(conn, op)
+                except sqlite3.Error as exc:
+                    raise StorageUnavailable(f"database read failed: {exc}") from exc
+
+            conn = await loop.run_in_executor(thread, begin)
+            try:
+                yield lambda op: loop.run_in_executor(thread, read, op)
+            finally:
+                await loop.run_in_executor(thread, end, conn)
 
     async def job_owner(self) -> str:
         # Its pid, and its start time where Linux tells it, which a later process given the same pid does not
