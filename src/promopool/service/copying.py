@@ -100,7 +100,8 @@ async def copy_database(
                 if await checking.count(table):
                     raise Conflict(
                         f"the target database is not empty (table {table.name} has rows): copy only into an"
-                        " empty database"
+                        " empty database, one that neither `promopool migrate` nor `serve` has run on (they"
+                        " create the account 'default')"
                     )
         # Each side reads and writes by its own column types, in the source's column order; checksums
         # canonicalise by the PostgreSQL side's types if there is one (SQLite's hold the portable form).
