@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from promopool import service
+from promopool.domain import PoolSettings
 from promopool.domain.errors import CodeNotFound
 from promopool.storage import migrations as storage_migrations
 from promopool.storage import open_store
 from promopool.storage.sqlite import driver as sqlite_driver
-from tests.conftest import connected, make_tenant
+from tests.conftest import connected
+from tests.helpers import execute_sql
 
 REBUILT = ("codes", "redemptions", "leases", "webhook_deliveries")
 
@@ -48,8 +50,23 @@ async def test_migration_9_keeps_an_existing_sqlite_databases_data(
     every = storage_migrations.load_migrations("sqlite")
     monkeypatch.setattr(sqlite_driver, "load_migrations", lambda engine: [m for m in every if m.version < 9])
     async with connected(url) as store:
-        shop = await make_tenant(store, "shop", [f"C{i}" for i in range(5)])
-        account, pool_id = shop.account, shop.pool.id
+        # The account and its key as the schema then held them (create_account writes today's key columns).
+        await execute_sql(
+            store, "INSERT INTO accounts (name, public_key, created_at) VALUES ('shop', 'pk', '2026-01-01')"
+        )
+        await execute_sql(
+            store,
+            "INSERT INTO api_keys (key_hash, account_id, created_at)"
+            " SELECT 'digest', id, created_at FROM accounts WHERE name = 'shop'",
+        )
+        account = await store.account_by_name("shop")
+        assert account is not None
+        pool_id = (
+            await service.create_pool(store, account=account, name="shop-pool", settings=PoolSettings())
+        ).id
+        await service.import_codes(
+            store, account=account, pool_id=pool_id, values=[f"C{i}" for i in range(5)]
+        )
         await service.set_low_stock_alert(
             store, account=account, pool_id=pool_id, threshold=3, webhook_url="https://example.test/hook"
         )

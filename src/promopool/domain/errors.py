@@ -10,6 +10,7 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   └── KeySpaceTooSmall    key_space_too_small a generation would make codes too easy to guess
     ├── Unauthenticated         unauthenticated     no or unknown credentials
     ├── Forbidden               forbidden           credentials fine, action not allowed
+    │   └── ReadOnlyKey         read_only_key       a read-only API key asked for a write
     ├── NotFound                not_found
     │   ├── PoolNotFound        pool_not_found
     │   ├── CodeNotFound        code_not_found
@@ -18,7 +19,8 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   ├── RedemptionNotFound  redemption_not_found
     │   ├── ProfileNotFound     profile_not_found
     │   ├── LeaseNotFound       lease_not_found
-    │   └── JobNotFound         job_not_found
+    │   ├── JobNotFound         job_not_found
+    │   └── ApiKeyNotFound      api_key_not_found
     ├── Conflict                conflict
     │   ├── AlreadyExists       already_exists
     │   ├── IdempotencyKeyReused idempotency_key_reused
@@ -30,6 +32,7 @@ to its own envelope in one function (native: ``api/errors.py``)::
     │   ├── AlreadyRolledBack   already_rolled_back
     │   ├── LeaseExpired        lease_expired       a lease that ran out cannot be confirmed or released
     │   ├── LeaseReleased       lease_released
+    │   ├── LastApiKey          last_api_key        an account's only key cannot be revoked
     │   └── NormalizationCollision normalization_collision  a setting that would make two codes one
     ├── RateLimited             rate_limited
     └── StorageUnavailable      storage_unavailable the database cannot be reached; on a write, whether it
@@ -70,6 +73,13 @@ class Unauthenticated(PromopoolError):
 
 class Forbidden(PromopoolError):
     code = "forbidden"
+
+
+class ReadOnlyKey(Forbidden):
+    code = "read_only_key"
+
+    def __init__(self) -> None:
+        super().__init__("this API key is read-only: use a read-write key for this request")
 
 
 class NotFound(PromopoolError):
@@ -172,6 +182,14 @@ class LeaseReleased(Conflict):
         super().__init__(f"lease {lease_id} was released", lease_id=lease_id)
 
 
+class LastApiKey(Conflict):
+    code = "last_api_key"
+
+    def __init__(self, key_id: int) -> None:
+        message = f"API key {key_id} is the account's only key: create another one first, then revoke this"
+        super().__init__(message, key_id=key_id)
+
+
 class NormalizationCollision(Conflict):
     code = "normalization_collision"
 
@@ -205,3 +223,10 @@ class JobNotFound(NotFound):
 
     def __init__(self, job_id: int) -> None:
         super().__init__(f"job {job_id} not found", job_id=job_id)
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"API key {key_id} not found", key_id=key_id)

@@ -9,8 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
+
+from promopool.domain.errors import ReadOnlyKey
+from promopool.domain.models import Account
 
 API_KEY_PREFIX = "pp_"
+FIRST_KEY_NAME = "initial key"
+
+# A key's last use is recorded at most this often: the claim path authenticates thousands of times a second,
+# and a write per request would cost more than the claim. So last_used_at lags the real last use by up to
+# this, plus the authenticator's cache (auth_cache_seconds).
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def new_api_key() -> str:
@@ -38,3 +48,14 @@ def checksum_of(account_name: str, api_key: str) -> str:
 def same_secret(a: str, b: str) -> bool:
     """Constant-time comparison of two secrets (or digests)."""
     return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+def last_use_is_stale(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a use of the key now should be recorded (see LAST_USED_PRECISION)."""
+    return last_used_at is None or now - last_used_at >= LAST_USED_PRECISION
+
+
+def check_writable(account: Account) -> None:
+    """ReadOnlyKey when the caller authenticated with a read-only key: every write use case calls this."""
+    if account.read_only:
+        raise ReadOnlyKey()

@@ -25,14 +25,29 @@ class Account:
     name: str
     public_key: str  # the vendors' `shop_id`: public, identifies the account, grants nothing alone
     created_at: datetime
+    # The account as the caller's API key may act on it: a read-only key's caller may read, never write
+    # (service checks with domain.keys.check_writable).
+    read_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyInfo:
     """One of an account's API keys as it may be shown: never the secret, only a fingerprint of its hash."""
 
+    id: int
+    name: str
+    read_only: bool
     fingerprint: str
     created_at: datetime
+    last_used_at: datetime | None  # to about a minute (domain.keys.LAST_USED_PRECISION)
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """A key just created: the only time its secret is ever visible."""
+
+    key: ApiKeyInfo
+    api_key: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ from promopool.service.accounts import (
     authenticate_checksum,
     create_account,
     create_api_key,
+    create_key,
     ensure_default_account,
+    list_keys,
+    revoke_key,
 )
 from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
 from promopool.service.alerts import (
@@ -117,6 +120,7 @@ __all__ = [
     "copy_database",
     "create_account",
     "create_api_key",
+    "create_key",
     "create_pool",
     "create_pool_once",
     "create_profile_database",
@@ -146,6 +150,7 @@ __all__ = [
     "import_each",
     "list_codes",
     "list_deliveries",
+    "list_keys",
     "list_pools",
     "list_redemptions",
     "pool_trend",
@@ -154,6 +159,7 @@ __all__ = [
     "purge_pool",
     "redeem",
     "release_lease",
+    "revoke_key",
     "rollback_redemption",
     "rotate_webhook_secret",
     "run_generation",

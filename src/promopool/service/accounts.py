@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from promopool.domain import Account, NewAccount
+from dataclasses import replace
+
+from promopool.domain import Account, ApiKeyInfo, NewAccount, NewApiKey
 from promopool.domain.codes import MAX_NAME_LENGTH, check_name, has_control_characters
 from promopool.domain.errors import AlreadyExists, Unauthenticated
-from promopool.domain.keys import checksum_of, hash_api_key, new_api_key, new_public_key, same_secret
+from promopool.domain.keys import (
+    FIRST_KEY_NAME,
+    LAST_USED_PRECISION,
+    check_writable,
+    checksum_of,
+    hash_api_key,
+    last_use_is_stale,
+    new_api_key,
+    new_public_key,
+    same_secret,
+)
 from promopool.storage import Store
 
 DEFAULT_ACCOUNT_NAME = "default"
@@ -23,11 +35,30 @@ async def create_account(store: Store, *, name: str) -> NewAccount:
 
 async def create_api_key(store: Store, *, account: Account) -> str:
     """Add another API key to the account and return it (once)."""
+    return (await create_key(store, account=account, name=FIRST_KEY_NAME)).api_key
+
+
+async def create_key(store: Store, *, account: Account, name: str, read_only: bool = False) -> NewApiKey:
+    """Add a named API key to the account: its secret is in the answer, this once, and stored only hashed."""
+    check_writable(account)
+    name = check_name(name, "key")
     api_key = new_api_key()
     key_hash = hash_api_key(api_key)
-    await store.add_api_key(account_id=account.id, key_hash=key_hash)
+    key = await store.add_api_key(account_id=account.id, key_hash=key_hash, name=name, read_only=read_only)
     await _register_checksum(store, account=account, api_key=api_key, key_hash=key_hash)
-    return api_key
+    return NewApiKey(key=key, api_key=api_key)
+
+
+async def list_keys(store: Store, *, account: Account) -> list[ApiKeyInfo]:
+    """The account's API keys, oldest first, never their secrets."""
+    return await store.list_api_keys(account_id=account.id)
+
+
+async def revoke_key(store: Store, *, account: Account, key_id: int) -> ApiKeyInfo:
+    """Delete one of the account's keys (and its checksum credential); LastApiKey for its only key, so that
+    an account is never locked out. Servers stop accepting it within ``auth_cache_seconds``."""
+    check_writable(account)
+    return await store.revoke_api_key(account_id=account.id, key_id=key_id)
 
 
 async def _register_checksum(store: Store, *, account: Account, api_key: str, key_hash: str) -> None:
@@ -50,11 +81,21 @@ async def ensure_default_account(store: Store) -> NewAccount | None:
 
 
 async def authenticate(store: Store, *, api_key: str) -> Account:
-    """The account an API key belongs to; Unauthenticated for an unknown key."""
-    account = await store.account_by_key_hash(hash_api_key(api_key))
-    if account is None:
+    """The account an API key belongs to, as the key may act on it; Unauthenticated for an unknown key."""
+    found = await store.key_by_hash(hash_api_key(api_key))
+    if found is None:
         raise Unauthenticated("unknown API key")
+    account, key = found
+    await _record_use(store, key)
     return account
+
+
+async def _record_use(store: Store, key: ApiKeyInfo) -> None:
+    # A write only when the recorded use is older than LAST_USED_PRECISION: about once a minute per key, not
+    # once per request (and the authenticator's cache spares most requests this read as well).
+    now = store.clock()
+    if last_use_is_stale(key.last_used_at, now):
+        await store.touch_api_key(key_id=key.id, stale_before=now - LAST_USED_PRECISION)
 
 
 async def authenticate_checksum(store: Store, *, account_name: str, checksum: str) -> Account:
@@ -63,11 +104,13 @@ async def authenticate_checksum(store: Store, *, account_name: str, checksum: st
     account = None
     if account_name and len(account_name) <= MAX_NAME_LENGTH and not has_control_characters(account_name):
         account = await store.account_by_name(account_name)
-    digests = [] if account is None else await store.key_checksums(account_id=account.id)
+    keys = [] if account is None else await store.checksum_keys(account_id=account.id)
     given = hash_api_key(checksum.strip().lower())
-    matched = False
-    for digest in digests:  # every digest compared, in constant time: no early exit
-        matched |= same_secret(digest, given)
-    if account is None or not matched:
+    matched = None
+    for digest, key in keys:  # every digest compared, in constant time: no early exit
+        if same_secret(digest, given):
+            matched = key
+    if account is None or matched is None:
         raise Unauthenticated("wrong account name or checksum")
-    return account
+    await _record_use(store, matched)
+    return replace(account, read_only=matched.read_only)

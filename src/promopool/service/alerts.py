@@ -5,6 +5,7 @@ from __future__ import annotations
 from promopool.domain import Account
 from promopool.domain.alerts import Delivery, PoolAlert, check_alert, new_webhook_secret
 from promopool.domain.errors import InvalidInput
+from promopool.domain.keys import check_writable
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -21,6 +22,7 @@ async def set_low_stock_alert(
     store: Store, *, account: Account, pool_id: int, threshold: int | None, webhook_url: str | None = None
 ) -> PoolAlert | None:
     """Set the pool's low-stock threshold and webhook URL (``threshold=None`` removes the alert)."""
+    check_writable(account)
     await get_pool(store, account=account, pool_id=pool_id)
     if threshold is None:
         if webhook_url:
@@ -41,6 +43,7 @@ async def webhook_secret(store: Store, *, account: Account) -> str:
 
 async def rotate_webhook_secret(store: Store, *, account: Account) -> str:
     """Replace the account's webhook signing secret; deliveries from now on are signed with the new one."""
+    check_writable(account)
     secret = new_webhook_secret()
     await store.replace_webhook_secret(account_id=account.id, secret=secret)
     return secret

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable
 from promopool.domain import Account, Pool
 from promopool.domain.codes import invalid_reason
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.domain.keys import check_writable
 from promopool.storage import Store
 
 
@@ -37,6 +38,7 @@ async def select_pools(
 
 async def purge_pool(store: Store, *, account: Account, pool_id: int) -> int:
     """Delete the pool's codes that are not handed out (``available``); return how many."""
+    check_writable(account)
     deleted = await store.purge_available(account_id=account.id, pool_id=pool_id)
     if deleted is None:
         raise PoolNotFound(pool_id)
@@ -48,6 +50,7 @@ async def delete_codes(
 ) -> tuple[int, int]:
     """Delete the pool's codes with these values (whatever their state): (deleted, not found). A value given
     twice counts once; a value no code could have is not found."""
+    check_writable(account)
     wanted = dict.fromkeys(value.strip() for value in values)
     valid = [value for value in wanted if invalid_reason(value) is None]
     deleted = await store.delete_codes(account_id=account.id, pool_id=pool_id, values=valid)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from promopool import metrics
 from promopool.domain import Account, Claimed
 from promopool.domain.errors import InvalidInput
+from promopool.domain.keys import check_writable
 from promopool.domain.leases import check_lease_seconds
 from promopool.service.completion import to_completion
 from promopool.storage import Store
@@ -37,6 +38,7 @@ async def claim(
     With an idempotency key, a retry gets the code of the first claim back (``replayed``). With
     ``lease_seconds`` the code is only reserved that long (``Claimed.lease``): confirm it, or it goes back.
     """
+    check_writable(account)
     key = check_idempotency_key(idempotency_key)
     try:
         if lease_seconds is not None:

@@ -17,6 +17,7 @@ from promopool.domain import Account, Code, CodeState, ImportReport
 from promopool.domain.codes import has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
 from promopool.domain.export import ExportRow, StateFields, imported_row
+from promopool.domain.keys import check_writable
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -85,6 +86,7 @@ async def import_codes(
     upload or already in the pool) are skipped and counted. Invalid values and rows are counted and
     skipped, or with ``strict`` refuse the whole upload before anything is stored. Each batch commits on
     its own, so an interrupted import keeps exactly what it had reported."""
+    check_writable(account)
     await get_pool(store, account=account, pool_id=pool_id)
     report = ImportReport()
     checked = _valid_values(values, report, store.clock(), ignore_blank=ignore_blank)
@@ -221,6 +223,7 @@ async def get_code(store: Store, *, account: Account, pool_id: int, value: str) 
 
 async def delete_code(store: Store, *, account: Account, pool_id: int, value: str) -> None:
     """Delete one code of a pool."""
+    check_writable(account)
     await get_pool(store, account=account, pool_id=pool_id)
     if invalid_reason(value) or not await store.delete_code(pool_id=pool_id, value=value):
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)

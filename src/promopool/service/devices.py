@@ -33,7 +33,7 @@ async def authenticate_shop(store: Store, *, public_key: str, api_key: str) -> A
     keyed = await authenticate(store, api_key=api_key)
     if keyed.id != account.id:
         raise Unauthenticated("wrong shop_secret")
-    return account
+    return keyed  # the account as the key may act on it (read-only or not)
 
 
 def check_did(did: str) -> str:

@@ -11,6 +11,7 @@ from promopool.domain import Account
 from promopool.domain.errors import PromopoolError, StorageBusy
 from promopool.domain.generation import CodeSpec, check_key_space, generate
 from promopool.domain.jobs import Job, JobKind
+from promopool.domain.keys import check_writable
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -34,6 +35,7 @@ async def start_generation(
 ) -> Job:
     """Check a request for ``count`` new codes against the key-space floor (counting the codes the pool
     already holds) and record it as a running job; ``run_generation`` does the work."""
+    check_writable(account)
     pool = await get_pool(store, account=account, pool_id=pool_id)
     check_key_space(spec, existing=pool.counts.total, count=count, max_fill=max_fill)
     return await store.create_job(

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from promopool.domain import Account, Lease
 from promopool.domain.errors import LeaseNotFound
+from promopool.domain.keys import check_writable
 from promopool.service.completion import to_completion
 from promopool.storage import Store
 
 
 async def confirm_lease(store: Store, *, account: Account, lease_id: int) -> Lease:
     """Keep the leased code: it stays issued."""
+    check_writable(account)
     return await to_completion(store.confirm_lease(account_id=account.id, lease_id=lease_id))
 
 
 async def release_lease(store: Store, *, account: Account, lease_id: int) -> Lease:
     """Give the leased code back: it can be claimed again."""
+    check_writable(account)
     return await to_completion(store.release_lease(account_id=account.id, lease_id=lease_id))
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.domain.keys import check_writable
 from promopool.service.claims import check_idempotency_key
 from promopool.storage import Store
 
@@ -35,6 +36,7 @@ async def create_pool_once(
 ) -> tuple[Pool, bool]:
     """Create an empty pool in the account, once per Idempotency-Key: a retry with the key gets the pool it
     created, and True (replayed)."""
+    check_writable(account)
     return await store.create_pool(
         account_id=account.id,
         name=_check_pool(name, settings),
@@ -60,6 +62,7 @@ async def update_pool(
     store: Store, *, account: Account, pool_id: int, name: str | None = None, **changes: object
 ) -> Pool:
     """Change a pool's name and/or settings (fields of PoolSettings given by keyword)."""
+    check_writable(account)
     pool = await get_pool(store, account=account, pool_id=pool_id)
     unknown = set(changes) - set(PoolSettings.__dataclass_fields__)
     if unknown:
@@ -76,5 +79,6 @@ async def update_pool(
 
 async def delete_pool(store: Store, *, account: Account, pool_id: int) -> None:
     """Delete a pool with all its codes."""
+    check_writable(account)
     if not await store.delete_pool(account_id=account.id, pool_id=pool_id):
         raise PoolNotFound(pool_id)

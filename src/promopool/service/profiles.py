@@ -22,6 +22,7 @@ from promopool.domain.errors import (
     NotFound,
     ProfileNotFound,
 )
+from promopool.domain.keys import check_writable
 from promopool.domain.profiles import Identity
 from promopool.service.codes import MAX_PAGE, get_code
 from promopool.service.pools import get_pool
@@ -56,6 +57,7 @@ def _value(value: str) -> str:
 
 async def create_profile_database(store: Store, *, account: Account, name: str) -> ProfileDatabase:
     """A new profile database of the account."""
+    check_writable(account)
     return await store.create_profile_database(
         account_id=account.id, name=check_name(name, "profile database")
     )
@@ -80,6 +82,7 @@ async def find_profile(store: Store, *, account: Account, database_id: int, iden
 
 async def ensure_profile(store: Store, *, account: Account, database_id: int, identity: Identity) -> Profile:
     """The profile matching ``identity``, created with every identifier given when there is none."""
+    check_writable(account)
     await get_profile_database(store, account=account, database_id=database_id)
     return await store.ensure_profile(
         database_id=database_id, identity=identity, external_id=secrets.token_hex(12)
@@ -91,6 +94,7 @@ async def attach_code(
 ) -> Code:
     """Attach ``code`` (imported first when new) or the pool's next free code to the matching profile,
     created when there is none (not when the attach is refused)."""
+    check_writable(account)
     value = None if code is None else _value(code)
     await get_pool(store, account=account, pool_id=pool_id)
     await get_profile_database(store, account=account, database_id=database_id)
@@ -114,6 +118,7 @@ async def detach_code(
     identity: Identity | None = None,
 ) -> Code:
     """Detach ``code`` from its profile (from the matching one when ``identity`` is given)."""
+    check_writable(account)
     value = _value(code)
     await get_profile_database(store, account=account, database_id=database_id)
     profile_id = None
@@ -131,6 +136,7 @@ async def detach_code(
 
 async def activate_code(store: Store, *, account: Account, pool_id: int, code: str) -> Redeemed:
     """One use of an attached code (a redemption); Conflict when the code is not attached."""
+    check_writable(account)
     found = await get_code(store, account=account, pool_id=pool_id, value=_value(code))
     if found.profile_id is None:
         raise Conflict(f"code {found.value!r} is not attached to a profile")
@@ -163,6 +169,7 @@ async def _redemptions(store: Store, code: Code) -> AsyncIterator[Redemption]:
 
 async def deactivate_code(store: Store, *, account: Account, pool_id: int, code: str) -> Redeemed:
     """Roll back the code's latest unrolled redemption; Conflict when it has none."""
+    check_writable(account)
     found = await get_code(store, account=account, pool_id=pool_id, value=_value(code))
     latest = None
     async for redemption in _redemptions(store, found):
@@ -177,6 +184,7 @@ async def set_code_expiry(
     store: Store, *, account: Account, pool_id: int, code: str, expires_at: datetime | None
 ) -> Code:
     """Set (or with None clear) a code's expiry: an instant with a time zone between 1970 and 9999."""
+    check_writable(account)
     if expires_at is not None:
         check_expiry(expires_at)
     value = _value(code)
@@ -218,6 +226,7 @@ async def import_each(
     store: Store, *, account: Account, pool_id: int, values: Iterable[str]
 ) -> list[ImportResult]:
     """Import values one by one, with a result for each (in order): inserted, duplicated or invalid."""
+    check_writable(account)
     await get_pool(store, account=account, pool_id=pool_id)
     results = []
     for raw in values:

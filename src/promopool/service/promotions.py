@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from promopool.domain import Account, Code
 from promopool.domain.codes import clean_code, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidInput
+from promopool.domain.keys import check_writable
 from promopool.storage import Store
 from promopool.storage.ops.promotions import CodeKey
 
@@ -76,6 +77,7 @@ async def duplicate_promotion(store: Store, *, account: Account, template_code: 
     """A new available code in the template's pool with the template's description and expiry (the pool's
     limits and settings apply to it as to the template). InvalidCode for a value no code may have,
     CodeNotFound for an unknown template, AlreadyExists when any of the account's pools holds the value."""
+    check_writable(account)
     value = clean_code(new_code)
     template = await find_promotion(store, account=account, value=template_code)
     code = await store.duplicate_code(account_id=account.id, template_id=template.id, value=value)

@@ -15,6 +15,7 @@ from promopool import metrics
 from promopool.domain import Account, Redeemed, Redemption
 from promopool.domain.codes import invalid_reason
 from promopool.domain.errors import InvalidInput, RedemptionNotFound
+from promopool.domain.keys import check_writable
 from promopool.domain.redemptions import (
     CodeUse,
     NewRedemption,
@@ -85,6 +86,7 @@ async def redeem(
 ) -> Redeemed:
     """Record one use of ``code`` (by ``profile``, or the profile row ``holder_id``, for ``order_ref``),
     exactly within the limits."""
+    check_writable(account)
     request = _request(
         code=code,
         pool_id=pool_id,
@@ -106,6 +108,7 @@ async def rollback_redemption(
     store: Store, *, account: Account, redemption_id: int, idempotency_key: str | None = None
 ) -> Redeemed:
     """Give a redemption's use back, exactly once."""
+    check_writable(account)
     key = check_idempotency_key(idempotency_key)
     done = await to_completion(
         store.rollback_redemption(account_id=account.id, redemption_id=redemption_id, idempotency_key=key)

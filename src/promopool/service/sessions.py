@@ -18,7 +18,7 @@ async def sign_in(store: Store, *, api_key: str) -> tuple[Account, str]:
 async def session_account(store: Store, *, key_hash: str) -> Account:
     """The account of a session opened with the key whose digest is ``key_hash``; Unauthenticated when
     that key has been removed since."""
-    account = await store.account_by_key_hash(key_hash)
-    if account is None:
+    found = await store.key_by_hash(key_hash)
+    if found is None:
         raise Unauthenticated("the API key of this session no longer exists")
-    return account
+    return found[0]

@@ -11,6 +11,7 @@ from typing import Any
 
 from promopool.domain import (
     Account,
+    ApiKeyInfo,
     Code,
     CodeState,
     Lease,
@@ -26,6 +27,7 @@ from promopool.domain.jobs import Job, JobKind, JobState
 from promopool.domain.normalization import Normalization
 
 ACCOUNT_COLUMNS = "id, name, public_key, created_at"
+API_KEY_COLUMNS = "id, name, read_only, key_hash, created_at, last_used_at"
 POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
     " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
@@ -52,9 +54,26 @@ def dt(value: datetime | str | None) -> datetime | None:
     return None if value is None else at(value)
 
 
-def account_of(row: Row) -> Account:
+def account_of(row: Row, *, read_only: bool = False) -> Account:
     return Account(
-        id=row["id"], name=row["name"], public_key=row["public_key"], created_at=at(row["created_at"])
+        id=row["id"],
+        name=row["name"],
+        public_key=row["public_key"],
+        created_at=at(row["created_at"]),
+        read_only=read_only,
+    )
+
+
+def api_key_of(row: Row, *, prefix: str = "") -> ApiKeyInfo:
+    """A key's row, its columns named ``prefix`` + column where they would clash with another table's (read
+    beside its account's)."""
+    return ApiKeyInfo(
+        id=row[prefix + "id"],
+        name=row[prefix + "name"],
+        read_only=bool(row["read_only"]),
+        fingerprint=row["key_hash"][:12],
+        created_at=at(row[prefix + "created_at"]),
+        last_used_at=dt(row["last_used_at"]),
     )
 
 

@@ -5,12 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from promopool.domain import Account, ApiKeyInfo
-from promopool.domain.errors import AlreadyExists
+from promopool.domain.errors import AlreadyExists, ApiKeyNotFound, LastApiKey
+from promopool.domain.keys import FIRST_KEY_NAME
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op, UniqueViolation
-from promopool.storage.rows import ACCOUNT_COLUMNS, account_of, at, qualified
+from promopool.storage.rows import ACCOUNT_COLUMNS, API_KEY_COLUMNS, account_of, api_key_of, qualified
 
-ADD_KEY = "INSERT INTO api_keys (key_hash, account_id, created_at) VALUES ($1, $2, $3)"
+
+def add_api_key(account_id: int, key_hash: str, name: str, read_only: bool, now: datetime) -> Op[ApiKeyInfo]:
+    row = yield FetchRow(
+        "INSERT INTO api_keys (key_hash, account_id, name, read_only, created_at) VALUES ($1, $2, $3, $4, $5)"
+        f" RETURNING {API_KEY_COLUMNS}",
+        key_hash,
+        account_id,
+        name,
+        read_only,
+        now,
+    )
+    return api_key_of(row)
 
 
 def create_account(name: str, public_key: str, key_hash: str, now: datetime) -> Op[Account]:
@@ -22,22 +34,57 @@ def create_account(name: str, public_key: str, key_hash: str, now: datetime) -> 
             public_key,
             now,
         )
-        yield Execute(ADD_KEY, key_hash, row["id"], now)
+        yield from add_api_key(row["id"], key_hash, FIRST_KEY_NAME, False, now)
     except UniqueViolation as exc:
         raise AlreadyExists(f"an account named {name!r} already exists", name=name) from exc
     return account_of(row)
 
 
-def add_api_key(account_id: int, key_hash: str, now: datetime) -> Op[None]:
-    yield Execute(ADD_KEY, key_hash, account_id, now)
-
-
 def list_api_keys(account_id: int) -> Op[list[ApiKeyInfo]]:
     rows = yield Fetch(
-        "SELECT key_hash, created_at FROM api_keys WHERE account_id = $1 ORDER BY created_at, key_hash",
-        account_id,
+        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id", account_id
     )
-    return [ApiKeyInfo(fingerprint=row["key_hash"][:12], created_at=at(row["created_at"])) for row in rows]
+    return [api_key_of(row) for row in rows]
+
+
+def revoke_api_key(account_id: int, key_id: int) -> Op[ApiKeyInfo]:
+    # The account's row held first: two keys revoked at once must not both see the other still there.
+    yield Execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id)
+    rows = yield Fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1", account_id)
+    key = next((api_key_of(row) for row in rows if row["id"] == key_id), None)
+    if key is None:
+        raise ApiKeyNotFound(key_id)
+    if len(rows) == 1:
+        raise LastApiKey(key_id)
+    # The checksum credential goes with its key (the foreign key cascades too; said here, not left implied).
+    yield Execute(
+        "DELETE FROM api_key_checksums WHERE key_hash = (SELECT key_hash FROM api_keys WHERE id = $1)", key_id
+    )
+    yield Execute("DELETE FROM api_keys WHERE id = $1", key_id)
+    return key
+
+
+def key_by_hash(key_hash: str) -> Op[tuple[Account, ApiKeyInfo] | None]:
+    row = yield FetchRow(
+        f"SELECT {qualified(ACCOUNT_COLUMNS, 'a')}, k.id AS key_id, k.name AS key_name, k.read_only,"
+        " k.key_hash, k.created_at AS key_created_at, k.last_used_at"
+        " FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
+        key_hash,
+    )
+    if row is None:
+        return None
+    key = api_key_of(row, prefix="key_")
+    return account_of(row, read_only=key.read_only), key
+
+
+def touch_api_key(key_id: int, now: datetime, stale_before: datetime) -> Op[None]:
+    # Conditional: the workers that all saw the same stale value write it once between them, give or take.
+    yield Execute(
+        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        key_id,
+        now,
+        stale_before,
+    )
 
 
 def set_key_checksum(key_hash: str, checksum_hash: str) -> Op[None]:
@@ -49,13 +96,13 @@ def set_key_checksum(key_hash: str, checksum_hash: str) -> Op[None]:
     )
 
 
-def key_checksums(account_id: int) -> Op[list[str]]:
+def key_checksums(account_id: int) -> Op[list[tuple[str, ApiKeyInfo]]]:
     rows = yield Fetch(
-        "SELECT c.checksum_hash FROM api_key_checksums c JOIN api_keys k ON k.key_hash = c.key_hash"
-        " WHERE k.account_id = $1",
+        f"SELECT c.checksum_hash, {qualified(API_KEY_COLUMNS, 'k')} FROM api_key_checksums c"
+        " JOIN api_keys k ON k.key_hash = c.key_hash WHERE k.account_id = $1 ORDER BY k.id",
         account_id,
     )
-    return [row["checksum_hash"] for row in rows]
+    return [(row["checksum_hash"], api_key_of(row)) for row in rows]
 
 
 def account_where(clause: str, value: str) -> Op[Account | None]:
@@ -71,25 +118,39 @@ class Accounts(StoreCore):
     async def create_account(self, *, name: str, public_key: str, key_hash: str) -> Account:
         return await self._driver.write(create_account(name, public_key, key_hash, self.clock()))
 
-    async def add_api_key(self, *, account_id: int, key_hash: str) -> None:
-        await self._driver.write(add_api_key(account_id, key_hash, self.clock()))
+    async def add_api_key(
+        self, *, account_id: int, key_hash: str, name: str = FIRST_KEY_NAME, read_only: bool = False
+    ) -> ApiKeyInfo:
+        return await self._driver.write(add_api_key(account_id, key_hash, name, read_only, self.clock()))
 
     async def list_api_keys(self, *, account_id: int) -> list[ApiKeyInfo]:
         """The account's API keys, oldest first: fingerprints, never secrets."""
         return await self._driver.read(list_api_keys(account_id))
 
+    async def revoke_api_key(self, *, account_id: int, key_id: int) -> ApiKeyInfo:
+        """Delete the account's key ``key_id`` with its checksum credential. ApiKeyNotFound; LastApiKey for
+        the account's only key."""
+        return await self._driver.write(revoke_api_key(account_id, key_id))
+
+    async def key_by_hash(self, key_hash: str) -> tuple[Account, ApiKeyInfo] | None:
+        """The key whose digest this is, and its account as the key may act on it (``read_only``)."""
+        return await self._driver.read(key_by_hash(key_hash))
+
+    async def touch_api_key(self, *, key_id: int, stale_before: datetime) -> None:
+        """Record a use of the key now, unless one after ``stale_before`` is recorded already."""
+        await self._driver.write(touch_api_key(key_id, self.clock(), stale_before))
+
     async def set_key_checksum(self, *, key_hash: str, checksum_hash: str) -> None:
         """Record the digest of the API key's checksum credential beside the key's own digest."""
         await self._driver.write(set_key_checksum(key_hash, checksum_hash))
 
-    async def key_checksums(self, *, account_id: int) -> list[str]:
-        """The checksum digests recorded for the account's API keys."""
+    async def checksum_keys(self, *, account_id: int) -> list[tuple[str, ApiKeyInfo]]:
+        """The checksum digests recorded for the account's API keys, each with its key."""
         return await self._driver.read(key_checksums(account_id))
 
-    async def account_by_key_hash(self, key_hash: str) -> Account | None:
-        return await self._driver.read(
-            account_where("JOIN api_keys k ON k.account_id = a.id WHERE k.key_hash = $1", key_hash)
-        )
+    async def key_checksums(self, *, account_id: int) -> list[str]:
+        """The checksum digests recorded for the account's API keys (what the database keeps: no checksum)."""
+        return [digest for digest, _ in await self.checksum_keys(account_id=account_id)]
 
     async def account_by_public_key(self, public_key: str) -> Account | None:
         return await self._driver.read(account_where("WHERE a.public_key = $1", public_key))
