@@ -26,7 +26,17 @@ from rich.table import Table
 
 from promopool import __version__, listen, service, serving
 from promopool.config import ConfigError, Settings
-from promopool.domain import Account, Claimed, CodeState, ImportReport, NewAccount, Pool, PoolSettings
+from promopool.domain import (
+    Account,
+    ApiKeyInfo,
+    Claimed,
+    CodeState,
+    ImportReport,
+    NewAccount,
+    NewApiKey,
+    Pool,
+    PoolSettings,
+)
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
@@ -40,8 +50,10 @@ T = TypeVar("T")
 
 app = typer.Typer(help="promopool: unique promo-code pools with exactly-once claims.", no_args_is_help=False)
 accounts_app = typer.Typer(help="Manage accounts.")
+keys_app = typer.Typer(help="Manage an account's API keys (rotate: create a new key, then revoke the old).")
 pools_app = typer.Typer(help="Manage pools.")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
 profile_dbs_app = typer.Typer(help="Manage profile databases (the Altcraft dialect's db_id).")
 app.add_typer(pools_app, name="pools")
 app.add_typer(profile_dbs_app, name="profile-dbs")
@@ -215,6 +227,75 @@ def accounts_create(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> 
     console.print(f"account:              {new.account.name} (id {new.account.id})")
     console.print(f"public key (shop_id): {new.account.public_key}")
     console.print(f"API key:              {new.api_key}")
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: str,
+    account: AccountOpt = "default",
+    read_only: Annotated[bool, typer.Option("--read-only", help="Reads only: writes answer 403.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it (shown once, stored only hashed)."""
+
+    async def work(store: Store) -> NewApiKey:
+        owner = await _account(store, account)
+        return await service.create_key(store, account=owner, name=name, read_only=read_only)
+
+    new = _run(_settings(ctx), work)
+    if as_json:
+        _print_json({**_key_document(new.key), "api_key": new.api_key})
+        return
+    console.print(f"key id:  {new.key.id}" + (" (read-only)" if new.key.read_only else ""))
+    console.print(f"API key: {new.api_key}")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, account: AccountOpt = "default", as_json: JsonOpt = False) -> None:
+    """List the account's API keys: ids, names and last use (never the secrets)."""
+
+    async def work(store: Store) -> list[ApiKeyInfo]:
+        return await service.list_keys(store, account=await _account(store, account))
+
+    keys = _run(_settings(ctx), work)
+    if as_json:
+        _print_json([_key_document(key) for key in keys])
+        return
+    table = _table("id", "name", "access", "fingerprint", "created", "last used")
+    for key in keys:
+        used = "never" if key.last_used_at is None else f"{key.last_used_at:%Y-%m-%d %H:%M}"
+        access = "read-only" if key.read_only else "read-write"
+        created = f"{key.created_at:%Y-%m-%d %H:%M}"
+        table.add_row(str(key.id), escape(key.name), access, key.fingerprint, created, used)
+    console.print(table)
+
+
+def _key_document(key: ApiKeyInfo) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "read_only": key.read_only,
+        "fingerprint": key.fingerprint,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+    }
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context, key_id: int, account: AccountOpt = "default", as_json: JsonOpt = False
+) -> None:
+    """Revoke an API key: servers refuse it within auth_cache_seconds (not the account's only key)."""
+
+    async def work(store: Store) -> ApiKeyInfo:
+        return await service.revoke_key(store, account=await _account(store, account), key_id=key_id)
+
+    revoked = _run(_settings(ctx), work)
+    if as_json:
+        _print_json(_key_document(revoked))
+        return
+    console.print(f"revoked key {revoked.id} ({escape(revoked.name)})")
 
 
 @pools_app.command("create")

@@ -5,6 +5,7 @@ from litestar.types import ControllerRouterHandler
 from promopool.api.native.codes import CodesController
 from promopool.api.native.export import ExportController
 from promopool.api.native.generation import GenerationController
+from promopool.api.native.keys import KeysController
 from promopool.api.native.leases import LeasesController
 from promopool.api.native.pools import PoolsController
 from promopool.api.native.redemptions import RedemptionsController
@@ -19,6 +20,7 @@ ROUTES: list[ControllerRouterHandler] = [
     LeasesController,
     GenerationController,
     ExportController,
+    KeysController,
 ]
 
 __all__ = ["ROUTES"]

@@ -75,6 +75,7 @@ class CodesController(Controller):
         operation_class=ImportOperation,
         responses=error_responses(
             400,
+            403,
             404,
             413,
             415,
@@ -158,7 +159,9 @@ class CodesController(Controller):
         "/codes/{code:str}",
         operation_class=Documented,
         summary="Delete one code",
-        responses=error_responses(400, 404, write=REPEATABLE.format("a code deleted already answers 404")),
+        responses=error_responses(
+            400, 403, 404, write=REPEATABLE.format("a code deleted already answers 404")
+        ),
     )
     async def delete_code(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
@@ -177,7 +180,7 @@ class CodesController(Controller):
             " goes back to the pool."
         ),
         status_code=200,
-        responses=error_responses(400, 404, 409, 422, write=KEYED),
+        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
     )
     async def claim(
         self,

@@ -46,7 +46,7 @@ class GenerationController(Controller):
         status_code=202,
         responses={
             201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
-            **error_responses(400, 404, 409, 413, write=GENERATE_RETRY),
+            **error_responses(400, 403, 404, 409, 413, write=GENERATE_RETRY),
         },
     )
     async def generate(

@@ -35,7 +35,9 @@ class LeasesController(Controller):
         summary="Keep the leased code (it stays issued)",
         description="Repeating it is harmless. A lease that ran out answers 409 `lease_expired` (its code"
         " goes, or has gone, back to the pool); a released one 409 `lease_released`.",
-        responses=error_responses(400, 404, 409, write=REPEATABLE.format("confirming again is harmless")),
+        responses=error_responses(
+            400, 403, 404, 409, write=REPEATABLE.format("confirming again is harmless")
+        ),
     )
     async def confirm(self, store: StoreDep, account: AccountDep, lease_id: LeaseId) -> LeaseOut:
         return LeaseOut.of(await service.confirm_lease(store, account=account, lease_id=lease_id))
@@ -47,7 +49,7 @@ class LeasesController(Controller):
         summary="Give the leased code back to the pool",
         description="The code can be claimed again (it joins the end of the pool's queue). Repeating it is"
         " harmless; a lease that ran out answers 409 `lease_expired`, a confirmed one 409 `conflict`.",
-        responses=error_responses(400, 404, 409, write=REPEATABLE.format("releasing again is harmless")),
+        responses=error_responses(400, 403, 404, 409, write=REPEATABLE.format("releasing again is harmless")),
     )
     async def release(self, store: StoreDep, account: AccountDep, lease_id: LeaseId) -> LeaseOut:
         return LeaseOut.of(await service.release_lease(store, account=account, lease_id=lease_id))

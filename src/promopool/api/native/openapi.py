@@ -36,12 +36,14 @@ ERROR_STATUSES = {
     " `invalid_code`), or a generation request too large for its pattern's key space"
     " (`key_space_too_small`).",
     401: "No or unknown API key (`unauthenticated`).",
-    404: "No such pool, code, redemption, lease or job in this account (`not_found`, `pool_not_found`,"
-    " `code_not_found`, `redemption_not_found`, `lease_not_found`, `job_not_found`), or no usable code"
-    " (`code_unusable`).",
+    403: "The API key is read-only and this request writes (`read_only_key`).",
+    404: "No such pool, code, redemption, lease, job or API key in this account (`not_found`,"
+    " `pool_not_found`, `code_not_found`, `redemption_not_found`, `lease_not_found`, `job_not_found`,"
+    " `api_key_not_found`), or no usable code (`code_unusable`).",
     409: "A conflict: the pool is exhausted or expired, the code is expired or used up for its holder, the"
     " redemption was already rolled back, the lease ran out or was released, a normalization collision, a"
-    " generation job already running on the pool (`conflict`).",
+    " generation job already running on the pool (`conflict`), the API key to revoke is the account's only"
+    " one (`last_api_key`).",
     413: "The body is larger than the configured limit; refused before it is read (`payload_too_large`).",
     415: "The body's content type is not accepted here (`unsupported_media_type`).",
     422: "The Idempotency-Key was already used for another request (`idempotency_key_reused`).",
@@ -58,6 +60,7 @@ ERROR_EXAMPLES = {
         {"errors": [{"message": "Expected `int` >= 1", "key": "count", "source": "body"}]},
     ),
     401: error_body("unauthenticated", "unknown API key"),
+    403: error_body("read_only_key", "this API key is read-only: use a read-write key for this request"),
     404: error_body("pool_not_found", "pool 7 not found", {"pool_id": 7}),
     409: error_body("pool_exhausted", "pool 7 has no available code left", {"pool_id": 7}),
     413: error_body("payload_too_large", "Request Entity Too Large"),

@@ -28,7 +28,7 @@ class PoolsController(Controller):
         " (200, with an `Idempotent-Replayed: true` header) rather than a second one.",
         responses={
             200: ResponseSpec(PoolOut, description="Replayed: the pool created with this Idempotency-Key"),
-            **error_responses(400, 404, 413, 422, write=KEYED),
+            **error_responses(400, 403, 404, 413, 422, write=KEYED),
         },
     )
     async def create_pool(
@@ -71,7 +71,9 @@ class PoolsController(Controller):
         "/{pool_id:int}",
         operation_class=Documented,
         summary="Change a pool's name or settings",
-        responses=error_responses(400, 404, 413, write=REPEATABLE.format("it sets the same values again")),
+        responses=error_responses(
+            400, 403, 404, 413, write=REPEATABLE.format("it sets the same values again")
+        ),
     )
     async def update_pool(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
@@ -84,7 +86,9 @@ class PoolsController(Controller):
         "/{pool_id:int}",
         operation_class=Documented,
         summary="Delete a pool and all its codes",
-        responses=error_responses(400, 404, write=REPEATABLE.format("a pool deleted already answers 404")),
+        responses=error_responses(
+            400, 403, 404, write=REPEATABLE.format("a pool deleted already answers 404")
+        ),
     )
     async def delete_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> None:
         await service.delete_pool(store, account=account, pool_id=pool_id)

@@ -93,7 +93,7 @@ class RedemptionsController(Controller):
             200: ResponseSpec(
                 RedeemOut, description="Replayed: the redemption made with this Idempotency-Key"
             ),
-            **error_responses(400, 404, 409, 413, 422, 429, write=KEYED),
+            **error_responses(400, 403, 404, 409, 413, 422, 429, write=KEYED),
         },
     )
     async def redeem(
@@ -125,7 +125,7 @@ class RedemptionsController(Controller):
         summary="Give a redemption's use back, exactly once",
         description="A second rollback answers 409 `already_rolled_back`; with an `Idempotency-Key` a retry"
         " gets the first answer instead.",
-        responses=error_responses(400, 404, 409, 422, write=KEYED),
+        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
     )
     async def rollback(
         self,
