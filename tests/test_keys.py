@@ -355,3 +355,14 @@ async def test_revoking_the_sessions_key_ends_the_admin_session(
     ended = await client.get("/admin/", headers=HTML)
     assert ended.status_code == 303 and ended.headers["location"] == "/admin/login"
     await sign_in(client, spare["api_key"])  # the remaining key signs in again
+
+
+async def test_a_read_only_admin_session_sees_pages_and_changes_nothing(
+    client: Client, store: Store, tenant: Tenant
+) -> None:
+    reader = (await new_key(client, tenant, "dashboard", read_only=True))["api_key"]
+    csrf = await sign_in(client, reader)
+    assert (await client.get(f"/admin/pools/{tenant.pool.id}", headers=HTML)).status_code == 200
+    created = await client.post("/admin/pools", data={"csrf_token": csrf, "name": "autumn"}, headers=HTML)
+    assert created.status_code == 403 and "read-only" in created.text
+    assert [p.name for p in await service.list_pools(store, account=tenant.account)] == [tenant.pool.name]
