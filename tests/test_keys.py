@@ -20,7 +20,11 @@ from promopool.cli import app as cli_app
 from promopool.config import Settings
 from promopool.domain.keys import LAST_USED_PRECISION, hash_api_key
 from promopool.storage import Store
-from tests.conftest import Tenant
+from promopool.storage import migrations as storage_migrations
+from promopool.storage.postgres import driver as postgres_driver
+from promopool.storage.sqlite import driver as sqlite_driver
+from tests.conftest import Tenant, connected
+from tests.helpers import execute_sql
 from tests.test_admin import HTML, sign_in
 
 Client = httpx.AsyncClient
@@ -366,3 +370,56 @@ async def test_a_read_only_admin_session_sees_pages_and_changes_nothing(
     created = await client.post("/admin/pools", data={"csrf_token": csrf, "name": "autumn"}, headers=HTML)
     assert created.status_code == 403 and "read-only" in created.text
     assert [p.name for p in await service.list_pools(store, account=tenant.account)] == [tenant.pool.name]
+
+
+# -- migration 11
+
+
+async def test_migration_11_keeps_the_keys_there_were(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = {engine: storage_migrations.load_migrations(engine) for engine in ("sqlite", "postgres")}
+    for module in (sqlite_driver, postgres_driver):
+        monkeypatch.setattr(
+            module, "load_migrations", lambda engine: [m for m in every[engine] if m.version < 11]
+        )
+    checksum = md5_hex("shop" + "pp_old")
+    async with connected(database_url) as store:
+        # an account and its key as the releases before migration 11 stored them
+        await execute_sql(
+            store, "INSERT INTO accounts (name, public_key, created_at) VALUES ('shop', 'pk', '2026-01-01')"
+        )
+        for digest, created in (("pp_old", "2026-01-01"), ("pp_older", "2025-01-01")):
+            await execute_sql(
+                store,
+                "INSERT INTO api_keys (key_hash, account_id, created_at)"
+                f" SELECT '{hash_api_key(digest)}', id, '{created}' FROM accounts",
+            )
+        await execute_sql(
+            store,
+            f"INSERT INTO api_key_checksums VALUES ('{hash_api_key('pp_old')}', '{hash_api_key(checksum)}')",
+        )
+    monkeypatch.undo()
+
+    async with connected(database_url) as store:
+        account = await store.account_by_name("shop")
+        assert account is not None
+        keys = await service.list_keys(store, account=account)
+        assert [(k.name, k.read_only, k.last_used_at) for k in keys] == [("initial key", False, None)] * 2
+        assert (await service.authenticate(store, api_key="pp_old")).id == account.id
+        assert {k.fingerprint for k in keys} == {hash_api_key("pp_old")[:12], hash_api_key("pp_older")[:12]}
+        assert len({k.id for k in keys}) == 2
+        assert (
+            await service.authenticate_checksum(store, account_name="shop", checksum=checksum)
+        ).id == account.id
+        new = await service.create_key(store, account=account, name="new")
+        assert new.key.id > max(k.id for k in keys)
+        for key in keys:
+            await service.revoke_key(store, account=account, key_id=key.id)
+        assert [k.name for k in await service.list_keys(store, account=account)] == ["new"]
+        assert await store.key_checksums(account_id=account.id) == [
+            hash_api_key(md5_hex("shop" + new.api_key))
+        ]
+        # a revoked key's id is not given out again
+        again = await service.create_key(store, account=account, name="again")
+        assert again.key.id > new.key.id
