@@ -18,6 +18,7 @@ from promopool import service
 from promopool.api.app import create_app
 from promopool.cli import app as cli_app
 from promopool.config import Settings
+from promopool.domain.errors import StorageBusy
 from promopool.domain.keys import LAST_USED_PRECISION, hash_api_key
 from promopool.storage import Store
 from promopool.storage import migrations as storage_migrations
@@ -341,6 +342,16 @@ async def test_last_use_is_recorded_about_once_a_minute(
     monkeypatch.setattr(store, "clock", lambda: later)
     assert (await uncached.get("/v1/pools", headers=tenant.headers)).status_code == 200
     assert await last_used() == later
+
+
+async def test_a_busy_database_does_not_refuse_a_request_over_its_last_use(
+    uncached: Client, store: Store, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def busy(**_: Any) -> None:
+        raise StorageBusy("the write lock was not granted in time")
+
+    monkeypatch.setattr(store, "touch_api_key", busy)
+    assert (await uncached.get("/v1/pools", headers=tenant.headers)).status_code == 200
 
 
 # -- the admin pages

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 
 from promopool.domain import Account, ApiKeyInfo, NewAccount, NewApiKey
 from promopool.domain.codes import MAX_NAME_LENGTH, check_name, has_control_characters
-from promopool.domain.errors import AlreadyExists, Unauthenticated
+from promopool.domain.errors import AlreadyExists, StorageUnavailable, Unauthenticated
 from promopool.domain.keys import (
     FIRST_KEY_NAME,
     LAST_USED_PRECISION,
@@ -95,7 +96,10 @@ async def _record_use(store: Store, key: ApiKeyInfo) -> None:
     # once per request (and the authenticator's cache spares most requests this read as well).
     now = store.clock()
     if last_use_is_stale(key.last_used_at, now):
-        await store.touch_api_key(key_id=key.id, stale_before=now - LAST_USED_PRECISION)
+        # Bookkeeping must not refuse the request it is about (a lock held by a long import, say): the key's
+        # next lookup records the use instead.
+        with suppress(StorageUnavailable):
+            await store.touch_api_key(key_id=key.id, stale_before=now - LAST_USED_PRECISION)
 
 
 async def authenticate_checksum(store: Store, *, account_name: str, checksum: str) -> Account:
