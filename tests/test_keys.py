@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -98,10 +99,14 @@ def test_cli_keys_create_list_revoke(database_url: str) -> None:
     assert "reporting" not in cli(database_url, "keys", "list")
     assert "api_key_not_found" in cli(database_url, "keys", "revoke", second_id[1], code=1)
     # the account's only key stays
-    only = re.search(r"^\S\s+(\d+)\s", cli(database_url, "keys", "list"), re.M)
-    assert only
-    refused = cli(database_url, "keys", "revoke", only[1], code=1)
+    (only,) = json.loads(cli(database_url, "keys", "list", "--json"))
+    assert only["name"] == "initial key" and only["read_only"] is False and only["last_used_at"] is None
+    assert set(only) == {"id", "name", "read_only", "fingerprint", "created_at", "last_used_at"}
+    refused = cli(database_url, "keys", "revoke", str(only["id"]), code=1)
     assert "last_api_key" in refused and "create another one first" in refused
+    made = json.loads(cli(database_url, "keys", "create", "deploy", "--json"))
+    assert made["api_key"].startswith("pp_") and made["fingerprint"] == hash_api_key(made["api_key"])[:12]
+    assert json.loads(cli(database_url, "keys", "revoke", str(only["id"]), "--json"))["id"] == only["id"]
     assert "no account named 'nobody'" in cli(database_url, "keys", "list", "--account", "nobody", code=1)
 
 
