@@ -53,6 +53,14 @@ CODE = {
     "issued_at": LATER,
     "created_at": AT,
 }
+KEY = {
+    "id": 3,
+    "name": "checkout",
+    "read_only": False,
+    "fingerprint": "5e0b3f8a71c2",
+    "created_at": AT,
+    "last_used_at": LATER,
+}
 CLAIM = {"code": "SPRING-7KQ3-XM9P", "pool_id": 7, "issued_at": LATER, "replayed": False, "lease": None}
 LEASE = {
     "id": 31,
@@ -106,6 +114,38 @@ EXAMPLES: dict[str, Examples] = {
         responses={200: {"id": 1, "name": "default", "public_key": "pk_4f2a9c81e0", "created_at": AT}}
     ),
     "V1PoolsListPools": Examples(responses={200: {"pools": [POOL]}}),
+    "V1KeysListKeys": Examples(
+        responses={
+            200: {
+                "keys": [
+                    KEY,
+                    {
+                        **KEY,
+                        "id": 4,
+                        "name": "reporting",
+                        "read_only": True,
+                        "fingerprint": "9c41d07be2a3",
+                        "last_used_at": None,
+                    },
+                ]
+            }
+        }
+    ),
+    "V1KeysCreateKey": Examples(
+        requests={JSON: {"name": "reporting", "read_only": True}},
+        responses={
+            201: {
+                **KEY,
+                "id": 4,
+                "name": "reporting",
+                "read_only": True,
+                "fingerprint": "9c41d07be2a3",
+                "last_used_at": None,
+                "api_key": "pp_Qm9uam91ciBsZSBtb25kZSwgY2VjaSBlc3QgdW4gZXhlbXBsZQ",
+            }
+        },
+    ),
+    "V1KeysKeyIdRevokeKey": Examples(responses={204: None}),
     "V1PoolsCreatePool": Examples(
         requests={JSON: {"name": "spring-sale", "max_uses": 1}},
         responses={

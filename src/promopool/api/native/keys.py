@@ -15,7 +15,7 @@ from litestar.params import JSONBody, PathParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, StoreDep
-from promopool.api.native.openapi import BEARER, REPEATABLE, error_responses
+from promopool.api.native.openapi import BEARER, REPEATABLE, Documented, error_responses
 from promopool.api.native.schemas import Name
 from promopool.domain import ApiKeyInfo, NewApiKey
 
@@ -65,7 +65,12 @@ class KeysController(Controller):
     tags = ["keys"]
     security = BEARER
 
-    @get("/", summary="List the account's API keys (never their secrets)", responses=error_responses())
+    @get(
+        "/",
+        summary="List the account's API keys (never their secrets)",
+        responses=error_responses(),
+        operation_class=Documented,
+    )
     async def list_keys(self, store: StoreDep, account: AccountDep) -> KeyList:
         return KeyList(keys=[KeyOut.of(key) for key in await service.list_keys(store, account=account)])
 
@@ -74,6 +79,7 @@ class KeysController(Controller):
         status_code=201,
         summary="Create an API key; its secret is in this answer only",
         responses=error_responses(400, 403, 413, write="A retry creates another key: revoke the extra one."),
+        operation_class=Documented,
     )
     async def create_key(self, store: StoreDep, account: AccountDep, data: JSONBody[KeyCreate]) -> NewKeyOut:
         new = await service.create_key(store, account=account, name=data.name, read_only=data.read_only)
@@ -88,6 +94,7 @@ class KeysController(Controller):
         responses=error_responses(
             400, 403, 404, 409, write=REPEATABLE.format("a key revoked already answers 404")
         ),
+        operation_class=Documented,
     )
     async def revoke_key(self, store: StoreDep, account: AccountDep, key_id: KeyId) -> None:
         await service.revoke_key(store, account=account, key_id=key_id)
