@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -439,3 +440,18 @@ async def test_migration_11_keeps_the_keys_there_were(
         # a revoked key's id is not given out again
         again = await service.create_key(store, account=account, name="again")
         assert again.key.id > new.key.id
+
+
+async def test_a_copy_goes_on_numbering_keys_past_the_sources(
+    store: Store, tmp_path: Path, postgres_url: str, tenant: Tenant
+) -> None:
+    extra = await service.create_key(store, account=tenant.account, name="extra")
+    await service.revoke_key(store, account=tenant.account, key_id=extra.key.id)  # the largest id, deleted
+    target = postgres_url if store.engine == "sqlite" else f"sqlite:///{tmp_path}/copy.db"
+    async with connected(target) as copy:
+        assert (await service.copy_database(source=store, target=copy)).ok
+        account = await service.authenticate(copy, api_key=tenant.api_key)
+        made = await service.create_key(copy, account=account, name="after the copy")
+        assert made.key.id > extra.key.id
+        names = [k.name for k in await service.list_keys(copy, account=account)]
+        assert names == ["initial key", "after the copy"]

@@ -35,7 +35,7 @@ class Table:
 # Every table, each after the tables its foreign keys point at (rows are inserted in this order).
 TABLES = (
     Table("accounts", ("id",)),
-    Table("api_keys", ("key_hash",)),
+    Table("api_keys", ("id",)),
     Table("api_key_checksums", ("key_hash",)),
     Table("webhook_secrets", ("account_id",)),
     Table("pools", ("id",)),
