@@ -227,3 +227,20 @@ async def test_the_test_event_arrives(
     assert event["data"] == {"pool_id": tenant.pool.id, "pool_name": tenant.pool.name, "threshold": 2}
     [delivery] = await service.list_deliveries(store, account=tenant.account, pool_id=tenant.pool.id)
     assert delivery.state == "delivered"
+
+
+async def test_a_read_only_key_changes_no_alert_and_sends_no_test_event(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    assert (await patch(client, tenant, {"low_stock_threshold": 4, "webhook_url": HOOK})).status_code == 200
+    reading = {"name": "dashboard", "read_only": True}
+    made = await client.post("/v1/keys", json=reading, headers=tenant.headers)
+    reader = {"Authorization": f"Bearer {made.json()['api_key']}"}
+    pool = tenant.pool.id
+    writes = [
+        await client.patch(f"/v1/pools/{pool}", json={"low_stock_threshold": 9}, headers=reader),
+        await client.patch(f"/v1/pools/{pool}", json={"webhook_url": None}, headers=reader),
+        await client.post(f"/v1/pools/{pool}/webhook/test", headers=reader),
+    ]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in writes] == [(403, "read_only_key")] * 3
+    assert await alert_of(client, tenant) == (4, HOOK)
