@@ -37,6 +37,7 @@ from promopool.domain import (
     Pool,
     PoolSettings,
 )
+from promopool.domain.alerts import KEEP, PoolAlert
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
@@ -67,6 +68,13 @@ DatabaseOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file.")]
 AccountOpt = Annotated[str, typer.Option("--account", "-a", help="Account name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+ThresholdOpt = Annotated[
+    int | None,
+    typer.Option(help="Low-stock alert: an event when available codes fall to this count or below."),
+]
+WebhookUrlOpt = Annotated[
+    str | None, typer.Option(help="POST the pool's low-stock events here (http/https; needs a threshold).")
+]
 
 
 def _print_json(document: Any) -> None:
@@ -305,6 +313,8 @@ def pools_create(
     account: AccountOpt = "default",
     max_uses: Annotated[int, typer.Option(help="Redemptions allowed per code.")] = 1,
     public_fetch: Annotated[bool, typer.Option(help="Allow unauthenticated front-end fetch.")] = False,
+    low_stock_threshold: ThresholdOpt = None,
+    webhook_url: WebhookUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a pool and print its id."""
@@ -312,9 +322,60 @@ def pools_create(
     async def work(store: Store) -> int:
         owner = await _account(store, account)
         settings = PoolSettings(max_uses=max_uses, public_fetch=public_fetch)
-        return (await service.create_pool(store, account=owner, name=name, settings=settings)).id
+        pool, _ = await service.create_pool_with_alert(
+            store,
+            account=owner,
+            name=name,
+            settings=settings,
+            threshold=low_stock_threshold,
+            webhook_url=webhook_url,
+        )
+        return pool.id
 
     _print_id(_run(_settings(ctx), work), as_json)
+
+
+@pools_app.command("set")
+def pools_set(
+    ctx: typer.Context,
+    pool_id: int,
+    account: AccountOpt = "default",
+    low_stock_threshold: ThresholdOpt = None,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="POST the pool's events here (http/https); '' removes the URL.")
+    ] = None,
+    clear_alert: Annotated[
+        bool, typer.Option("--clear-alert", help="Remove the low-stock alert and its webhook URL.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a pool's low-stock alert; options not given keep their value. Prints the alert."""
+    if clear_alert and (low_stock_threshold is not None or webhook_url is not None):
+        raise typer.BadParameter("--clear-alert takes no --low-stock-threshold or --webhook-url")
+
+    async def work(store: Store) -> PoolAlert | None:
+        _, alert = await service.update_pool_and_alert(
+            store,
+            account=await _account(store, account),
+            pool_id=pool_id,
+            threshold=None if clear_alert else KEEP if low_stock_threshold is None else low_stock_threshold,
+            webhook_url=KEEP if webhook_url is None else webhook_url,
+        )
+        return alert
+
+    alert = _run(_settings(ctx), work)
+    document = {
+        "pool_id": pool_id,
+        "low_stock_threshold": None if alert is None else alert.threshold,
+        "webhook_url": None if alert is None else alert.webhook_url,
+    }
+    if as_json:
+        _print_json(document)
+    elif alert is None:
+        console.print(f"pool {pool_id}: no low-stock alert")
+    else:
+        url = escape(alert.webhook_url) if alert.webhook_url else "no webhook URL"
+        console.print(f"pool {pool_id}: low-stock alert at {alert.threshold} available, {url}")
 
 
 def _print_id(created: int, as_json: bool) -> None:

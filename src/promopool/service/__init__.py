@@ -18,10 +18,14 @@ from promopool.service.accounts import (
 )
 from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
 from promopool.service.alerts import (
+    create_pool_with_alert,
     get_low_stock_alert,
     list_deliveries,
+    list_low_stock_alerts,
     rotate_webhook_secret,
+    send_test_event,
     set_low_stock_alert,
+    update_pool_and_alert,
     webhook_secret,
 )
 from promopool.service.bulk import delete_codes, purge_pool, select_pools
@@ -123,6 +127,7 @@ __all__ = [
     "create_key",
     "create_pool",
     "create_pool_once",
+    "create_pool_with_alert",
     "create_profile_database",
     "deactivate_code",
     "delete_code",
@@ -151,6 +156,7 @@ __all__ = [
     "list_codes",
     "list_deliveries",
     "list_keys",
+    "list_low_stock_alerts",
     "list_pools",
     "list_redemptions",
     "pool_trend",
@@ -164,10 +170,12 @@ __all__ = [
     "rotate_webhook_secret",
     "run_generation",
     "select_pools",
+    "send_test_event",
     "set_code_expiry",
     "set_low_stock_alert",
     "start_generation",
     "update_pool",
+    "update_pool_and_alert",
     "validate_code",
     "webhook_body",
     "webhook_secret",

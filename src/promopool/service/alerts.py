@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from promopool.domain import Account
-from promopool.domain.alerts import Delivery, PoolAlert, check_alert, new_webhook_secret
-from promopool.domain.errors import InvalidInput
+from promopool.domain import Account, Pool, PoolSettings
+from promopool.domain.alerts import (
+    KEEP,
+    TEST_EVENT,
+    Delivery,
+    Keep,
+    PoolAlert,
+    changed_alert,
+    check_alert,
+    new_webhook_secret,
+)
+from promopool.domain.errors import Conflict, InvalidInput
 from promopool.domain.keys import check_writable
-from promopool.service.pools import get_pool
+from promopool.service.pools import create_pool, get_pool, update_pool
 from promopool.storage import Store
 
 MAX_DELIVERIES_PAGE = 200
@@ -34,6 +43,73 @@ async def set_low_stock_alert(
         await webhook_secret(store, account=account)  # events are signed from the first one on
     await store.set_pool_alert(pool_id=pool_id, threshold=threshold, webhook_url=webhook_url)
     return PoolAlert(pool_id=pool_id, threshold=threshold, webhook_url=webhook_url)
+
+
+async def list_low_stock_alerts(store: Store, *, account: Account) -> dict[int, PoolAlert]:
+    """The account's low-stock alerts by pool id (pools without one are left out)."""
+    return {alert.pool_id: alert for alert in await store.list_pool_alerts(account_id=account.id)}
+
+
+async def create_pool_with_alert(
+    store: Store,
+    *,
+    account: Account,
+    name: str,
+    settings: PoolSettings,
+    threshold: int | None = None,
+    webhook_url: str | None = None,
+) -> tuple[Pool, PoolAlert | None]:
+    """Create a pool with a low-stock alert; the alert is checked first, so a bad one creates no pool."""
+    check_writable(account)
+    threshold, webhook_url = changed_alert(None, threshold=threshold, webhook_url=webhook_url)
+    pool = await create_pool(store, account=account, name=name, settings=settings)
+    if threshold is None:
+        return pool, None
+    alert = await set_low_stock_alert(
+        store, account=account, pool_id=pool.id, threshold=threshold, webhook_url=webhook_url
+    )
+    return pool, alert
+
+
+async def update_pool_and_alert(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    threshold: int | Keep | None = KEEP,
+    webhook_url: str | Keep | None = KEEP,
+    **changes: object,
+) -> tuple[Pool, PoolAlert | None]:
+    """Change a pool's name and settings (as ``update_pool``) and its low-stock alert (fields left as KEEP
+    keep their value); the alert is checked first, so a bad value of it changes nothing."""
+    check_writable(account)
+    current = await get_low_stock_alert(store, account=account, pool_id=pool_id)
+    new_threshold, new_url = changed_alert(current, threshold=threshold, webhook_url=webhook_url)
+    if changes:
+        pool = await update_pool(store, account=account, pool_id=pool_id, **changes)  # type: ignore[arg-type]
+    else:
+        pool = await get_pool(store, account=account, pool_id=pool_id)
+    if current is not None and (current.threshold, current.webhook_url) == (new_threshold, new_url):
+        return pool, current
+    alert = await set_low_stock_alert(
+        store, account=account, pool_id=pool_id, threshold=new_threshold, webhook_url=new_url
+    )
+    return pool, alert
+
+
+async def send_test_event(store: Store, *, account: Account, pool_id: int) -> Delivery:
+    """Queue a ``test`` event to the pool's webhook URL, sent and retried like any other delivery; Conflict
+    when the pool has no webhook URL."""
+    check_writable(account)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    alert = await store.get_pool_alert(pool_id=pool_id)
+    if alert is None or alert.webhook_url is None:
+        raise Conflict(f"pool {pool_id} has no webhook URL: set webhook_url first")
+    await webhook_secret(store, account=account)
+    data = {"pool_id": pool.id, "pool_name": pool.name, "threshold": alert.threshold}
+    return await store.enqueue_delivery(
+        account_id=account.id, pool_id=pool_id, event=TEST_EVENT, url=alert.webhook_url, data=data
+    )
 
 
 async def webhook_secret(store: Store, *, account: Account) -> str:

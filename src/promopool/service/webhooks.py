@@ -1,11 +1,12 @@
 """Webhook delivery: a background task in every server process sends due events, with backoff.
 
-Events are rows written by the claim transactions (``TakeCodes`` in ``storage/driver.py``). A sender leases
-due rows (several processes and servers lease disjoint ones), POSTs each as JSON signed with HMAC-SHA256
-under the account's secret, and records the outcome: delivered on a 2xx answer, otherwise retried after the
-next delay of ``RETRY_DELAYS`` and given up (``failed``) after the last. Delivery is at least once: a
-receiver that answered but whose answer was lost (crash, timeout) gets the same event again and dedupes on
-its ``id``. Claims never wait for any of this.
+Events are rows written by the claim transactions (``TakeCodes`` in ``storage/driver.py``) or queued by
+``send_test_event`` (service/alerts.py). A sender leases
+due rows (several processes and servers lease disjoint ones), POSTs each as JSON signed per Standard Webhooks
+under the account's secret (``webhook-id`` is the delivery's id, the same on every retry), and records the
+outcome: delivered on a 2xx answer, otherwise retried after the next delay of ``RETRY_DELAYS`` and given up
+(``failed``) after the last. Delivery is at least once: a receiver that answered but whose answer was lost
+(crash, timeout) gets the same event again and dedupes on its ``id``. Claims never wait for any of this.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import msgspec
 from promopool import __version__, metrics
 from promopool.domain.alerts import (
     RETRY_DELAYS,
-    SIGNATURE_HEADER,
     Delivery,
     new_webhook_secret,
     retry_delay,
-    sign,
+    signature_headers,
 )
 from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store
@@ -109,7 +109,7 @@ class WebhookSender:
             "Content-Type": "application/json",
             "X-Promopool-Event": delivery.event,
             "X-Promopool-Delivery": str(delivery.id),
-            SIGNATURE_HEADER: sign(secret, body),
+            **signature_headers(secret, str(delivery.id), self._store.clock(), body),
         }
         status: int | None = None
         error: str | None = None

@@ -18,6 +18,7 @@ from promopool import service
 from promopool.api.deps import PoolId, SettingsDep, StoreDep, limited_stream
 from promopool.api.errors import handle_domain_error, status_for
 from promopool.domain import Account, Code, PoolCounts, PoolSettings
+from promopool.domain.alerts import standard_secret
 from promopool.domain.errors import CodeNotFound, Forbidden, InvalidInput, PromopoolError, Unauthenticated
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
 from promopool.service.sessions import session_account, sign_in
@@ -241,6 +242,7 @@ class AdminController(Controller):
             low=alert is not None and pool.counts.available <= alert.threshold,
             deliveries=deliveries,
             secret=secret,
+            standard_secret=standard_secret(secret) if secret else None,
             lookup=code or "",
             history=history,
             missing=missing,

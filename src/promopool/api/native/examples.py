@@ -42,7 +42,10 @@ POOL = {
     "holder_only": False,
     "counts": COUNTS,
     "created_at": AT,
+    "low_stock_threshold": None,
+    "webhook_url": None,
 }
+ALERT = {"low_stock_threshold": 500, "webhook_url": "https://shop.example/hooks/promopool"}
 CODE = {
     "code": "SPRING-7KQ3-XM9P",
     "pool_id": 7,
@@ -155,8 +158,20 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "V1PoolsPoolIdGetPool": Examples(responses={200: POOL}),
     "V1PoolsPoolIdUpdatePool": Examples(
-        requests={JSON: {"expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1}},
-        responses={200: {**POOL, "expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1}},
+        requests={JSON: {"expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT}},
+        responses={200: {**POOL, "expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT}},
+    ),
+    "V1PoolsPoolIdWebhookTestSendTestEvent": Examples(
+        responses={
+            202: {
+                "id": 58,
+                "event": "test",
+                "url": ALERT["webhook_url"],
+                "state": "pending",
+                "attempts": 0,
+                "created_at": LATER,
+            }
+        }
     ),
     "V1PoolsPoolIdDeletePool": Examples(responses={204: None}),
     "V1PoolsPoolIdClaimClaim": Examples(responses={200: CLAIM}),

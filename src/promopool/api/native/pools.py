@@ -10,8 +10,9 @@ from litestar.params import JSONBody
 from promopool import service
 from promopool.api.deps import AccountDep, IdempotencyKey, PoolId, StoreDep
 from promopool.api.native.openapi import BEARER, KEYED, REPEATABLE, Documented, error_responses
-from promopool.api.native.schemas import PoolCreate, PoolList, PoolOut, PoolUpdate
+from promopool.api.native.schemas import DeliveryOut, PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
+from promopool.domain.alerts import KEEP
 
 
 class PoolsController(Controller):
@@ -56,7 +57,9 @@ class PoolsController(Controller):
 
     @get("/", operation_class=Documented, summary="List pools with their counts", responses=error_responses())
     async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
-        return PoolList(pools=[PoolOut.of(p) for p in await service.list_pools(store, account=account)])
+        alerts = await service.list_low_stock_alerts(store, account=account)
+        pools = await service.list_pools(store, account=account)
+        return PoolList(pools=[PoolOut.of(p, alerts.get(p.id)) for p in pools])
 
     @get(
         "/{pool_id:int}",
@@ -65,12 +68,15 @@ class PoolsController(Controller):
         responses=error_responses(400, 404),
     )
     async def get_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> PoolOut:
-        return PoolOut.of(await service.get_pool(store, account=account, pool_id=pool_id))
+        pool = await service.get_pool(store, account=account, pool_id=pool_id)
+        return PoolOut.of(pool, await service.get_low_stock_alert(store, account=account, pool_id=pool_id))
 
     @patch(
         "/{pool_id:int}",
         operation_class=Documented,
-        summary="Change a pool's name or settings",
+        summary="Change a pool's name, settings or low-stock alert",
+        description="`low_stock_threshold` and `webhook_url` set the pool's low-stock alert; `null` clears"
+        " either (clearing the threshold removes the alert and its URL). A refused value changes nothing.",
         responses=error_responses(
             400, 403, 404, 413, write=REPEATABLE.format("it sets the same values again")
         ),
@@ -79,8 +85,24 @@ class PoolsController(Controller):
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
     ) -> PoolOut:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-        pool = await service.update_pool(store, account=account, pool_id=pool_id, **changes)
-        return PoolOut.of(pool)
+        threshold = changes.pop("low_stock_threshold", KEEP)
+        webhook_url = changes.pop("webhook_url", KEEP)
+        pool, alert = await service.update_pool_and_alert(
+            store, account=account, pool_id=pool_id, threshold=threshold, webhook_url=webhook_url, **changes
+        )
+        return PoolOut.of(pool, alert)
+
+    @post(
+        "/{pool_id:int}/webhook/test",
+        operation_class=Documented,
+        status_code=202,
+        summary="Send a test event to the pool's webhook URL",
+        description="Queues a `test` event, signed and retried like every delivery; 409 when the pool has no"
+        " webhook URL.",
+        responses=error_responses(400, 403, 404, 409, write="A retry may queue a second test event."),
+    )
+    async def send_test_event(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> DeliveryOut:
+        return DeliveryOut.of(await service.send_test_event(store, account=account, pool_id=pool_id))
 
     @delete(
         "/{pool_id:int}",

@@ -22,6 +22,7 @@ from promopool.domain import (
     Redeemed,
     Redemption,
 )
+from promopool.domain.alerts import MAX_THRESHOLD, MAX_URL_LENGTH, Delivery, DeliveryState, PoolAlert
 from promopool.domain.codes import MAX_CODE_LENGTH
 from promopool.domain.generation import MAX_COUNT
 from promopool.domain.jobs import Job, JobKind, JobState
@@ -53,6 +54,23 @@ class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
     holder_only: bool = False
 
 
+Threshold = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=MAX_THRESHOLD,
+        description="A `pool.low_stock` event when a claim takes the available count to this or below.",
+    ),
+]
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_URL_LENGTH,
+        description="An http:// or https:// URL the pool's events are POSTed to (needs a threshold).",
+    ),
+]
+
+
 class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """Only the fields given change; ``null`` clears an optional setting."""
 
@@ -64,6 +82,8 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     case_insensitive: bool | UnsetType = UNSET
     ignore_separators: bool | UnsetType = UNSET
     holder_only: bool | UnsetType = UNSET
+    low_stock_threshold: Threshold | UnsetType | None = UNSET  # null removes the alert and its webhook URL
+    webhook_url: WebhookUrl | UnsetType | None = UNSET
 
 
 class Counts(msgspec.Struct):
@@ -85,9 +105,11 @@ class PoolOut(msgspec.Struct):
     holder_only: bool
     counts: Counts
     created_at: datetime
+    low_stock_threshold: int | None = None
+    webhook_url: str | None = None
 
     @classmethod
-    def of(cls, pool: Pool) -> PoolOut:
+    def of(cls, pool: Pool, alert: PoolAlert | None = None) -> PoolOut:
         s, c = pool.settings, pool.counts
         return cls(
             id=pool.id,
@@ -101,11 +123,35 @@ class PoolOut(msgspec.Struct):
             holder_only=s.holder_only,
             counts=Counts(available=c.available, issued=c.issued, redeemed=c.redeemed, total=c.total),
             created_at=pool.created_at,
+            low_stock_threshold=None if alert is None else alert.threshold,
+            webhook_url=None if alert is None else alert.webhook_url,
         )
 
 
 class PoolList(msgspec.Struct):
     pools: list[PoolOut]
+
+
+class DeliveryOut(msgspec.Struct):
+    """A webhook delivery; its id is the ``webhook-id`` header of every attempt."""
+
+    id: int
+    event: str
+    url: str
+    state: DeliveryState
+    attempts: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryOut:
+        return cls(
+            id=delivery.id,
+            event=delivery.event,
+            url=delivery.url,
+            state=delivery.state,
+            attempts=delivery.attempts,
+            created_at=delivery.created_at,
+        )
 
 
 class CodeOut(msgspec.Struct):

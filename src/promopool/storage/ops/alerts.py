@@ -6,7 +6,9 @@ A claim batch's counters, hourly activity and low-stock event are the driver's `
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert, hour_of
 from promopool.storage.core import StoreCore
@@ -25,6 +27,10 @@ ADD_SIGNING_KEY = "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (
 REPLACE_SIGNING_KEY = (
     "INSERT INTO webhook_secrets VALUES ($1, $2, $3) ON CONFLICT (account_id)"
     " DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at"
+)
+ENQUEUE = (
+    "INSERT INTO webhook_deliveries (account_id, pool_id, event, url, data, next_attempt_at, created_at)"
+    f" VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $6) RETURNING {DELIVERY_COLUMNS}"
 )
 DUE = "FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1"
 # SKIP LOCKED: several workers and servers lease disjoint deliveries; moving next_attempt_at to the lease's
@@ -56,6 +62,22 @@ def set_pool_alert(pool_id: int, threshold: int | None, webhook_url: str | None)
         yield Execute("DELETE FROM pool_alerts WHERE pool_id = $1", pool_id)
     else:
         yield Execute(SET_ALERT, pool_id, threshold, webhook_url)
+
+
+def list_pool_alerts(account_id: int) -> Op[list[PoolAlert]]:
+    rows = yield Fetch(
+        "SELECT a.pool_id, a.threshold, a.webhook_url FROM pool_alerts a JOIN pools p ON p.id = a.pool_id"
+        " WHERE p.account_id = $1",
+        account_id,
+    )
+    return [PoolAlert(row["pool_id"], row["threshold"], row["webhook_url"]) for row in rows]
+
+
+def enqueue_delivery(
+    account_id: int, pool_id: int, event: str, url: str, data: dict[str, Any], now: datetime
+) -> Op[Delivery]:
+    row = yield FetchRow(ENQUEUE, account_id, pool_id, event, url, json.dumps(data), now)
+    return delivery_of(row)
 
 
 def webhook_secret(account_id: int, new_secret: str, now: datetime) -> Op[str]:
@@ -122,6 +144,17 @@ class Alerts(StoreCore):
     async def set_pool_alert(self, *, pool_id: int, threshold: int | None, webhook_url: str | None) -> None:
         """Set the pool's low-stock threshold and webhook URL; ``threshold=None`` removes the alert."""
         await self._driver.write(set_pool_alert(pool_id, threshold, webhook_url))
+
+    async def list_pool_alerts(self, *, account_id: int) -> list[PoolAlert]:
+        """The alerts of the account's pools (pools without one are left out)."""
+        return await self._driver.read(list_pool_alerts(account_id))
+
+    async def enqueue_delivery(
+        self, *, account_id: int, pool_id: int, event: str, url: str, data: dict[str, Any]
+    ) -> Delivery:
+        """Add a pending delivery of ``event``, due now; the webhook senders send it like any other."""
+        now = self.clock()
+        return await self._driver.write(enqueue_delivery(account_id, pool_id, event, url, data, now))
 
     async def webhook_secret(self, *, account_id: int, new_secret: str) -> str:
         """The account's webhook signing secret, stored as ``new_secret`` if it has none yet."""
