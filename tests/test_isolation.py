@@ -51,6 +51,7 @@ async def test_every_route_refuses_another_account(
     job = await service.generate_codes(
         store, account=tenant.account, pool_id=tenant.pool.id, spec=CodeSpec.of(), count=1
     )
+    [key] = await service.list_keys(store, account=tenant.account)
     before = await snapshot(store, tenant)
     calls = 0
     for method, template in foreign_routes():
@@ -59,6 +60,7 @@ async def test_every_route_refuses_another_account(
         path = re.sub(r"\{redemption_id:int\}", str(redeemed.redemption.id), path)
         path = re.sub(r"\{lease_id:int\}", str(leased.lease.id), path)
         path = re.sub(r"\{job_id:int\}", str(job.id), path)
+        path = re.sub(r"\{key_id:int\}", str(key.id), path)
         assert "{" not in path, f"no owner's resource to try {template} on"
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})
@@ -71,6 +73,7 @@ async def test_every_route_refuses_another_account(
             "redemption_not_found",
             "lease_not_found",
             "job_not_found",
+            "api_key_not_found",
         )
         calls += 1
     assert calls == len(foreign_routes())

@@ -83,6 +83,7 @@ PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
     "redemption_id": lambda t: "1",
     "lease_id": lambda t: "1",
     "job_id": lambda t: "1",
+    "key_id": lambda t: "1",  # the owner's API key: the first of an empty database (the owner is made first)
     "method": lambda t: "get",  # Altcraft's promocodes/<method>: `get` names the owner's program and code
 }
 

@@ -239,6 +239,7 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
         if field_definition.type_.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
         _restore_union_patterns(field_definition.type_, schema)
+        _restore_zero_bounds(field_definition.type_, schema)
         _state_no_nul(field_definition.type_, schema, schema_creator)
         return schema
 
@@ -292,3 +293,21 @@ def _restore_union_patterns(struct: type, schema: Schema) -> None:
         for member in prop.one_of:
             if isinstance(member, Schema) and member.type == OpenAPIType.STRING and member.pattern is None:
                 member.pattern = patterns[0]
+
+
+def _restore_zero_bounds(struct: type, schema: Schema) -> None:
+    """The framework leaves a falsy bound out of the document (``ge=0`` gives no ``minimum``); put it back,
+    so the document states what the decoder enforces."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        members = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not isinstance(prop, Schema):
+            continue
+        for member in members:
+            if isinstance(member, msgspec.inspect.Metadata):  # Annotated[int, Meta(...)]
+                member = member.type
+            if isinstance(member, msgspec.inspect.IntType) and member.ge == 0 and prop.minimum is None:
+                prop.minimum = 0
