@@ -34,6 +34,7 @@ from promopool.service.claims import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
     claim,
+    claim_many,
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
@@ -117,6 +118,7 @@ __all__ = [
     "authenticate_shop",
     "check_idempotency_key",
     "claim",
+    "claim_many",
     "code_details",
     "code_history",
     "code_pages",
