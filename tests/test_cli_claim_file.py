@@ -106,6 +106,24 @@ def test_a_run_refused_leaves_the_file_and_every_claimed_code_in_it(
     assert out.read_bytes() == kept
 
 
+def test_another_runs_file_is_refused_and_nothing_claimed(database_url: str, tmp_path: Path) -> None:
+    pool_id = new_pool(database_url, tmp_path, 2_600)
+    out = tmp_path / "codes.txt"
+    first = ("claim", pool_id, "-o", str(out), "--chunk-size", "1000", "--count", "1000")
+    promopool(database_url, *first, "--idempotency-key", "spring")
+    kept, claimed = out.read_bytes(), sorted(handed_out(database_url, pool_id))
+    # Another key on the same file, and the same key on a file that is not what it claimed.
+    assert "does not end with the codes" in promopool(
+        database_url, *first[:-1], "2000", "--idempotency-key", "autumn", exit_code=1
+    )
+    assert out.read_bytes() == kept
+    out.write_text("".join(f"X{i}\n" for i in range(1000)))
+    assert "does not end with the codes" in promopool(
+        database_url, *first[:-1], "2000", "--idempotency-key", "spring", exit_code=1
+    )
+    assert sorted(handed_out(database_url, pool_id)) == claimed
+
+
 def test_the_run_needs_a_key_count_and_file(database_url: str, tmp_path: Path) -> None:
     pool_id = new_pool(database_url, tmp_path, 10)
     out = tmp_path / "codes.txt"

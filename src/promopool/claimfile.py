@@ -10,17 +10,19 @@ A run that stops anywhere — killed, the database away, the machine down — is
 with the same K: the file is read to its last whole chunk (a chunk partly written, or a line cut off, is
 truncated away) and the run goes on from there. The chunk that follows is claimed with its key again: if its
 claim had committed before its lines reached the file, the key replays the same codes, so they land in the
-file instead of being lost; otherwise it is a fresh claim. Nothing is ever claimed twice, and every code the
-run claimed ends in the file — as long as the re-run comes within the keys' lifetime
-(``PROMOPOOL_IDEMPOTENCY_TTL_HOURS``, 24 h), with the same N and chunk size (another N changes the last
-chunk's count: its key then answers ``idempotency_key_reused`` rather than a different chunk).
+file instead of being lost; otherwise it is a fresh claim. Before it goes on, the run checks (reading only)
+that the file's last whole chunk is what its key claimed, so another run's file is refused rather than
+continued. Nothing is ever claimed twice, and every code the run claimed ends in the file — as long as the
+re-run comes within the keys' lifetime (``PROMOPOOL_IDEMPOTENCY_TTL_HOURS``, 24 h), with the same N and chunk
+size (another N changes the last chunk's count: its key then answers ``idempotency_key_reused`` rather than
+a different chunk).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from promopool import service
@@ -37,10 +39,12 @@ def chunk_key(key: str, index: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """Where a run goes on: after ``lines`` codes, the first ``size`` bytes of the file."""
+    """Where a run goes on: after ``lines`` codes, the first ``size`` bytes of the file, whose last whole
+    chunk is ``last`` (at most one chunk is held in memory)."""
 
     lines: int
     size: int
+    last: list[str] = field(default_factory=list)
 
 
 def resume_point(path: Path, count: int, chunk: int) -> Resume:
@@ -49,16 +53,37 @@ def resume_point(path: Path, count: int, chunk: int) -> Resume:
         return Resume(0, 0)
     lines = size = 0
     kept = Resume(0, 0)
+    current: list[str] = []
     with path.open("rb") as existing:
         for line in existing:
             if not line.endswith(b"\n"):
                 break  # cut off mid-line: that chunk is written again
             lines, size = lines + 1, size + len(line)
+            current.append(line[:-1].decode())
             if lines % chunk == 0 or lines == count:
-                kept = Resume(lines, size)
+                kept, current = Resume(lines, size, current), []
     if lines > count:
         raise InvalidInput(f"{path} holds {lines} codes, more than --count {count}: is it another run's?")
     return kept
+
+
+async def check_owner(
+    store: Store, *, account: Account, pool_id: int, key: str, chunk: int, path: Path, start: Resume
+) -> None:
+    """Refuse a file whose last whole chunk is not what this run's key claimed: another run's file (its codes
+    would be mixed with these), or keys forgotten since (a chunk claimed but never written could then not be
+    told from one never claimed). Reads only: nothing is claimed."""
+    if not start.last:
+        return
+    index = (start.lines - len(start.last)) // chunk
+    recorded = await service.recorded_claim_many(
+        store, account=account, pool_id=pool_id, count=len(start.last), idempotency_key=chunk_key(key, index)
+    )
+    if recorded is None or [code.value for code in recorded.codes] != start.last:
+        raise InvalidInput(
+            f"{path} does not end with the codes this run (--idempotency-key {key!r}, pool {pool_id})"
+            " claimed: another run's file, or a run older than the keys' lifetime; use another file"
+        )
 
 
 def check_run(key: str, count: int, chunk: int) -> None:
@@ -88,6 +113,7 @@ async def claim_into(
     where this run started. ``on_codes`` hears how many codes the file holds so far, then each chunk's."""
     check_run(key, count, chunk)
     start = resume_point(path, count, chunk)
+    await check_owner(store, account=account, pool_id=pool_id, key=key, chunk=chunk, path=path, start=start)
     on_codes(start.lines)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     with os.fdopen(fd, "wb") as out:

@@ -36,6 +36,7 @@ from promopool.service.claims import (
     claim,
     claim_many,
     purge_idempotency_keys,
+    recorded_claim_many,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.copying import CopyReport, copy_database
@@ -165,6 +166,7 @@ __all__ = [
     "promotion_pages",
     "purge_idempotency_keys",
     "purge_pool",
+    "recorded_claim_many",
     "redeem",
     "release_lease",
     "revoke_key",

@@ -85,6 +85,15 @@ async def claim_many(
     return claimed
 
 
+async def recorded_claim_many(
+    store: Store, *, account: Account, pool_id: int, count: int, idempotency_key: str
+) -> BulkClaimed | None:
+    """The codes a bulk claim of ``count`` with this key handed out, or None; claims nothing."""
+    return await store.recorded_claim(
+        account_id=account.id, pool_id=pool_id, count=count, idempotency_key=idempotency_key
+    )
+
+
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 

@@ -86,15 +86,33 @@ def claim_many(
 
 
 def replay_many(account_id: int, key: str, scope: str, earlier: Earlier) -> Op[BulkClaimed]:
-    ids = None if earlier.scope != scope else (yield from idempotency.recorded_ids(account_id, key))
+    ids = None if earlier.scope != scope else (yield from idempotency.recorded_ids(account_id, key, scope))
     if ids is None:
         raise key_reused(key)
-    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", ids)
-    found = {code.id: code for code in map(code_of, rows)}
-    codes = [found[id_] for id_ in ids if id_ in found]
+    codes = yield from codes_by_id(ids)
     if not idempotency.replays_bulk_claim(scope, codes, len(ids)):
         raise CodeNotFound("a code claimed with this Idempotency-Key has since been deleted", key=key)
     return BulkClaimed(codes[0].pool_id, codes, replayed=True)
+
+
+def recorded_claim(account_id: int, pool_id: int, count: int, key: str) -> Op[BulkClaimed | None]:
+    """The codes a whole bulk claim of ``count`` with ``key`` handed out, read without claiming anything; None
+    when no such claim is recorded (or a code of it is gone)."""
+    scope = idempotency.bulk_claim_scope(pool_id, count, False)
+    ids = yield from idempotency.recorded_ids(account_id, key, scope)
+    if ids is None:
+        return None
+    codes = yield from codes_by_id(ids)
+    return (
+        BulkClaimed(pool_id, codes, True) if idempotency.replays_bulk_claim(scope, codes, len(ids)) else None
+    )
+
+
+def codes_by_id(ids: list[int]) -> Op[list[Code]]:
+    """The codes of ``ids`` still there, in the order of ``ids``."""
+    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", ids)
+    found = {code.id: code for code in map(code_of, rows)}
+    return [found[id_] for id_ in ids if id_ in found]
 
 
 def claim_keyed(account_id: int, pool_id: int, plan: ClaimPlan, now: datetime) -> Op[None]:
@@ -203,6 +221,12 @@ class Claims(StoreCore):
         it returns."""
         op = claim_many(account_id, pool_id, count, partial, idempotency_key, self.clock())
         return await self._driver.write(op)
+
+    async def recorded_claim(
+        self, *, account_id: int, pool_id: int, count: int, idempotency_key: str
+    ) -> BulkClaimed | None:
+        """What ``claim_many`` of ``count`` (not partial) with the key handed out, or None; claims nothing."""
+        return await self._driver.read(recorded_claim(account_id, pool_id, count, idempotency_key))
 
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int:
         return await self._driver.write(idempotency.purge(older_than))

@@ -147,10 +147,13 @@ def record_many(account_id: int, key: str, ids: Sequence[int]) -> Op[None]:
     )
 
 
-def recorded_ids(account_id: int, key: str) -> Op[list[int] | None]:
-    """The ids a bulk claim's key was answered with, in order (read only when it is replayed)."""
+def recorded_ids(account_id: int, key: str, scope: str) -> Op[list[int] | None]:
+    """The ids, in order, a bulk claim's key of ``scope`` was answered with (read only when it is needed)."""
     ids = yield FetchVal(
-        "SELECT result_ids FROM idempotency_keys WHERE account_id = $1 AND key = $2", account_id, key
+        "SELECT result_ids FROM idempotency_keys WHERE account_id = $1 AND key = $2 AND scope = $3",
+        account_id,
+        key,
+        scope,
     )
     return id_list(ids)
 
