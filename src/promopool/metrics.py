@@ -88,8 +88,9 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-def count_claim(pool_id: int, result: str) -> None:
-    CLAIMS.labels(str(pool_id), result).inc()
+def count_claim(pool_id: int, result: str, codes: int = 1) -> None:
+    """``codes`` claims of the pool (a bulk claim counts each code it handed out)."""
+    CLAIMS.labels(str(pool_id), result).inc(codes)
 
 
 def count_claim_error(pool_id: int, error: Exception) -> None:

@@ -4,6 +4,7 @@ from promopool.domain import errors
 from promopool.domain.models import (
     Account,
     ApiKeyInfo,
+    BulkClaimed,
     Claimed,
     Code,
     CodeState,
@@ -25,6 +26,7 @@ from promopool.domain.models import (
 __all__ = [
     "Account",
     "ApiKeyInfo",
+    "BulkClaimed",
     "Claimed",
     "Code",
     "CodeState",

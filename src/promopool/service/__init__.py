@@ -34,7 +34,9 @@ from promopool.service.claims import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
     claim,
+    claim_many,
     purge_idempotency_keys,
+    recorded_claim_many,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.copying import CopyReport, copy_database
@@ -117,6 +119,7 @@ __all__ = [
     "authenticate_shop",
     "check_idempotency_key",
     "claim",
+    "claim_many",
     "code_details",
     "code_history",
     "code_pages",
@@ -163,6 +166,7 @@ __all__ = [
     "promotion_pages",
     "purge_idempotency_keys",
     "purge_pool",
+    "recorded_claim_many",
     "redeem",
     "release_lease",
     "revoke_key",

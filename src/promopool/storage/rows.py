@@ -54,6 +54,14 @@ def dt(value: datetime | str | None) -> datetime | None:
     return None if value is None else at(value)
 
 
+def id_list(value: list[int] | str | None) -> list[int] | None:
+    """An array of ids: PostgreSQL's bigint[], SQLite's JSON text (a list is bound as JSON there)."""
+    if value is None or isinstance(value, list):
+        return value
+    ids: list[int] = json.loads(value)
+    return ids
+
+
 def account_of(row: Row, *, read_only: bool = False) -> Account:
     return Account(
         id=row["id"],
