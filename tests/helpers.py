@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from promopool.storage import Store
 from promopool.storage.driver import Execute, Op
+from tests.reliability.integrity import pg_connection, sqlite_path
+
+# A scrape of /metrics: each sample's value by its name and labels.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def _execute(sql: str) -> Op[int]:
@@ -15,3 +26,36 @@ async def execute_sql(store: Store, sql: str) -> int:
     """Run one statement, written so both engines read it, in its own transaction: for setting up a state
     no operation makes (a test's shortcut, never a way around a rule under test). Rows changed."""
     return await store._driver.write(_execute(sql))
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, /, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, /, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+@asynccontextmanager
+async def pool_held(url: str, pool_id: int) -> AsyncIterator[None]:
+    """Another session holding the pool: its row FOR UPDATE (PostgreSQL), the write lock (SQLite)."""
+    if url.startswith("sqlite:"):
+        with closing(sqlite3.connect(sqlite_path(url), isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield
+            conn.execute("ROLLBACK")
+        return
+    async with pg_connection(url) as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM pools WHERE id = $1 FOR UPDATE", pool_id)
+        yield
