@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
@@ -59,3 +60,24 @@ async def pool_held(url: str, pool_id: int) -> AsyncIterator[None]:
     async with pg_connection(url) as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM pools WHERE id = $1 FOR UPDATE", pool_id)
         yield
+
+
+# The admin pages: what a browser sends and reads.
+HTML = {"Accept": "text/html"}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, api_key: str) -> str:
+    """Sign in through the form; return the CSRF token of the pages that follow."""
+    form = await client.get("/admin/login", headers=HTML)
+    assert form.status_code == 200
+    signed = await client.post("/admin/login", data={"api_key": api_key, "csrf_token": csrf_of(form.text)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/admin/"
+    page = await client.get("/admin/", headers=HTML)
+    assert page.status_code == 200
+    return csrf_of(page.text)
