@@ -134,3 +134,11 @@ async def test_a_read_only_session_sees_no_buttons_and_is_refused(
     ]
     after = await client.get("/admin/keys/", headers=HTML)
     assert not SECRET.search(after.text)
+
+
+async def test_key_pages_need_a_session(client: Client) -> None:
+    for path in ("/admin/keys/", "/admin/keys/1/revoke"):
+        response = await client.get(path, headers=HTML)
+        assert response.status_code == 303 and response.headers["location"] == "/admin/login"
+    posted = await client.post("/admin/keys/", data={"name": "x"}, headers=HTML)
+    assert posted.status_code == 303 and posted.headers["location"] == "/admin/login"
