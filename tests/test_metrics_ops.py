@@ -5,6 +5,10 @@ database's latency, errors and connections, 429s and failed guesses, and the CLI
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from promopool import metrics
 from promopool.api.app import create_app
 from promopool.cli import app as cli
 from promopool.config import Settings
@@ -243,3 +250,29 @@ async def test_two_workers_sum_the_new_metrics(postgres_store: Store, two_worker
             value(scraped, "promopool_pool_codes", account="shop", pool=str(tenant.pool.id), state="issued")
             == 40
         )
+
+
+def test_the_live_gauges_of_a_dead_worker_are_dropped_its_counters_kept(tmp_path: Path) -> None:
+    child = "from promopool import metrics\nmetrics.CONNECTIONS_IN_USE.inc(3)\nmetrics.count_failed_guess()\n"
+    env = {**os.environ, metrics.MULTIPROCESS_ENV: str(tmp_path)}
+    subprocess.run([sys.executable, "-c", child], env=env, check=True)  # a worker that ended
+    [dead] = tmp_path.glob("gauge_livesum_*.db")
+    mine = tmp_path / f"gauge_livesum_{os.getpid()}.db"
+    shutil.copy(dead, mine)  # the same figures, of a live process (this one): they stay
+
+    def collected() -> Samples:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))
+        return {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in registry.collect()
+            for s in family.samples
+        }
+
+    assert value(collected(), "promopool_database_connections", state="in_use") == 6
+    metrics.forget_dead_workers(str(tmp_path))
+    after = collected()
+    assert value(after, "promopool_database_connections", state="in_use") == 3
+    assert not dead.exists()
+    assert value(after, "promopool_failed_guesses_total") == 1
+    assert mine.exists()

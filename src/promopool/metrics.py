@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -35,7 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from promopool import __version__
@@ -311,6 +312,26 @@ class _Local(Collector):
         yield from REGISTRY.collect()
 
 
+def forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges (connections in use, writes pending) of worker processes that have ended — a
+    worker the server replaced after a crash — so that they are not summed forever. Their counters stay:
+    what they counted happened."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the pid: ours is gone
+        return False
+    return True
+
+
 async def read_database(store: Store, *, max_pools: int) -> DatabaseReading | None:
     """What the scrape reports from the database; None when it did not answer."""
     try:
@@ -328,6 +349,7 @@ async def exposition(store: Store, *, max_pools: int) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     directory = os.environ.get(MULTIPROCESS_ENV)
     if directory:
+        forget_dead_workers(directory)
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Local())
