@@ -43,7 +43,7 @@ from promopool.domain.claims import MAX_BULK_CLAIM
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
-from promopool.domain.jobs import Job, JobState
+from promopool.domain.jobs import CliCommand, Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
 from promopool.storage import Store, open_store
@@ -476,14 +476,19 @@ def import_(
     async def work(store: Store) -> ImportReport:
         owner = await _account(store, account)
         values = _file_values(file, as_csv, lambda n: progress.advance(task, n))
-        return await service.import_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            values=values,
-            strict=strict,
-            ignore_blank=True,
-            on_batch=on_batch,
+            command=CliCommand.IMPORT,
+            run=lambda: service.import_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                values=values,
+                strict=strict,
+                ignore_blank=True,
+                on_batch=on_batch,
+            ),
+            stored=lambda report: report.inserted,
         )
 
     with progress:
@@ -547,14 +552,20 @@ def generate(
             check_character=check_character,
             uppercase=not lowercase,
         )
-        return await service.generate_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            spec=spec,
-            count=count,
-            max_fill=settings.max_keyspace_fill,
-            on_progress=lambda done: progress.update(task, completed=done),
+            command=CliCommand.GENERATE,
+            run=lambda: service.generate_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                spec=spec,
+                count=count,
+                max_fill=settings.max_keyspace_fill,
+                on_progress=lambda done: progress.update(task, completed=done),
+            ),
+            stored=lambda job: job.done,
+            succeeded=lambda job: job.state is JobState.SUCCEEDED,
         )
 
     with progress:

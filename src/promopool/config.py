@@ -75,6 +75,8 @@ class Settings:
     """Requests in progress per worker; beyond it a request gets 503 with Retry-After at once."""
     metrics_token: str | None = None
     """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
+    metrics_max_pools: int = 1000
+    """Pools whose stock `/metrics` reports (the first by id): bounds its series; the rest are counted."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -89,6 +91,7 @@ class Settings:
             ("personaclick_max_body_mib", 1),
             ("public_fetch_per_minute", 0),
             ("max_requests", 1),
+            ("metrics_max_pools", 0),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")

@@ -53,7 +53,7 @@ from promopool.service.generation import (
     run_generation,
     start_generation,
 )
-from promopool.service.jobs import JobRunner, fail_stale_jobs, get_job
+from promopool.service.jobs import JobRunner, cli_runs, counted_cli_run, fail_stale_jobs, get_job
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import (
     create_pool,
@@ -120,11 +120,13 @@ __all__ = [
     "check_idempotency_key",
     "claim",
     "claim_many",
+    "cli_runs",
     "code_details",
     "code_history",
     "code_pages",
     "confirm_lease",
     "copy_database",
+    "counted_cli_run",
     "create_account",
     "create_api_key",
     "create_key",

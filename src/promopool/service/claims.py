@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from promopool import metrics
@@ -41,6 +42,7 @@ async def claim(
     """
     check_writable(account)
     key = check_idempotency_key(idempotency_key)
+    started = time.perf_counter()
     try:
         if lease_seconds is not None:
             seconds = check_lease_seconds(lease_seconds)
@@ -51,6 +53,8 @@ async def claim(
     except Exception as exc:
         metrics.count_claim_error(pool_id, exc)
         raise
+    finally:
+        metrics.observe_claim(time.perf_counter() - started)
     metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued")
     return claimed
 

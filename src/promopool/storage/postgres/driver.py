@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from promopool import metrics
 from promopool.domain import Code
 from promopool.domain.alerts import hour_of
 from promopool.domain.errors import PoolExpired, PoolNotFound, StorageBusy, StorageUnavailable
@@ -195,6 +196,7 @@ class PostgresDriver(Driver):
         self._owner_conn: asyncpg.Connection | None = None
         self._owner_key: int | None = None
         self._owner_guard = asyncio.Lock()
+        self._open_reported = 0  # this pool's part of promopool_database_connections{state="open"}
 
     async def connect(self) -> None:
         # lock_timeout: a statement waiting longer for a lock (a pool's row held by another transaction)
@@ -213,6 +215,16 @@ class PostgresDriver(Driver):
         # Any refusal (no such database or role, a wrong password, a malformed URL) as well as an outage.
         except (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise cannot_open("PostgreSQL", self.url, exc, postgres_hint(self.url, exc)) from exc
+        metrics.CONNECTIONS_MAX.inc(self.pool_size)
+        self._report_open()
+
+    def _report_open(self) -> None:
+        """Bring this pool's part of the open-connections gauge up to date (asked at each acquire: the pool
+        opens connections then, and closes idle ones between)."""
+        size = self._pool.get_size() if self._pool is not None else 0
+        if size != self._open_reported:
+            metrics.CONNECTIONS_OPEN.inc(size - self._open_reported)
+            self._open_reported = size
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -225,6 +237,8 @@ class PostgresDriver(Driver):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+            metrics.CONNECTIONS_MAX.dec(self.pool_size)
+            self._report_open()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -234,7 +248,12 @@ class PostgresDriver(Driver):
         conn: asyncpg.Connection | None = None
         try:
             async with self._pool.acquire() as conn:
-                yield conn
+                self._report_open()
+                metrics.CONNECTIONS_IN_USE.inc()
+                try:
+                    yield conn
+                finally:
+                    metrics.CONNECTIONS_IN_USE.dec()
         except asyncpg.LockNotAvailableError as exc:  # lock_timeout; the transaction was rolled back
             raise StorageBusy(
                 f"the database is busy: a lock was not granted within {self.lock_timeout:g} s; retry"
@@ -270,15 +289,15 @@ class PostgresDriver(Driver):
         async with self.paged() as conn:
             yield lambda op: run(conn, op)
 
-    async def write(self, op: Op[T]) -> T:
+    async def _write(self, op: Op[T]) -> T:
         async with self.transaction() as conn:
             return await run(conn, op)
 
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+    async def _read(self, op: Op[T], *, paged: bool) -> T:
         async with self.paged() if paged else self.connection() as conn:
             return await run(conn, op)
 
-    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+    async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
         async with self.connection() as conn:
             with _pool_refusals(pool_id):
                 rows = await conn.fetch(CLAIM_SQL, account_id, pool_id, wanted, now, hour_of(now))

@@ -293,7 +293,7 @@ class SQLiteDriver(Driver):
             raise StorageUnavailable("store is not connected")
         return self._writer.submit(fn)
 
-    async def write(self, op: Op[T]) -> T:
+    async def _write(self, op: Op[T]) -> T:
         return await self.submit(lambda conn: run(conn, op))
 
     def _reader(self) -> sqlite3.Connection:
@@ -319,7 +319,7 @@ class SQLiteDriver(Driver):
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+    async def _read(self, op: Op[T], *, paged: bool) -> T:
         if not paged:
             return await self.read_with(lambda conn: run(conn, op))
 
