@@ -25,7 +25,7 @@ from types import TracebackType
 
 import asyncpg
 
-from tests.reliability.servers import _pids, _stat, running
+from tests.reliability.servers import children_of, running
 from tests.test_concurrency import free_port
 
 BIN_ENV = "PROMOPOOL_TEST_POSTGRES_BIN"
@@ -95,8 +95,7 @@ class Node:
         return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
     def note_children(self) -> None:
-        pid = self.postmaster()
-        self.children |= {p for p in _pids() if _stat(p)[1] == str(pid)}
+        self.children |= set(children_of(self.postmaster()))
 
     def kill(self) -> None:
         """SIGKILL to the postmaster: no shutdown, no last WAL sent."""
