@@ -7,6 +7,7 @@ The failover itself (a primary killed, its standby promoted) is tests/reliabilit
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,8 +19,12 @@ from promopool.config import Settings
 from promopool.domain.errors import StorageUnavailable
 from promopool.storage import Store, open_store
 from promopool.storage.failures import safe_url
+from tests import test_cli_output
 from tests.conftest import Tenant, connected, make_tenant
+from tests.test_cli_output import run, with_password
 from tests.test_concurrency import free_port
+
+served = test_cli_output.served  # the fixture: `serve` does all it does before the HTTP server starts
 
 # A server setting in the URL (asyncpg hands unknown parameters to the server): every session on it refuses
 # writes, as every session on a standby does.
@@ -107,3 +112,14 @@ def test_a_multi_host_url_is_shown_without_its_password() -> None:
     url = "postgresql://promo:s3cret@db1:5432,db2:5433/promo?target_session_attrs=read-write"
     assert safe_url(url) == "postgresql://promo@db1:5432,db2:5433/promo?target_session_attrs=read-write"
     assert Settings(database_url=url).database_url == url
+
+
+def test_serve_on_a_multi_host_url_starts_and_shows_it_without_its_password(
+    postgres_url: str, served: list[Settings]
+) -> None:
+    url = with_password(dead_then(postgres_url), "s3cret-pw")
+    output = run(url, "serve", "--port", str(free_port()))
+    shown = re.search(r"database:\s+(\S+)", output)
+    assert shown is not None and "s3cret-pw" not in output, output
+    assert shown.group(1) == safe_url(url) and "," in urlsplit(shown.group(1)).netloc
+    assert len(served) == 1 and served[0].database_url == url
