@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 CLIENTS = 64
 WORKERS = 2
-DB_POOL_SIZE = 8  # per worker: 16 connections for 64 clients keep each commit's wait for the standby busy
+DB_POOL_SIZE = 8  # per worker: 16 database connections in all; the other clients' claims queue in the server
 CODES = 60_000
 CODES_BEFORE_FAILOVER = 2_000
 STALL_SECONDS = 1.0  # the primary's WAL sender stopped before the kill
@@ -106,7 +106,8 @@ async def fail_over(tmp_path: Path, *, synchronous: bool) -> Failover:
                     killed_at = datetime.now(UTC)
                     pair.kill_primary()
                     ready_while_down = await _ready_status_without_primary(client)
-                    received_before = set(load.ledger.owner)  # every claim answered with no primary up
+                    # Answered before the promotion: committed on the old primary, at the kill or before.
+                    received_before = set(load.ledger.owner)
                     before = len(received_before)
                     await asyncio.to_thread(pair.standby.promote)
                     await load.wait_for_codes(before, within=OUTAGE_TIMEOUT)
