@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -47,7 +48,13 @@ CONNECTION_ERRORS = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
+    # A multi-host URL none of whose hosts is the writable primary (target_session_attrs=read-write): during
+    # a failover, before the standby is promoted.
+    asyncpg.TargetServerAttributeNotMatched,
 )
+# A write on a read-only server (SQLSTATE 25006): a standby, or a primary being demoted.
+READ_ONLY_ERRORS = (asyncpg.ReadOnlySQLTransactionError,)
+READ_ONLY_SETTINGS = ("in_hot_standby", "default_transaction_read_only")
 MIGRATION_LOCK = 7_311_820_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 # A job's owner is a process holding the session advisory lock (JOB_OWNERS, its key) on a connection of its
 # own for as long as it lives: PostgreSQL frees it the moment that session ends, however the process died, so
@@ -89,13 +96,28 @@ def _connection_lost(conn: asyncpg.Connection) -> bool:
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
-    """Take promopool's own ``schema`` parameter out of the URL; the rest goes to asyncpg."""
+    """Take promopool's own ``schema`` parameter out of the URL; the rest goes to asyncpg.
+
+    A URL naming several hosts (``postgresql://h1:5432,h2:5432/db``, as libpq writes them) connects to the
+    writable primary among them, whichever that is now: promopool writes, and libpq's default (``any``) would
+    as soon take a standby. A ``target_session_attrs`` given in the URL or the environment is kept.
+    """
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in query if k == "schema"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    rest = [(k, v) for k, v in query if k != "schema"]
+    given = any(k == "target_session_attrs" for k, _ in rest) or "PGTARGETSESSIONATTRS" in os.environ
+    if "," in parts.netloc.rpartition("@")[2] and not given:
+        rest.append(("target_session_attrs", "read-write"))
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+
+
+def _read_only(conn: asyncpg.Connection) -> bool:
+    """Whether the server says (PostgreSQL 14 and later report it, at no cost) that it takes no writes: a
+    standby, or one told to refuse them. Reached through a proxy or a single-host URL during a failover."""
+    settings = conn.get_settings()
+    return "on" in (getattr(settings, name, "off") for name in READ_ONLY_SETTINGS)
 
 
 @contextmanager
@@ -186,6 +208,14 @@ async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
     return int(status.rpartition(" ")[2])
 
 
+def _standby(conn: asyncpg.Connection, reason: str) -> StorageUnavailable:
+    """The error for a connection found on a server that takes no writes, which is closed: the pool's next
+    connection goes through the choice of host again (or the proxy's), and finds the primary."""
+    if not conn.is_closed():
+        conn.terminate()
+    return StorageUnavailable(f"PostgreSQL is unavailable: no writable primary ({reason})")
+
+
 class PostgresDriver(Driver):
     engine = "postgresql"
 
@@ -242,7 +272,7 @@ class PostgresDriver(Driver):
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; connection failures become StorageUnavailable."""
+        """A pooled connection to a writable server; connection failures become StorageUnavailable."""
         if self._pool is None:
             raise StorageUnavailable("store is not connected")
         conn: asyncpg.Connection | None = None
@@ -251,7 +281,14 @@ class PostgresDriver(Driver):
                 self._report_open()
                 metrics.CONNECTIONS_IN_USE.inc()
                 try:
-                    yield conn
+                    if _read_only(conn):
+                        raise _standby(conn, "the server takes no writes")
+                    try:
+                        yield conn
+                    except READ_ONLY_ERRORS as exc:
+                        # The server was demoted under us (or never was the primary): closed before the pool
+                        # takes it back, so that the pool's next connection finds the primary.
+                        raise _standby(conn, str(exc)) from exc
                 finally:
                     metrics.CONNECTIONS_IN_USE.dec()
         except asyncpg.LockNotAvailableError as exc:  # lock_timeout; the transaction was rolled back
