@@ -34,6 +34,7 @@ from promopool.service.claims import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
     claim,
+    claim_for_recipients,
     purge_idempotency_keys,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
@@ -83,6 +84,7 @@ from promopool.service.promotions import (
     find_promotion,
     promotion_pages,
 )
+from promopool.service.recipients import recipient_codes
 from promopool.service.redemptions import (
     get_redemption,
     list_redemptions,
@@ -117,6 +119,7 @@ __all__ = [
     "authenticate_shop",
     "check_idempotency_key",
     "claim",
+    "claim_for_recipients",
     "code_details",
     "code_history",
     "code_pages",
@@ -163,6 +166,7 @@ __all__ = [
     "promotion_pages",
     "purge_idempotency_keys",
     "purge_pool",
+    "recipient_codes",
     "redeem",
     "release_lease",
     "revoke_key",

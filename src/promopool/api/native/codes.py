@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from promopool import service
 from promopool.api.deps import (
@@ -29,7 +29,8 @@ from promopool.api.native.openapi import (
     ImportOperation,
     error_responses,
 )
-from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
+from promopool.api.native.recipients import RecipientClaimsOut
+from promopool.api.native.schemas import ClaimIn, ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
 from promopool.domain import CodeState
 from promopool.domain.errors import InvalidInput
 from promopool.domain.export import StateFields
@@ -47,6 +48,23 @@ and counted as `duplicates`. A code must be 1-128 characters without control cha
 whitespace is stripped. By default an upload with any invalid code is refused whole (400, nothing stored);
 with `skip_invalid=true` invalid codes are skipped and counted instead. Text uploads stream in constant
 memory and commit in batches of 10,000.
+"""
+
+
+CLAIM_DESCRIPTION = """\
+Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key returns the
+same code (with `replayed: true` and an `Idempotent-Replayed: true` header) for at least 24 hours. An empty
+pool answers 409 `pool_exhausted`. With `lease_seconds` (in the query or the body) the code is only reserved:
+confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it goes back to the pool.
+
+With `{"recipient": "customer-42"}` the recipient gets its code of the pool: the same code every time, for as
+long as the pool exists, however often and concurrently it is asked (a repeat answers `replayed: true`); the
+recipient becomes the code's holder (a profile of that id in the `default` profile database), so a
+`holder_only` pool refuses its redemption by anyone else. With `lease_seconds` a recipient's new code is
+leased: a re-send while the lease lives gets the same code; once the lease is released or runs out, the
+recipient's next claim gets a new one. `{"recipients": [...]}` (up to 10,000, repeats allowed) does the same
+for each in one transaction and answers them in request order; when the pool cannot serve every recipient
+that has no code yet, 409 `pool_exhausted` and nothing is taken.
 """
 
 
@@ -172,13 +190,7 @@ class CodesController(Controller):
         "/claim",
         operation_class=Documented,
         summary="Hand out the next available code, exactly once",
-        description=(
-            "Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key"
-            " returns the same code (with `replayed: true` and an `Idempotent-Replayed: true` header) for at"
-            " least 24 hours. An empty pool answers 409 `pool_exhausted`. With `lease_seconds` the code is"
-            " only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it"
-            " goes back to the pool."
-        ),
+        description=CLAIM_DESCRIPTION,
         status_code=200,
         responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
     )
@@ -189,13 +201,37 @@ class CodesController(Controller):
         pool_id: PoolId,
         idempotency_key: IdempotencyKey = None,
         lease_seconds: Annotated[int | None, QueryParameter(ge=1, le=MAX_LEASE_SECONDS)] = None,
-    ) -> Response[ClaimOut]:
-        claimed = await service.claim(
-            store,
-            account=account,
-            pool_id=pool_id,
-            idempotency_key=idempotency_key,
-            lease_seconds=lease_seconds,
-        )
-        headers = {"Idempotent-Replayed": "true"} if claimed.replayed else None
-        return Response(ClaimOut.of(claimed), headers=headers)
+        data: JSONBody[ClaimIn | None] = None,
+    ) -> Response[ClaimOut | RecipientClaimsOut]:
+        options = data or ClaimIn()
+        if lease_seconds is not None and options.lease_seconds is not None:
+            raise InvalidInput(
+                "give lease_seconds in the query or in the body, not both", field="lease_seconds"
+            )
+        seconds = options.lease_seconds if lease_seconds is None else lease_seconds
+        out: ClaimOut | RecipientClaimsOut
+        if options.recipients is not None:
+            if options.recipient is not None:
+                raise InvalidInput("give recipient or recipients, not both", field="recipients")
+            answers = await service.claim_for_recipients(
+                store,
+                account=account,
+                pool_id=pool_id,
+                recipients=options.recipients,
+                idempotency_key=idempotency_key,
+                lease_seconds=seconds,
+            )
+            out = RecipientClaimsOut.of(pool_id, answers)
+        else:
+            out = ClaimOut.of(
+                await service.claim(
+                    store,
+                    account=account,
+                    pool_id=pool_id,
+                    idempotency_key=idempotency_key,
+                    lease_seconds=seconds,
+                    recipient=options.recipient,
+                )
+            )
+        headers = {"Idempotent-Replayed": "true"} if out.replayed else None
+        return Response(out, headers=headers)
