@@ -189,6 +189,7 @@ async def test_listing_a_recipients_codes_is_paged_and_isolated(
         answer = await client.post(url, json={"recipient": "bob"}, headers=tenant.headers)
         mine[pool.id] = answer.json()["code"]
     theirs = (await claim_for(client, other, {"recipient": "bob"})).json()["code"]
+    third = await make_tenant(store, "third")
 
     async def page(tenant_: Tenant, query: str) -> dict[str, object]:
         answer = await client.get(f"/v1/recipients/bob/codes?{query}", headers=tenant_.headers)
@@ -206,4 +207,16 @@ async def test_listing_a_recipients_codes_is_paged_and_isolated(
     assert [item["code"] for item in (await page(other, ""))["codes"]] == [theirs]  # type: ignore[attr-defined]
     nobody = await page(tenant, "")
     assert nobody["codes"] and (await page(tenant, "cursor=999999"))["codes"] == []
-    assert (await client.get("/v1/recipients/nobody/codes", headers=tenant.headers)).json()["codes"] == []
+    unknown = await client.get("/v1/recipients/nobody/codes", headers=tenant.headers)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert (await client.get("/v1/recipients/bob/codes", headers=third.headers)).status_code == 404
+
+
+async def test_another_account_claims_nothing_for_a_recipient(
+    client: httpx.AsyncClient, tenant: Tenant, other: Tenant
+) -> None:
+    for body in ({"recipient": "r"}, {"recipients": ["r", "s"]}):
+        answer = await client.post(claim_url(tenant), json=body, headers=other.headers)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "pool_not_found"
+    assert await pool_counts(client, tenant) == (10, 0)
+    assert (await client.get("/v1/recipients/r/codes", headers=tenant.headers)).status_code == 404

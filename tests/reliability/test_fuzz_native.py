@@ -196,7 +196,8 @@ def negative_data_rejection(ctx: Any, response: Any, case: Any) -> bool | None:
 # lie between 1970 and 9999 (JSON Schema has no bounds for date-times); generate's code shape (pattern or
 # length, a `#` in a pattern, the whole code within 128 characters, no surrounding whitespace) and its
 # key-space floor, which depends on the codes the pool already holds (the route's description states both);
-# a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description).
+# a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description); a
+# claim names `recipient` or `recipients`, not both, and `lease_seconds` in the query or the body, not both.
 UNSCHEMATIC_FIELDS = {
     "cursor",
     "expires_at",
@@ -207,6 +208,8 @@ UNSCHEMATIC_FIELDS = {
     "count",
     "webhook_url",
     "low_stock_threshold",
+    "recipients",
+    "lease_seconds",
 }
 
 

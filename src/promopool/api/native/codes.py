@@ -27,6 +27,7 @@ from promopool.api.native.openapi import (
     REPEATABLE,
     Documented,
     ImportOperation,
+    OptionalBodyOperation,
     error_responses,
 )
 from promopool.api.native.recipients import RecipientClaimsOut
@@ -188,11 +189,11 @@ class CodesController(Controller):
 
     @post(
         "/claim",
-        operation_class=Documented,
+        operation_class=OptionalBodyOperation,
         summary="Hand out the next available code, exactly once",
         description=CLAIM_DESCRIPTION,
         status_code=200,
-        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
+        responses=error_responses(400, 403, 404, 409, 413, 422, write=KEYED),
     )
     async def claim(
         self,

@@ -174,7 +174,10 @@ EXAMPLES: dict[str, Examples] = {
         }
     ),
     "V1PoolsPoolIdDeletePool": Examples(responses={204: None}),
-    "V1PoolsPoolIdClaimClaim": Examples(responses={200: CLAIM}),
+    # A recipient's code (no body: the pool's next code; docs/native-api.md shows the other forms).
+    "V1PoolsPoolIdClaimClaim": Examples(
+        requests={JSON: {"recipient": "customer-42"}}, responses={200: CLAIM}
+    ),
     "V1PoolsPoolIdCodesGetCode": Examples(responses={200: CODE}),
     "V1PoolsPoolIdCodesDeleteCode": Examples(responses={204: None}),
     "V1PoolsPoolIdCodesListCodes": Examples(
@@ -231,6 +234,25 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "V1LeasesLeaseIdGetLease": Examples(responses={200: LEASE}),
+    "V1RecipientsCodesRecipientCodes": Examples(
+        responses={
+            200: {
+                "recipient": "customer-42",
+                "codes": [
+                    {
+                        "pool_id": 7,
+                        "code": "SPRING-7KQ3-XM9P",
+                        "state": "issued",
+                        "issued_at": LATER,
+                        "lease": None,
+                    },
+                    {"pool_id": 9, "code": "VIP-4HT8", "state": "redeemed", "issued_at": AT, "lease": None},
+                ],
+                "next_cursor": "9",
+                "has_more": True,
+            }
+        }
+    ),
     "V1LeasesLeaseIdConfirmConfirm": Examples(
         responses={200: {**LEASE, "state": "confirmed", "ended_at": "2026-03-01T09:40:00Z"}}
     ),

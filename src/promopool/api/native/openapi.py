@@ -207,6 +207,17 @@ class ImportOperation(Documented):
 
 
 @dataclass
+class OptionalBodyOperation(Documented):
+    """A route whose body may be left out (the claim: no body is the plain claim); the framework documents
+    every body as required."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+        super().__post_init__()
+
+
+@dataclass
 class ExportOperation(Documented):
     """The export streams CSV or JSON lines (by its ``format`` parameter); the framework would document a
     streamed answer as JSON, so its 200 is declared here by hand."""

@@ -16,7 +16,7 @@ from litestar.params import PathParameter, QueryParameter
 from promopool import service
 from promopool.api.deps import AccountDep, StoreDep
 from promopool.api.native.openapi import BEARER, Documented, error_responses
-from promopool.api.native.schemas import LeaseOut
+from promopool.api.native.schemas import VISIBLE_TEXT, LeaseOut
 from promopool.domain import Claimed, CodeState, Lease
 from promopool.domain.recipients import MAX_RECIPIENT, Held
 
@@ -86,6 +86,7 @@ RecipientPath = Annotated[
     PathParameter(
         min_length=1,
         max_length=MAX_RECIPIENT,
+        pattern=VISIBLE_TEXT,
         description="The recipient, as named in claims (percent-encoded in the path).",
     ),
 ]
@@ -105,7 +106,9 @@ class RecipientsController(Controller):
         "/{recipient:str}/codes",
         operation_class=Documented,
         summary="List the codes a recipient holds, across the account's pools (cursor-paged, by pool)",
-        responses=error_responses(400),
+        description="A recipient the account has never named (in a claim, or as a redeem's `profile`) answers"
+        " 404 `not_found`; one that holds no code now (its leases were released or ran out), an empty page.",
+        responses=error_responses(400, 404),
     )
     async def recipient_codes(
         self,

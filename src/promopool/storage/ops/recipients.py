@@ -21,7 +21,7 @@ from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, Op
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.claims import lock_claimable, take
-from promopool.storage.ops.holders import profile_ids
+from promopool.storage.ops.holders import profile_id, profile_ids
 from promopool.storage.ops.leases import end_due, open_leases
 from promopool.storage.rows import CODE_COLUMNS, LEASE_COLUMNS, Row, code_of, lease_of, qualified
 
@@ -144,8 +144,10 @@ def bind(
     }
 
 
-def recipient_codes(account_id: int, recipient: str, after_pool: int, limit: int) -> Op[list[Held]]:
+def recipient_codes(account_id: int, recipient: str, after_pool: int, limit: int) -> Op[list[Held] | None]:
     rows = yield Fetch(LISTING, account_id, recipient, after_pool, limit)
+    if not rows and not after_pool and (yield from profile_id(account_id, recipient)) is None:
+        return None  # no claim or redeem of the account ever named this recipient
     return (yield from held(rows))
 
 
@@ -169,6 +171,7 @@ class Recipients(StoreCore):
 
     async def recipient_codes(
         self, *, account_id: int, recipient: str, after_pool: int = 0, limit: int = 100
-    ) -> list[Held]:
-        """The codes the recipient holds in the account's pools, by pool id, after ``after_pool``."""
+    ) -> list[Held] | None:
+        """The codes the recipient holds in the account's pools, by pool id, after ``after_pool``; None when
+        the account has never known the recipient (no profile of that id in its default profile database)."""
         return await self._driver.read(recipient_codes(account_id, recipient, after_pool, limit), paged=True)
