@@ -25,11 +25,11 @@ FIND = (
     f"SELECT {qualified(LEASE_COLUMNS, 'l')}, c.pool_id FROM leases l JOIN codes c ON c.id = l.code_id"
     " JOIN pools p ON p.id = c.pool_id WHERE l.id = $1 AND p.account_id = $2"
 )
-INSERT = f"INSERT INTO leases (code_id, expires_at, created_at) VALUES ($1, $2, $3) RETURNING {LEASE_COLUMNS}"
 END = (
     "UPDATE leases SET state = $2, ended_at = $3 WHERE id = $1 AND state = 'active' AND expires_at > $3"
     f" RETURNING {LEASE_COLUMNS}"
 )
+# One lease per code id (a leased claim's one code, or a recipients' claim's new codes).
 OPEN = SQL(
     postgres="INSERT INTO leases (code_id, expires_at, created_at)"
     f" SELECT id, $2, $3 FROM unnest($1::bigint[]) AS id RETURNING {LEASE_COLUMNS}",
@@ -82,10 +82,10 @@ def lease_code(account_id: int, pool_id: int, seconds: int, key: str | None, now
     codes = yield from take(pool_id, cursor, 1, now)
     if not codes:
         raise PoolExhausted(pool_id)  # which also rolls the key's reservation back
-    row = yield FetchRow(INSERT, codes[0].id, now + timedelta(seconds=seconds), now)
+    lease = (yield from open_leases([codes[0].id], seconds, now))[codes[0].id]
     if key is not None:
-        yield from idempotency.record(account_id, [(key, row["id"])])
-    return Claimed(codes[0], lease=lease_of(row))
+        yield from idempotency.record(account_id, [(key, lease.id)])
+    return Claimed(codes[0], lease=lease)
 
 
 def open_leases(code_ids: list[int], seconds: int, now: datetime) -> Op[dict[int, Lease]]:
