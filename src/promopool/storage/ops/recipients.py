@@ -32,13 +32,12 @@ BOUND = (
 HOLD = SQL(
     postgres="UPDATE codes c SET profile_id = v.profile_id"
     " FROM unnest($1::bigint[], $2::bigint[]) AS v(id, profile_id) WHERE c.id = v.id",
-    # The arrays materialized and joined by their keys, as idempotency.RECORD does (a join of json_each by key
-    # scans per row).
+    # The arrays materialized and joined by their keys (a join of json_each by key scans per row), then
+    # joined to codes by primary key (a correlated subquery per code took 5.7 s for 10,000; this, 0.06 s).
     sqlite="WITH i AS MATERIALIZED (SELECT key, value FROM json_each($1)),"
     " p AS MATERIALIZED (SELECT key, value FROM json_each($2)),"
     " v AS MATERIALIZED (SELECT i.value AS id, p.value AS profile_id FROM i JOIN p ON p.key = i.key)"
-    " UPDATE codes SET profile_id = (SELECT profile_id FROM v WHERE v.id = codes.id)"
-    " WHERE id IN (SELECT id FROM v)",
+    " UPDATE codes SET profile_id = v.profile_id FROM v WHERE codes.id = v.id",
 )
 # A stale binding (its code went back to the pool by another path) is replaced.
 BIND = SQL(
