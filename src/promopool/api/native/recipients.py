@@ -107,7 +107,8 @@ class RecipientsController(Controller):
         operation_class=Documented,
         summary="List the codes a recipient holds, across the account's pools (cursor-paged, by pool)",
         description="A recipient the account has never named (in a claim, or as a redeem's `profile`) answers"
-        " 404 `not_found`; one that holds no code now (its leases were released or ran out), an empty page.",
+        " 404 `not_found`; one that holds no code now (its leases were released or ran out), an empty page."
+        " A recipient holding a `/` cannot be named in this path, even percent-encoded.",
         responses=error_responses(400, 404),
     )
     async def recipient_codes(
