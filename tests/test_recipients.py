@@ -220,3 +220,18 @@ async def test_another_account_claims_nothing_for_a_recipient(
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "pool_not_found"
     assert await pool_counts(client, tenant) == (10, 0)
     assert (await client.get("/v1/recipients/r/codes", headers=tenant.headers)).status_code == 404
+
+
+async def test_concurrent_recipients_beyond_the_pool(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """Separate requests, batched together or not: each recipient gets its code or 409, never another's."""
+    recipients = [f"r{i}" for i in range(15)] * 2
+    answers = await asyncio.gather(*(claim_for(client, tenant, {"recipient": r}) for r in recipients))
+    codes: dict[str, set[str]] = {}
+    for recipient, answer in zip(recipients, answers, strict=True):
+        if answer.status_code == 200:
+            codes.setdefault(recipient, set()).add(answer.json()["code"])
+        else:
+            assert answer.status_code == 409 and answer.json()["error"]["code"] == "pool_exhausted"
+    assert len(codes) == 10 and all(len(held) == 1 for held in codes.values())
+    assert len({next(iter(held)) for held in codes.values()}) == 10
+    assert await pool_counts(client, tenant) == (0, 10)

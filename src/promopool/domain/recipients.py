@@ -4,12 +4,13 @@ account's ``default`` profile database, as a redeem's ``profile`` names one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar, cast
 
 from promopool.domain.codes import has_control_characters
-from promopool.domain.errors import InvalidInput
-from promopool.domain.models import Code, Lease
+from promopool.domain.errors import InvalidInput, PromopoolError
+from promopool.domain.models import Claimed, Code, Lease
 from promopool.domain.redemptions import MAX_PROFILE_KEY
 
 MAX_RECIPIENT = MAX_PROFILE_KEY  # it is a profile key
@@ -34,6 +35,23 @@ def check_recipients(recipients: Sequence[str]) -> list[str]:
 def distinct(recipients: Sequence[str]) -> list[str]:
     """Each recipient once, in order of first appearance."""
     return list(dict.fromkeys(recipients))
+
+
+R = TypeVar("R", bound="Claimed | PromopoolError")
+
+
+def in_request_order(recipients: Sequence[str], claimed: Mapping[str, R]) -> list[R]:
+    """The answer of each entry of ``recipients``, from the answers of the distinct ones: a recipient named
+    again gets the first one's code again, as a replay."""
+    out: list[R] = []
+    seen: set[str] = set()
+    for recipient in recipients:
+        result = claimed[recipient]
+        if recipient in seen and isinstance(result, Claimed):
+            result = cast(R, replace(result, replayed=True))
+        out.append(result)
+        seen.add(recipient)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

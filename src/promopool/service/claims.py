@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 
 from promopool import metrics
@@ -11,7 +10,7 @@ from promopool.domain import Account, Claimed
 from promopool.domain.errors import InvalidInput
 from promopool.domain.keys import check_writable
 from promopool.domain.leases import check_lease_seconds
-from promopool.domain.recipients import check_recipient, check_recipients, distinct
+from promopool.domain.recipients import check_recipient, check_recipients, distinct, in_request_order
 from promopool.service.completion import to_completion
 from promopool.storage import Store
 
@@ -43,13 +42,12 @@ async def claim(
     ``lease_seconds`` the code is only reserved that long (``Claimed.lease``): confirm it, or it goes back.
     With a ``recipient``, that recipient's code of the pool (``claim_for_recipients``).
     """
-    if recipient is not None:
-        recipient = check_recipient(recipient)
+    if recipient is not None and (idempotency_key is not None or lease_seconds is not None):
         [(_, claimed)] = await claim_for_recipients(
             store,
             account=account,
             pool_id=pool_id,
-            recipients=[recipient],
+            recipients=[check_recipient(recipient)],
             idempotency_key=idempotency_key,
             lease_seconds=lease_seconds,
         )
@@ -57,7 +55,12 @@ async def claim(
     check_writable(account)
     key = check_idempotency_key(idempotency_key)
     try:
-        if lease_seconds is not None:
+        if recipient is not None:  # batched with concurrent recipient claims of the pool
+            wanted = check_recipient(recipient)
+            claimed = await store.claim_for_recipient(
+                account_id=account.id, pool_id=pool_id, recipient=wanted
+            )
+        elif lease_seconds is not None:
             seconds = check_lease_seconds(lease_seconds)
             lease = store.lease(account_id=account.id, pool_id=pool_id, seconds=seconds, idempotency_key=key)
             claimed = await to_completion(lease)
@@ -101,14 +104,7 @@ async def claim_for_recipients(
         raise
     for result in claimed.values():
         metrics.count_claim(pool_id, "replayed" if result.replayed else "issued")
-    answers = []
-    seen: set[str] = set()
-    for recipient in wanted:
-        result = claimed[recipient]
-        # A repeat within the request gets the first one's code again, as a replay.
-        answers.append((recipient, replace(result, replayed=True) if recipient in seen else result))
-        seen.add(recipient)
-    return answers
+    return list(zip(wanted, in_request_order(wanted, claimed), strict=True))
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)

@@ -16,11 +16,12 @@ from datetime import datetime
 from promopool.domain import Claimed, Code, CodeState, Lease
 from promopool.domain.errors import PoolExhausted
 from promopool.domain.leases import ran_out
-from promopool.domain.recipients import Held
-from promopool.storage.core import StoreCore
-from promopool.storage.driver import SQL, Execute, Fetch, Op
+from promopool.domain.recipients import Held, distinct, in_request_order
+from promopool.storage.coalesce import ClaimCoalescer
+from promopool.storage.core import Clock, StoreCore, utc_now
+from promopool.storage.driver import SQL, Driver, Execute, Fetch, Op
 from promopool.storage.ops import idempotency
-from promopool.storage.ops.claims import lock_claimable, take
+from promopool.storage.ops.claims import ClaimResult, lock_claimable, take
 from promopool.storage.ops.holders import profile_id, profile_ids
 from promopool.storage.ops.leases import end_due, open_leases
 from promopool.storage.rows import CODE_COLUMNS, LEASE_COLUMNS, Row, code_of, lease_of, qualified
@@ -92,10 +93,13 @@ def claim_for(
     seconds: int | None,
     key: str | None,
     now: datetime,
-) -> Op[dict[str, Claimed]]:
+    *,
+    partial: bool = False,
+) -> Op[dict[str, ClaimResult]]:
     """Each recipient (distinct) its code: the one bound to it (replayed), or the pool's next one, bound
     now; with ``seconds`` a fresh code is leased. All or nothing: PoolExhausted when the pool cannot serve
-    every new recipient."""
+    every new recipient — unless ``partial`` (a batch of separate requests), where the recipients left
+    over each get PoolExhausted."""
     holders = yield from profile_ids(account_id, sorted(recipients), now)
     cursor = yield from lock_claimable(account_id, pool_id, now)
     if key is not None:
@@ -111,13 +115,18 @@ def claim_for(
         given = yield from bound(pool_id, recipients, holders)
     fresh = [recipient for recipient in recipients if recipient not in given]
     codes = yield from take(pool_id, cursor, len(fresh), now)
-    if len(codes) < len(fresh):
+    if len(codes) < len(fresh) and not partial:
         raise PoolExhausted(pool_id)  # which rolls back what was taken, and the key's reservation
-    claimed = {h.recipient: Claimed(h.code, replayed=True, lease=h.lease) for h in given.values()}
-    if fresh:
-        claimed.update((yield from bind(account_id, pool_id, fresh, codes, holders, seconds, now)))
-    if key is not None:
-        yield from idempotency.record(account_id, [(key, claimed[recipients[0]].code.id)])
+    served = fresh[: len(codes)]
+    claimed: dict[str, ClaimResult] = {
+        h.recipient: Claimed(h.code, replayed=True, lease=h.lease) for h in given.values()
+    }
+    claimed.update({recipient: PoolExhausted(pool_id) for recipient in fresh[len(codes) :]})
+    if served:
+        claimed.update((yield from bind(account_id, pool_id, served, codes, holders, seconds, now)))
+    first = claimed[recipients[0]]
+    if key is not None and isinstance(first, Claimed):  # (a keyed claim is never partial)
+        yield from idempotency.record(account_id, [(key, first.code.id)])
     return claimed
 
 
@@ -151,6 +160,21 @@ def recipient_codes(account_id: int, recipient: str, after_pool: int, limit: int
 
 
 class Recipients(StoreCore):
+    def __init__(self, driver: Driver, *, clock: Clock = utc_now) -> None:
+        super().__init__(driver, clock=clock)
+        self._recipient_claims = ClaimCoalescer[str](self._recipient_batch)
+
+    async def claim_for_recipient(self, *, account_id: int, pool_id: int, recipient: str) -> Claimed:
+        """``claim_for_recipients`` for one recipient without a lease or a key, batched with the concurrent
+        ones of the pool into one transaction (as plain claims are, ``storage/coalesce.py``)."""
+        return await self._recipient_claims.claim(account_id, pool_id, recipient)
+
+    async def _recipient_batch(
+        self, account_id: int, pool_id: int, recipients: Sequence[str]
+    ) -> list[ClaimResult]:
+        op = claim_for(account_id, pool_id, distinct(recipients), None, None, self.clock(), partial=True)
+        return in_request_order(recipients, await self._driver.write(op))
+
     async def claim_for_recipients(
         self,
         *,
@@ -166,7 +190,8 @@ class Recipients(StoreCore):
         taken when the pool cannot serve them all; PoolNotFound, PoolExpired, IdempotencyKeyReused."""
         now = self.clock()
         op = claim_for(account_id, pool_id, recipients, lease_seconds, idempotency_key, now)
-        return await self._driver.write(op)
+        # (all or nothing: every recipient got a code, or PoolExhausted was raised)
+        return {r: c for r, c in (await self._driver.write(op)).items() if isinstance(c, Claimed)}
 
     async def recipient_codes(
         self, *, account_id: int, recipient: str, after_pool: int = 0, limit: int = 100
