@@ -28,6 +28,7 @@ from promopool.api.app import create_app
 from promopool.config import Settings
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.storage import Store, open_store
+from promopool.storage.core import Clock, utc_now
 
 POSTGRES_URL_ENV = "PROMOPOOL_TEST_POSTGRES_URL"
 ENGINES = ["sqlite", "postgresql"]
@@ -81,8 +82,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @asynccontextmanager
-async def connected(url: str) -> AsyncIterator[Store]:
-    the_store = open_store(url)
+async def connected(url: str, clock: Clock = utc_now) -> AsyncIterator[Store]:
+    the_store = open_store(url, clock=clock)
     await the_store.connect()
     await the_store.migrate()
     try:

@@ -6,6 +6,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -111,3 +112,16 @@ async def sign_in(client: httpx.AsyncClient, api_key: str) -> str:
     page = await client.get("/admin/", headers=HTML)
     assert page.status_code == 200
     return csrf_of(page.text)
+
+
+class FakeClock:
+    """A store's clock that moves only when told (no sleeps in tests)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -84,6 +84,7 @@ PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
     "lease_id": lambda t: "1",
     "job_id": lambda t: "1",
     "key_id": lambda t: "1",  # the owner's API key: the first of an empty database (the owner is made first)
+    "recipient": lambda t: "customer-42",  # owner_resources() claims the owner's code for it
     "method": lambda t: "get",  # Altcraft's promocodes/<method>: `get` names the owner's program and code
 }
 

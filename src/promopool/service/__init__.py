@@ -34,6 +34,7 @@ from promopool.service.claims import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
     claim,
+    claim_for_recipients,
     claim_many,
     purge_idempotency_keys,
     recorded_claim_many,
@@ -85,6 +86,7 @@ from promopool.service.promotions import (
     find_promotion,
     promotion_pages,
 )
+from promopool.service.recipients import recipient_codes
 from promopool.service.redemptions import (
     get_redemption,
     list_redemptions,
@@ -119,6 +121,7 @@ __all__ = [
     "authenticate_shop",
     "check_idempotency_key",
     "claim",
+    "claim_for_recipients",
     "claim_many",
     "cli_runs",
     "code_details",
@@ -168,6 +171,7 @@ __all__ = [
     "promotion_pages",
     "purge_idempotency_keys",
     "purge_pool",
+    "recipient_codes",
     "recorded_claim_many",
     "redeem",
     "release_lease",

@@ -13,6 +13,7 @@ from promopool.storage.ops.leases import Leases
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
+from promopool.storage.ops.recipients import Recipients
 from promopool.storage.ops.redemptions import Redemptions
 from promopool.storage.ops.tables import Tables
 
@@ -25,6 +26,7 @@ class Store(
     Leases,
     Profiles,
     Devices,
+    Recipients,
     Alerts,
     Export,
     Jobs,

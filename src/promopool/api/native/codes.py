@@ -27,8 +27,10 @@ from promopool.api.native.openapi import (
     REPEATABLE,
     Documented,
     ImportOperation,
+    OptionalBodyOperation,
     error_responses,
 )
+from promopool.api.native.recipients import RecipientClaimsOut
 from promopool.api.native.schemas import (
     BulkClaimOut,
     ClaimIn,
@@ -64,16 +66,26 @@ Commits before answering. Send an `Idempotency-Key` header to make retries safe:
 answer (with `replayed: true` and an `Idempotent-Replayed: true` header) for at least 24 hours. An empty pool
 answers 409 `pool_exhausted`.
 
-Without a body (or with `{}`) one code is claimed and answered as `{"code": …}`. With `lease_seconds` that
-code is only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it goes back
-to the pool.
+Without a body (or with `{}`) one code is claimed and answered as `{"code": …}`. With `lease_seconds` (in the
+query or the body) that code is only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it
+runs out, or it goes back to the pool.
 
 **Bulk claim**: `{"count": N}` (1-10,000) claims N codes in one transaction and answers `{"codes": […], …}`,
 in the pool's queue order. When fewer than N are left the answer is 409 `pool_exhausted` (its details say how
 many are `available`) and nothing is taken; with `"partial": true` the claim takes what is left instead (409
 only when nothing is). The same Idempotency-Key returns the same codes; the same key with another `count`,
-`partial` or pool is refused (422 `idempotency_key_reused`). `lease_seconds` does not go with `count`. For
-more than 10,000 codes, claim in chunks, each with its own key (`promopool claim --count` does so).
+`partial` or pool is refused (422 `idempotency_key_reused`). `lease_seconds` and recipients do not go with
+`count`. For more than 10,000 codes, claim in chunks, each with its own key (`promopool claim --count` does
+so).
+
+**Recipients**: with `{"recipient": "customer-42"}` the recipient gets its code of the pool: the same code
+every time, for as long as the pool exists, however often and concurrently it is asked (a repeat answers
+`replayed: true`); the recipient becomes the code's holder (a profile of that id in the `default` profile
+database), so a `holder_only` pool refuses its redemption by anyone else. With `lease_seconds` a recipient's
+new code is leased: a re-send while the lease lives gets the same code; once the lease is released or runs
+out, the recipient's next claim gets a new one. `{"recipients": [...]}` (up to 10,000, repeats allowed) does
+the same for each in one transaction and answers them in request order; when the pool cannot serve every
+recipient that has no code yet, 409 `pool_exhausted` and nothing is taken.
 """
 
 
@@ -197,8 +209,8 @@ class CodesController(Controller):
 
     @post(
         "/claim",
-        operation_class=Documented,
-        summary="Hand out the next available code, or `count` of them, exactly once",
+        operation_class=OptionalBodyOperation,
+        summary="Hand out the next available code, `count` of them, or a recipient's code, exactly once",
         description=CLAIM_DESCRIPTION,
         status_code=200,
         responses=error_responses(400, 403, 404, 409, 413, 422, write=KEYED),
@@ -211,20 +223,42 @@ class CodesController(Controller):
         idempotency_key: IdempotencyKey = None,
         lease_seconds: Annotated[int | None, QueryParameter(ge=1, le=MAX_LEASE_SECONDS)] = None,
         data: JSONBody[ClaimIn | None] = None,
-    ) -> Response[ClaimOut | BulkClaimOut]:
-        body = data or ClaimIn()
-        if body.count is not None:
-            return await _claim_many(store, account, pool_id, body, idempotency_key, lease_seconds)
-        if body.partial:
+    ) -> Response[ClaimOut | BulkClaimOut | RecipientClaimsOut]:
+        options = data or ClaimIn()
+        if lease_seconds is not None and options.lease_seconds is not None:
+            raise InvalidInput(
+                "give lease_seconds in the query or in the body, not both", field="lease_seconds"
+            )
+        seconds = options.lease_seconds if lease_seconds is None else lease_seconds
+        if options.count is not None:
+            return await _claim_many(store, account, pool_id, options, idempotency_key, seconds)
+        if options.partial:
             raise InvalidInput("partial goes with count", field="partial")
-        claimed = await service.claim(
-            store,
-            account=account,
-            pool_id=pool_id,
-            idempotency_key=idempotency_key,
-            lease_seconds=lease_seconds,
-        )
-        return Response(ClaimOut.of(claimed), headers=_replayed(claimed.replayed))
+        out: ClaimOut | RecipientClaimsOut
+        if options.recipients is not None:
+            if options.recipient is not None:
+                raise InvalidInput("give recipient or recipients, not both", field="recipients")
+            answers = await service.claim_for_recipients(
+                store,
+                account=account,
+                pool_id=pool_id,
+                recipients=options.recipients,
+                idempotency_key=idempotency_key,
+                lease_seconds=seconds,
+            )
+            out = RecipientClaimsOut.of(pool_id, answers)
+        else:
+            out = ClaimOut.of(
+                await service.claim(
+                    store,
+                    account=account,
+                    pool_id=pool_id,
+                    idempotency_key=idempotency_key,
+                    lease_seconds=seconds,
+                    recipient=options.recipient,
+                )
+            )
+        return Response(out, headers=_replayed(out.replayed))
 
 
 def _replayed(replayed: bool) -> dict[str, str] | None:
@@ -238,9 +272,11 @@ async def _claim_many(
     body: ClaimIn,
     idempotency_key: str | None,
     lease_seconds: int | None,
-) -> Response[ClaimOut | BulkClaimOut]:
+) -> Response[ClaimOut | BulkClaimOut | RecipientClaimsOut]:
     if lease_seconds is not None:
         raise InvalidInput("lease_seconds is for a claim of one code, not with count", field="lease_seconds")
+    if body.recipient is not None or body.recipients is not None:
+        raise InvalidInput("count does not go with recipient or recipients", field="count")
     claimed = await service.claim_many(
         store,
         account=account,

@@ -174,7 +174,8 @@ EXAMPLES: dict[str, Examples] = {
         }
     ),
     "V1PoolsPoolIdDeletePool": Examples(responses={204: None}),
-    # (the 200 shows the bulk answer, to the bulk request; without a body the answer is CLAIM's shape)
+    # (the 200 shows the bulk answer, to the bulk request; without a body, or with a recipient, the answer is
+    # CLAIM's shape; docs/native-api.md shows the recipients' form)
     "V1PoolsPoolIdClaimClaim": Examples(
         requests={JSON: {"count": 3}},
         responses={
@@ -243,6 +244,25 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "V1LeasesLeaseIdGetLease": Examples(responses={200: LEASE}),
+    "V1RecipientsCodesRecipientCodes": Examples(
+        responses={
+            200: {
+                "recipient": "customer-42",
+                "codes": [
+                    {
+                        "pool_id": 7,
+                        "code": "SPRING-7KQ3-XM9P",
+                        "state": "issued",
+                        "issued_at": LATER,
+                        "lease": None,
+                    },
+                    {"pool_id": 9, "code": "VIP-4HT8", "state": "redeemed", "issued_at": AT, "lease": None},
+                ],
+                "next_cursor": "9",
+                "has_more": True,
+            }
+        }
+    ),
     "V1LeasesLeaseIdConfirmConfirm": Examples(
         responses={200: {**LEASE, "state": "confirmed", "ended_at": "2026-03-01T09:40:00Z"}}
     ),

@@ -216,6 +216,17 @@ class ImportOperation(Documented):
 
 
 @dataclass
+class OptionalBodyOperation(Documented):
+    """A route whose body may be left out (the claim: no body is the plain claim); the framework documents
+    every body as required."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+        super().__post_init__()
+
+
+@dataclass
 class ExportOperation(Documented):
     """The export streams CSV or JSON lines (by its ``format`` parameter); the framework would document a
     streamed answer as JSON, so its 200 is declared here by hand."""
@@ -249,6 +260,7 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
             schema.additional_properties = False
         _restore_union_patterns(field_definition.type_, schema)
         _restore_zero_bounds(field_definition.type_, schema)
+        _restore_item_rules(field_definition.type_, schema)
         _state_no_nul(field_definition.type_, schema, schema_creator)
         return schema
 
@@ -320,3 +332,32 @@ def _restore_zero_bounds(struct: type, schema: Schema) -> None:
                 member = member.type
             if isinstance(member, msgspec.inspect.IntType) and member.ge == 0 and prop.minimum is None:
                 prop.minimum = 0
+
+
+def _restore_item_rules(struct: type, schema: Schema) -> None:
+    """The framework documents a list of constrained strings (``list[Reference]``) as a list of any strings;
+    state the items' rules, which the decoder enforces."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        members = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not isinstance(prop, Schema):
+            continue
+        for member in members:
+            if isinstance(member, msgspec.inspect.Metadata):
+                member = member.type
+            if not isinstance(member, msgspec.inspect.ListType):
+                continue
+            item = member.item_type
+            if not isinstance(item, msgspec.inspect.StrType):
+                continue
+            for target in [*(prop.one_of or []), prop]:
+                if isinstance(target, Schema) and target.type == OpenAPIType.ARRAY:
+                    target.items = Schema(
+                        type=OpenAPIType.STRING,
+                        min_length=item.min_length,
+                        max_length=item.max_length,
+                        pattern=item.pattern,
+                    )

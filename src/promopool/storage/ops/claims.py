@@ -189,7 +189,7 @@ class ClaimPlan:
 class Claims(StoreCore):
     def __init__(self, driver: Driver, *, clock: Clock = utc_now) -> None:
         super().__init__(driver, clock=clock)
-        self._claims = ClaimCoalescer(self.claim_batch)
+        self._claims = ClaimCoalescer[str | None](self.claim_batch)
 
     async def claim(self, *, account_id: int, pool_id: int, idempotency_key: str | None) -> Claimed:
         """Hand out the pool's next available code exactly once (coalesced with concurrent claims)."""

@@ -14,6 +14,8 @@ In the write's transaction, after the pool's row (the lock order) and before any
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,12 @@ def bulk_claim_scope(pool_id: int, count: int, partial: bool) -> str:
 
 def lease_scope(pool_id: int) -> str:
     return f"lease:{pool_id}"
+
+
+def recipients_scope(pool_id: int, recipients: Sequence[str]) -> str:
+    """A recipient claim's: its pool and its recipients (a digest, so a bulk request's scope stays short)."""
+    digest = hashlib.sha256(json.dumps(list(recipients)).encode()).hexdigest()
+    return f"recipients:{pool_id}:{digest}"
 
 
 def redeem_scope(code_id: int) -> str:

@@ -15,6 +15,7 @@ from promopool.domain.errors import AlreadyExists, CodeNotFound, Conflict, PoolE
 from promopool.domain.profiles import Identity, Matching
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, FetchRow, FetchVal, Op, UniqueViolation
+from promopool.storage.ops.bindings import unbind
 from promopool.storage.ops.claims import take
 from promopool.storage.ops.lookup import same_code
 from promopool.storage.rows import CODE_COLUMNS, PROFILE_COLUMNS, Row, code_of, normalization_of, profile_of
@@ -164,6 +165,7 @@ def detach_code(account_id: int, pool_id: int, value: str, profile_id: int | Non
             "UPDATE pools SET n_available = n_available + 1, n_issued = n_issued - 1 WHERE id = $1", pool_id
         )
         yield from to_tail(pool_id, code.id)
+    yield from unbind(pool_id, [code.id])  # no longer its recipient's either
     return (yield from set_profile(code.id, None))
 
 

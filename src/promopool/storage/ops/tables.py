@@ -47,6 +47,7 @@ TABLES = (
     Table("codes", ("id",)),
     Table("redemptions", ("id",)),
     Table("leases", ("id",)),
+    Table("recipient_codes", ("pool_id", "recipient")),
     Table("device_codes", ("pool_id", "did")),
     Table("idempotency_keys", ("account_id", "key")),
     Table("jobs", ("id",)),
