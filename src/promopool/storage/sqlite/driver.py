@@ -32,13 +32,13 @@ from promopool.storage.driver import (
     FetchVal,
     InsertCodes,
     Op,
+    Performers,
     Script,
     SnapshotReader,
     StageCodes,
     Statement,
-    Step,
-    Steps,
     TakeCodes,
+    run_steps,
 )
 from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.migrations import Migration, apply, load_migrations
@@ -94,50 +94,10 @@ def _path_from_url(url: str) -> str:
     return path[1:]
 
 
-def run(conn: sqlite3.Connection, op: Op[T]) -> T:
-    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
-    steps = Steps(op)
-    step = steps.send(None)
-    while step is not None:
-        try:
-            result = _step(conn, step)
-        except sqlite3.IntegrityError as exc:
-            if not str(exc).startswith("UNIQUE"):
-                raise
-            step = steps.fail(exc)
-        else:
-            step = steps.send(result)
-    return steps.value  # type: ignore[no-any-return]
-
-
-def _cursor(conn: sqlite3.Connection, sql: Statement, args: tuple[Any, ...]) -> sqlite3.Cursor:
+def _cursor(conn: sqlite3.Connection, step: Any) -> sqlite3.Cursor:
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row  # rows by column name, as asyncpg's records
-    return cursor.execute(_text(sql), args)
-
-
-def _step(conn: sqlite3.Connection, step: Step) -> Any:
-    kind = type(step)
-    if kind is FetchRow:
-        return _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
-    if kind is Fetch:
-        return _cursor(conn, step.sql, step.args).fetchall()  # type: ignore[attr-defined]
-    if kind is FetchVal:
-        row = _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
-        return None if row is None else row[0]
-    if kind is Execute:
-        return _cursor(conn, step.sql, step.args).rowcount  # type: ignore[attr-defined]
-    if kind is TakeCodes:
-        return take(conn, step)  # type: ignore[arg-type]
-    if kind is InsertCodes:
-        return _insert_codes(conn, step)  # type: ignore[arg-type]
-    if kind is StageCodes:
-        return None  # the values stay in memory until InsertCodes
-    if kind is Script:
-        for statement in _statements(step.sql):  # type: ignore[attr-defined]
-            conn.execute(statement)
-        return None
-    raise TypeError(f"unknown step {step!r}")
+    return cursor.execute(_text(step.sql), step.args)
 
 
 # The crossing rule: available went from above the threshold (before the batch: available + taken) to at or
@@ -213,6 +173,32 @@ def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:
         ((pool_id, seq, value, now) for seq, value in numbered),
     )
     return conn.total_changes - before
+
+
+def _script(conn: sqlite3.Connection, step: Script) -> None:
+    for statement in _statements(step.sql):
+        conn.execute(statement)
+
+
+PERFORM: Performers = {
+    FetchRow: lambda conn, step: _cursor(conn, step).fetchone(),
+    Fetch: lambda conn, step: _cursor(conn, step).fetchall(),
+    FetchVal: lambda conn, step: (conn.execute(_text(step.sql), step.args).fetchone() or (None,))[0],
+    Execute: lambda conn, step: conn.execute(_text(step.sql), step.args).rowcount,
+    TakeCodes: take,
+    StageCodes: lambda conn, step: None,  # the values stay in memory until InsertCodes
+    InsertCodes: _insert_codes,
+    Script: _script,
+}
+
+
+def _unique(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and str(exc).startswith("UNIQUE")
+
+
+def run(conn: sqlite3.Connection, op: Op[T]) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
+    return run_steps(conn, op, PERFORM, _unique)
 
 
 def _stat(pid: int) -> list[str] | None:
