@@ -36,6 +36,16 @@ POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
     " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
 )
+# A pool's settings (domain.PoolSettings), each a column of its row.
+POOL_SETTINGS = (
+    "max_uses",
+    "per_profile_limit",
+    "expires_at",
+    "public_fetch",
+    "case_insensitive",
+    "ignore_separators",
+    "holder_only",
+)
 CODE_COLUMNS = (
     "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
 )
@@ -121,20 +131,19 @@ def api_key_of(row: Row, *, prefix: str = "") -> ApiKeyInfo:
     )
 
 
+settings_of = converter(
+    PoolSettings,
+    ", ".join(POOL_SETTINGS),
+    **dict.fromkeys(("public_fetch", "case_insensitive", "ignore_separators", "holder_only"), bool),
+)
+
+
 def pool_of(row: Row) -> Pool:
     return Pool(
         id=row["id"],
         account_id=row["account_id"],
         name=row["name"],
-        settings=PoolSettings(
-            max_uses=row["max_uses"],
-            per_profile_limit=row["per_profile_limit"],
-            expires_at=dt(row["expires_at"]),
-            public_fetch=bool(row["public_fetch"]),
-            case_insensitive=bool(row["case_insensitive"]),
-            ignore_separators=bool(row["ignore_separators"]),
-            holder_only=bool(row["holder_only"]),
-        ),
+        settings=settings_of(row),
         counts=PoolCounts(available=row["n_available"], issued=row["n_issued"], redeemed=row["n_redeemed"]),
         created_at=at(row["created_at"]),
     )

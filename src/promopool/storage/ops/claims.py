@@ -10,10 +10,12 @@ from promopool.domain import Claimed, Code
 from promopool.domain.errors import CodeNotFound, PoolExhausted, PoolExpired, PoolNotFound, PromopoolError
 from promopool.storage.coalesce import ClaimCoalescer
 from promopool.storage.core import Clock, StoreCore, utc_now
-from promopool.storage.driver import Driver, FetchRow, Op, TakeCodes
+from promopool.storage.driver import Driver, Op, TakeCodes
 from promopool.storage.ops import idempotency
+from promopool.storage.ops.codes import code_where
 from promopool.storage.ops.idempotency import Earlier, claim_scope, key_reused
-from promopool.storage.rows import CODE_COLUMNS, code_of, dt
+from promopool.storage.ops.pools import locked_pool
+from promopool.storage.rows import dt
 
 ClaimResult = Claimed | PromopoolError
 
@@ -21,11 +23,7 @@ ClaimResult = Claimed | PromopoolError
 def lock_claimable(account_id: int, pool_id: int, now: datetime) -> Op[int]:
     """Take the account's pool row for a claim (which orders the claims of one pool across processes) and
     return its cursor; PoolNotFound, PoolExpired."""
-    pool = yield FetchRow(
-        "SELECT next_seq, expires_at FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-        pool_id,
-        account_id,
-    )
+    pool = yield from locked_pool(pool_id, account_id, "next_seq, expires_at")
     if pool is None:
         raise PoolNotFound(pool_id)
     expires = dt(pool["expires_at"])
@@ -51,8 +49,7 @@ def take_fresh(account_id: int, pool_id: int, wanted: int, now: datetime) -> Op[
 def replay(key: str, scope: str, earlier: Earlier) -> Op[ClaimResult]:
     if earlier.scope != scope:
         return key_reused(key)
-    row = yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", earlier.result_id)
-    code = None if row is None else code_of(row)
+    code = yield from code_where("id = $1", earlier.result_id)
     if code is None or not idempotency.replays_claim(scope, code):
         return CodeNotFound("the code claimed with this Idempotency-Key has since been deleted", key=key)
     return Claimed(code, replayed=True)
