@@ -128,9 +128,34 @@ class UniqueViolation(Exception):
 
 
 # How an engine performs each kind of step on its connection: ``perform[type(step)](conn, step)``, its
-# result sent back into the operation (an awaitable of it, for an async driver).
+# result sent back into the operation (an awaitable of it, for an async driver). Made by ``performers``.
 Performers = Mapping[type[Step], Callable[[Any, Any], Any]]
 IsUnique = Callable[[Exception], bool]  # whether the engine's error is a broken unique constraint
+
+
+def performers(
+    *,
+    fetch: Callable[[Any, Fetch], Any],
+    fetch_row: Callable[[Any, FetchRow], Any],
+    fetch_val: Callable[[Any, FetchVal], Any],
+    execute: Callable[[Any, Execute], Any],
+    take_codes: Callable[[Any, TakeCodes], Any],
+    stage_codes: Callable[[Any, StageCodes], Any],
+    insert_codes: Callable[[Any, InsertCodes], Any],
+    script: Callable[[Any, Script], Any],
+) -> Performers:
+    """An engine's way to perform each kind of step, named: a kind of step added here is one that every
+    engine is then told (by mypy, and at import) to perform."""
+    return {
+        Fetch: fetch,
+        FetchRow: fetch_row,
+        FetchVal: fetch_val,
+        Execute: execute,
+        TakeCodes: take_codes,
+        StageCodes: stage_codes,
+        InsertCodes: insert_codes,
+        Script: script,
+    }
 
 
 class _Steps:

@@ -21,17 +21,13 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
-    Fetch,
-    FetchRow,
-    FetchVal,
     InsertCodes,
     Op,
-    Performers,
-    Script,
     SnapshotReader,
     StageCodes,
     Statement,
     TakeCodes,
+    performers,
     run_steps_async,
 )
 from promopool.storage.failures import cannot_open, postgres_hint
@@ -160,16 +156,16 @@ async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
     return int(status.rpartition(" ")[2])
 
 
-PERFORM: Performers = {
-    FetchRow: lambda conn, step: conn.fetchrow(_text(step.sql), *step.args),
-    Fetch: lambda conn, step: conn.fetch(_text(step.sql), *step.args),
-    FetchVal: lambda conn, step: conn.fetchval(_text(step.sql), *step.args),
-    Execute: _execute,
-    TakeCodes: _take,
-    StageCodes: _stage,
-    InsertCodes: _insert_staged,
-    Script: lambda conn, step: conn.execute(step.sql),
-}
+PERFORM = performers(
+    fetch=lambda conn, step: conn.fetch(_text(step.sql), *step.args),
+    fetch_row=lambda conn, step: conn.fetchrow(_text(step.sql), *step.args),
+    fetch_val=lambda conn, step: conn.fetchval(_text(step.sql), *step.args),
+    execute=_execute,
+    take_codes=_take,
+    stage_codes=_stage,
+    insert_codes=_insert_staged,
+    script=lambda conn, step: conn.execute(step.sql),
+)
 
 
 def _unique(exc: Exception) -> bool:

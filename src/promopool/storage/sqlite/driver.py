@@ -26,18 +26,15 @@ from promopool.domain.errors import InvalidInput, StorageUnavailable
 from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
-    Execute,
     Fetch,
     FetchRow,
-    FetchVal,
     InsertCodes,
     Op,
-    Performers,
     Script,
     SnapshotReader,
-    StageCodes,
     Statement,
     TakeCodes,
+    performers,
     run_steps,
 )
 from promopool.storage.failures import cannot_open, sqlite_hint
@@ -94,7 +91,7 @@ def _path_from_url(url: str) -> str:
     return path[1:]
 
 
-def _cursor(conn: sqlite3.Connection, step: Any) -> sqlite3.Cursor:
+def _cursor(conn: sqlite3.Connection, step: Fetch | FetchRow) -> sqlite3.Cursor:
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row  # rows by column name, as asyncpg's records
     return cursor.execute(_text(step.sql), step.args)
@@ -180,16 +177,16 @@ def _script(conn: sqlite3.Connection, step: Script) -> None:
         conn.execute(statement)
 
 
-PERFORM: Performers = {
-    FetchRow: lambda conn, step: _cursor(conn, step).fetchone(),
-    Fetch: lambda conn, step: _cursor(conn, step).fetchall(),
-    FetchVal: lambda conn, step: (conn.execute(_text(step.sql), step.args).fetchone() or (None,))[0],
-    Execute: lambda conn, step: conn.execute(_text(step.sql), step.args).rowcount,
-    TakeCodes: take,
-    StageCodes: lambda conn, step: None,  # the values stay in memory until InsertCodes
-    InsertCodes: _insert_codes,
-    Script: _script,
-}
+PERFORM = performers(
+    fetch=lambda conn, step: _cursor(conn, step).fetchall(),
+    fetch_row=lambda conn, step: _cursor(conn, step).fetchone(),
+    fetch_val=lambda conn, step: (conn.execute(_text(step.sql), step.args).fetchone() or (None,))[0],
+    execute=lambda conn, step: conn.execute(_text(step.sql), step.args).rowcount,
+    take_codes=take,
+    stage_codes=lambda conn, step: None,  # the values stay in memory until InsertCodes
+    insert_codes=_insert_codes,
+    script=_script,
+)
 
 
 def _unique(exc: Exception) -> bool:
@@ -199,6 +196,22 @@ def _unique(exc: Exception) -> bool:
 def run(conn: sqlite3.Connection, op: Op[T]) -> T:
     """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
     return run_steps(conn, op, PERFORM, _unique)
+
+
+def _read(connection: Callable[[], sqlite3.Connection], op: Op[T], paged: bool = False) -> T:
+    """Run a read-only ``op`` on a reader's connection; ``paged``: in a transaction of its own (one
+    snapshot). A failure is StorageUnavailable."""
+    try:
+        conn = connection()
+        if not paged:
+            return run(conn, op)
+        conn.execute("BEGIN")
+        try:
+            return run(conn, op)
+        finally:
+            conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"database read failed: {exc}") from exc
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -273,14 +286,11 @@ class SQLiteDriver(Driver):
                 conn.close()
             self._reader_conns.clear()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run ``fn`` in the writer's next group commit, under its own savepoint."""
+    async def write(self, op: Op[T]) -> T:
+        """Run ``op`` in the writer's next group commit, under its own savepoint."""
         if self._writer is None:
             raise StorageUnavailable("store is not connected")
-        return self._writer.submit(fn)
-
-    async def write(self, op: Op[T]) -> T:
-        return await self.submit(lambda conn: run(conn, op))
+        return await self._writer.submit(lambda conn: run(conn, op))
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -292,31 +302,10 @@ class SQLiteDriver(Driver):
                 self._reader_conns.append(conn)
         return conn
 
-    async def read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a reader thread's connection."""
+    async def read(self, op: Op[T], *, paged: bool = False) -> T:
         if self._readers is None:
             raise StorageUnavailable("store is not connected")
-
-        def call() -> T:
-            try:
-                return fn(self._reader())
-            except sqlite3.Error as exc:
-                raise StorageUnavailable(f"database read failed: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
-
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
-        if not paged:
-            return await self.read_with(lambda conn: run(conn, op))
-
-        def in_snapshot(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN")
-            try:
-                return run(conn, op)
-            finally:
-                conn.execute("COMMIT")
-
-        return await self.read_with(in_snapshot)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, _read, self._reader, op, paged)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
@@ -337,15 +326,9 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
                 conn.close()
 
-            def read(op: Op[Any]) -> Any:
-                try:
-                    return run(conn, op)
-                except sqlite3.Error as exc:
-                    raise StorageUnavailable(f"database read failed: {exc}") from exc
-
             conn = await loop.run_in_executor(thread, begin)
             try:
-                yield lambda op: loop.run_in_executor(thread, read, op)
+                yield lambda op: loop.run_in_executor(thread, _read, lambda: conn, op)
             finally:
                 await loop.run_in_executor(thread, end, conn)
 
