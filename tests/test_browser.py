@@ -140,3 +140,45 @@ def test_admin_in_a_browser(server: FirstServe, receiver: Receiver, tmp_path: Pa
         finally:
             browser.close()
             api.close()
+
+
+def test_api_key_created_shown_once_and_revoked_in_a_browser(server: FirstServe, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{server.url}/admin/login")
+            page.fill("input[name=api_key]", server.api_key)
+            page.click("button[type=submit]")
+            page.click("nav a:has-text('API keys')")
+            expect(page.locator("h1")).to_have_text("API keys")
+
+            page.fill("#new-key input[name=name]", "browser-ci")
+            page.check("#new-key input[name=read_only]")
+            page.click("#new-key button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Key created")
+            secret = page.locator("#secret").inner_text()
+            assert secret.startswith("pp_")
+
+            page.click("a:has-text('Back to the keys')")
+            row = page.locator("#keys tr", has_text="browser-ci")
+            expect(row).to_contain_text("read-only")
+            assert secret not in page.content()  # shown once: never again
+            row.locator("a:has-text('Revoke')").click()
+            expect(page.locator("h1")).to_contain_text("browser-ci")
+            page.click("#confirm-revoke")
+            expect(page.locator(".banner.ok")).to_have_text("The key is revoked.")
+            expect(page.locator("#keys")).not_to_contain_text("browser-ci")
+        finally:
+            browser.close()
+    refused = httpx.get(f"{server.url}/v1/pools", headers={"Authorization": f"Bearer {secret}"})
+    assert refused.status_code == 401

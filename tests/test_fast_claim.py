@@ -152,3 +152,19 @@ async def test_what_the_lane_answers_and_what_it_passes_on(store: Store) -> None
     assert (
         pool is not None and pool.counts.issued == 3
     )  # the three answered claims, nothing for what was passed on
+
+
+async def test_a_body_is_the_routes_and_answered_alike(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], tenant: Tenant
+) -> None:
+    """A bulk claim (a body) passes the lane to the route, from either app alike; `{}` is a plain claim."""
+    fast, route = both
+    url = f"/v1/pools/{tenant.pool.id}/claim"
+    headers = {**tenant.headers, "Idempotency-Key": "bulk"}
+    status, bulk_headers, bulk = answer(await fast.post(url, json={"count": 2}, headers=headers))
+    assert status == 200 and bulk["codes"] == ["CODE000", "CODE001"]
+    replay = answer(await route.post(url, json={"count": 2}, headers=headers))
+    assert replay == (200, {**bulk_headers, "idempotent-replayed": "true"}, {**bulk, "replayed": True})
+    plain = answer(await fast.post(url, json={}, headers=tenant.headers))
+    assert plain[0] == 200 and plain[2]["code"] == "CODE002"
+    assert plain[2].keys() == answer(await fast.post(url, headers=tenant.headers))[2].keys()

@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from promopool import __version__, listen, service, serving
+from promopool.claimfile import Resume, claim_into
 from promopool.config import ConfigError, Settings
 from promopool.domain import (
     Account,
@@ -38,10 +39,11 @@ from promopool.domain import (
     PoolSettings,
 )
 from promopool.domain.alerts import KEEP, PoolAlert
+from promopool.domain.claims import MAX_BULK_CLAIM
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
-from promopool.domain.jobs import Job, JobState
+from promopool.domain.jobs import CliCommand, Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
 from promopool.storage import Store, open_store
@@ -474,14 +476,19 @@ def import_(
     async def work(store: Store) -> ImportReport:
         owner = await _account(store, account)
         values = _file_values(file, as_csv, lambda n: progress.advance(task, n))
-        return await service.import_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            values=values,
-            strict=strict,
-            ignore_blank=True,
-            on_batch=on_batch,
+            command=CliCommand.IMPORT,
+            run=lambda: service.import_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                values=values,
+                strict=strict,
+                ignore_blank=True,
+                on_batch=on_batch,
+            ),
+            stored=lambda report: report.inserted,
         )
 
     with progress:
@@ -545,14 +552,20 @@ def generate(
             check_character=check_character,
             uppercase=not lowercase,
         )
-        return await service.generate_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            spec=spec,
-            count=count,
-            max_fill=settings.max_keyspace_fill,
-            on_progress=lambda done: progress.update(task, completed=done),
+            command=CliCommand.GENERATE,
+            run=lambda: service.generate_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                spec=spec,
+                count=count,
+                max_fill=settings.max_keyspace_fill,
+                on_progress=lambda done: progress.update(task, completed=done),
+            ),
+            stored=lambda job: job.done,
+            succeeded=lambda job: job.state is JobState.SUCCEEDED,
         )
 
     with progress:
@@ -627,10 +640,29 @@ def claim(
     ctx: typer.Context,
     pool: int,
     account: AccountOpt = "default",
-    idempotency_key: Annotated[str | None, typer.Option(help="Retry-safe key.")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Retry-safe key; with --count, what makes the run resumable.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", min=1, help="Claim this many codes into --output.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --count: the file to write, one code per line."),
+    ] = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            min=1, max=MAX_BULK_CLAIM, help="With --count: codes per bulk claim (keep it for a re-run)."
+        ),
+    ] = MAX_BULK_CLAIM,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hand out the next code of a pool and print it."""
+    """Hand out the next code of a pool and print it; or, with --count and -o, that many codes into a file,
+    resumable: re-run the same command (same --idempotency-key) to continue a run that stopped."""
+    if count is not None or output is not None:
+        _claim_into(ctx, pool, account, idempotency_key, count, output, chunk_size, as_json)
+        return
 
     async def work(store: Store) -> Claimed:
         owner = await _account(store, account)
@@ -641,6 +673,57 @@ def claim(
         _print_json({"code": claimed.code.value, "pool": pool, "replayed": claimed.replayed})
     else:
         _print_line(claimed.code.value)
+
+
+def _claim_into(
+    ctx: typer.Context,
+    pool: int,
+    account: str,
+    key: str | None,
+    count: int | None,
+    output: Path | None,
+    chunk: int,
+    as_json: bool,
+) -> None:
+    if count is None or output is None:
+        err.print("[red]error:[/red] --count and --output go together")
+        raise typer.Exit(2)
+    if key is None:  # a run without a key could not be continued without claiming its lost chunk again
+        err.print(
+            "[red]error:[/red] claiming into a file needs --idempotency-key (a unique name of this run, e.g."
+            " the campaign's): re-running the same command with it continues where the file stops"
+        )
+        raise typer.Exit(2)
+    progress = Progress(
+        TextColumn("[bold]claiming[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("claim", total=count)
+
+    async def work(store: Store) -> Resume:
+        owner = await _account(store, account)
+        return await claim_into(
+            store,
+            account=owner,
+            pool_id=pool,
+            count=count,
+            key=key,
+            path=output,
+            chunk=chunk,
+            on_codes=lambda codes: progress.advance(task, codes),
+        )
+
+    with progress:
+        start = _run(_settings(ctx), work)
+    if as_json:
+        _print_json({"pool": pool, "count": count, "file": str(output), "resumed_at": start.lines})
+    else:
+        resumed = f" (continued after {start.lines} already in the file)" if start.lines else ""
+        _print_line(f"claimed {count} codes into {output}{resumed}")
 
 
 def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) -> None:

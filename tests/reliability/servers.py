@@ -117,7 +117,7 @@ class Server:
         """The pids of the server's child processes, from Linux /proc: its workers, and multiprocessing's
         resource tracker."""
         assert self.process is not None
-        return [pid for pid in _pids() if _stat(pid)[1] == str(self.process.pid)]
+        return children_of(self.process.pid)
 
     def workers(self) -> list[int]:
         return [pid for pid in self.children() if b"spawn_main" in _cmdline(pid)]
@@ -150,6 +150,11 @@ def _stat(pid: int) -> list[str]:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return ["X", ""]
+
+
+def children_of(parent: int) -> list[int]:
+    """The pids of ``parent``'s child processes, from Linux /proc."""
+    return [pid for pid in _pids() if _stat(pid)[1] == str(parent)]
 
 
 def _cmdline(pid: int) -> bytes:

@@ -37,7 +37,7 @@ from promopool.api.app import create_app
 from promopool.api.deps import MAX_ID
 from promopool.api.native.keys import KeyCreate
 from promopool.api.native.openapi import TEXT_LINES
-from promopool.api.native.schemas import PoolCreate, PoolUpdate
+from promopool.api.native.schemas import ClaimIn, PoolCreate, PoolUpdate
 from promopool.config import Settings
 from promopool.storage import Store, open_store
 from tests.conftest import connected, drop_schema, make_tenant, with_schema
@@ -162,6 +162,7 @@ LAX_BODIES: dict[tuple[str, str], type[msgspec.Struct]] = {
     ("POST", "/v1/pools"): PoolCreate,
     ("PATCH", "/v1/pools/{pool_id}"): PoolUpdate,
     ("POST", "/v1/keys"): KeyCreate,
+    ("POST", "/v1/pools/{pool_id}/claim"): ClaimIn,
 }
 
 
@@ -196,7 +197,8 @@ def negative_data_rejection(ctx: Any, response: Any, case: Any) -> bool | None:
 # lie between 1970 and 9999 (JSON Schema has no bounds for date-times); generate's code shape (pattern or
 # length, a `#` in a pattern, the whole code within 128 characters, no surrounding whitespace) and its
 # key-space floor, which depends on the codes the pool already holds (the route's description states both);
-# a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description).
+# a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description);
+# the claim's `partial` only with `count`, and `lease_seconds` only without it (the route's description).
 UNSCHEMATIC_FIELDS = {
     "cursor",
     "expires_at",
@@ -207,6 +209,8 @@ UNSCHEMATIC_FIELDS = {
     "count",
     "webhook_url",
     "low_stock_threshold",
+    "partial",
+    "lease_seconds",
 }
 
 

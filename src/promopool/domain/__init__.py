@@ -1,9 +1,11 @@
 """The domain: what a promo code is and what may happen to it. No web framework, no SQL."""
 
 from promopool.domain import errors
+from promopool.domain.jobs import CliCommand, CliResult, CliRuns
 from promopool.domain.models import (
     Account,
     ApiKeyInfo,
+    BulkClaimed,
     Claimed,
     Code,
     CodeState,
@@ -25,7 +27,11 @@ from promopool.domain.models import (
 __all__ = [
     "Account",
     "ApiKeyInfo",
+    "BulkClaimed",
     "Claimed",
+    "CliCommand",
+    "CliResult",
+    "CliRuns",
     "Code",
     "CodeState",
     "ImportReport",

@@ -24,7 +24,7 @@ to its own envelope in one function (native: ``api/errors.py``)::
     ├── Conflict                conflict
     │   ├── AlreadyExists       already_exists
     │   ├── IdempotencyKeyReused idempotency_key_reused
-    │   ├── PoolExhausted       pool_exhausted      no available code left
+    │   ├── PoolExhausted       pool_exhausted      no available code left (a bulk claim: fewer than asked)
     │   ├── PoolExpired         pool_expired
     │   ├── CodeExpired         code_expired        told to the code's holder only
     │   ├── CodeUsedUp          code_used_up        told to the code's holder only
@@ -138,8 +138,17 @@ class IdempotencyKeyReused(Conflict):
 class PoolExhausted(Conflict):
     code = "pool_exhausted"
 
-    def __init__(self, pool_id: int) -> None:
-        super().__init__(f"pool {pool_id} has no available code left", pool_id=pool_id)
+    def __init__(self, pool_id: int, *, requested: int | None = None, available: int | None = None) -> None:
+        if requested is None:
+            super().__init__(f"pool {pool_id} has no available code left", pool_id=pool_id)
+        else:  # a bulk claim: nothing was taken, and the caller learns what it may ask for instead
+            super().__init__(
+                f"pool {pool_id} has {available} available codes, fewer than the {requested} asked for;"
+                " nothing was taken",
+                pool_id=pool_id,
+                requested=requested,
+                available=available,
+            )
 
 
 class PoolExpired(Conflict):

@@ -137,6 +137,16 @@ class Claimed:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkClaimed:
+    """The codes one bulk claim handed out, in queue order; ``replayed`` when an Idempotency-Key returned an
+    earlier bulk claim's codes."""
+
+    pool_id: int
+    codes: list[Code]
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileDatabase:
     id: int
     account_id: int

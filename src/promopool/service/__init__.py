@@ -34,7 +34,9 @@ from promopool.service.claims import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
     claim,
+    claim_many,
     purge_idempotency_keys,
+    recorded_claim_many,
 )
 from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
 from promopool.service.copying import CopyReport, copy_database
@@ -51,7 +53,7 @@ from promopool.service.generation import (
     run_generation,
     start_generation,
 )
-from promopool.service.jobs import JobRunner, fail_stale_jobs, get_job
+from promopool.service.jobs import JobRunner, cli_runs, counted_cli_run, fail_stale_jobs, get_job
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
 from promopool.service.pools import (
     create_pool,
@@ -117,11 +119,14 @@ __all__ = [
     "authenticate_shop",
     "check_idempotency_key",
     "claim",
+    "claim_many",
+    "cli_runs",
     "code_details",
     "code_history",
     "code_pages",
     "confirm_lease",
     "copy_database",
+    "counted_cli_run",
     "create_account",
     "create_api_key",
     "create_key",
@@ -163,6 +168,7 @@ __all__ = [
     "promotion_pages",
     "purge_idempotency_keys",
     "purge_pool",
+    "recorded_claim_many",
     "redeem",
     "release_lease",
     "revoke_key",

@@ -1,11 +1,13 @@
-"""Claims: the next available code of a pool, exactly once."""
+"""Claims: the next available code of a pool, or many (a bulk claim), exactly once."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from promopool import metrics
-from promopool.domain import Account, Claimed
+from promopool.domain import Account, BulkClaimed, Claimed
+from promopool.domain.claims import check_count
 from promopool.domain.errors import InvalidInput
 from promopool.domain.keys import check_writable
 from promopool.domain.leases import check_lease_seconds
@@ -40,6 +42,7 @@ async def claim(
     """
     check_writable(account)
     key = check_idempotency_key(idempotency_key)
+    started = time.perf_counter()
     try:
         if lease_seconds is not None:
             seconds = check_lease_seconds(lease_seconds)
@@ -50,8 +53,49 @@ async def claim(
     except Exception as exc:
         metrics.count_claim_error(pool_id, exc)
         raise
+    finally:
+        metrics.observe_claim(time.perf_counter() - started)
     metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued")
     return claimed
+
+
+async def claim_many(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    count: int,
+    partial: bool = False,
+    idempotency_key: str | None = None,
+) -> BulkClaimed:
+    """Hand out ``count`` codes exactly once, in one transaction committed before it returns.
+
+    Fewer than ``count`` left: PoolExhausted and nothing taken, unless ``partial``, which takes what is left
+    (PoolExhausted when nothing is). With an idempotency key a retry gets the same codes (``replayed``).
+    """
+    check_writable(account)
+    wanted = check_count(count)
+    key = check_idempotency_key(idempotency_key)
+    try:
+        claimed = await to_completion(
+            store.claim_many(
+                account_id=account.id, pool_id=pool_id, count=wanted, partial=partial, idempotency_key=key
+            )
+        )
+    except Exception as exc:
+        metrics.count_claim_error(pool_id, exc)
+        raise
+    metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued", len(claimed.codes))
+    return claimed
+
+
+async def recorded_claim_many(
+    store: Store, *, account: Account, pool_id: int, count: int, idempotency_key: str
+) -> BulkClaimed | None:
+    """The codes a bulk claim of ``count`` with this key handed out, or None; claims nothing."""
+    return await store.recorded_claim(
+        account_id=account.id, pool_id=pool_id, count=count, idempotency_key=idempotency_key
+    )
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)

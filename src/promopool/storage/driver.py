@@ -14,12 +14,14 @@ domain objects, tolerating each engine's types (timestamps as ``datetime`` or IS
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from promopool import metrics
 from promopool.domain import Code
 
 T = TypeVar("T")
@@ -223,6 +225,17 @@ async def run_steps_async(conn: Any, op: Op[T], perform: Performers, unique: IsU
     return steps.value  # type: ignore[no-any-return]
 
 
+async def _measured(operation: str, work: Awaitable[T]) -> T:
+    started = time.perf_counter()
+    try:
+        return await work
+    except BaseException as exc:
+        metrics.count_database_error(exc)
+        raise
+    finally:
+        metrics.observe_database(operation, time.perf_counter() - started)
+
+
 # Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
 # not hang behind a transaction that holds its pool (settings: lock_timeout_seconds).
 DEFAULT_LOCK_TIMEOUT = 5.0
@@ -248,14 +261,33 @@ class Driver(abc.ABC):
     async def migrate(self, now: datetime) -> list[int]:
         """Apply the engine's pending migrations; the versions applied now."""
 
-    @abc.abstractmethod
+    # The public write, read and claim time each operation and count its failures (promopool_database_*),
+    # in this one place for every engine; an engine implements the underscored methods.
     async def write(self, op: Op[T]) -> T:
         """Run ``op`` as one transaction, durable before this returns."""
+        return await _measured("write", self._write(op))
 
-    @abc.abstractmethod
     async def read(self, op: Op[T], *, paged: bool = False) -> T:
         """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
         index."""
+        return await _measured("read", self._read(op, paged=paged))
+
+    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
+        PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
+        return await _measured("claim", self._claim(account_id, pool_id, wanted, now))
+
+    @abc.abstractmethod
+    async def _write(self, op: Op[T]) -> T: ...
+
+    @abc.abstractmethod
+    async def _read(self, op: Op[T], *, paged: bool) -> T: ...
+
+    async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        """Override when the engine has a faster way to run a claim batch without keys."""
+        from promopool.storage.ops.claims import take_fresh  # the operations import this module
+
+        return await self._write(take_fresh(account_id, pool_id, wanted, now))
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[SnapshotReader[Any]]:
@@ -273,10 +305,3 @@ class Driver(abc.ABC):
     async def gone_owners(self, owners: Collection[str]) -> set[str]:
         """Those of ``owners`` (``job_owner`` tokens) whose process has ended: told at once and exactly,
         never a live process, on this machine or another."""
-
-    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
-        """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
-        PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
-        from promopool.storage.ops.claims import take_fresh  # the operations import this module
-
-        return await self.write(take_fresh(account_id, pool_id, wanted, now))

@@ -80,6 +80,12 @@ def from_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def id_list(value: list[int] | str | None) -> list[int] | None:
+    """An array of ids: PostgreSQL's bigint[], SQLite's JSON text (a list is bound as JSON there)."""
+    ids: list[int] | None = from_json(value)
+    return ids
+
+
 def converter(cls: Callable[..., T], columns: str, **read: Callable[[Any], Any]) -> Callable[[Row], T]:
     """A row's ``columns`` as a ``cls``, each column given to the field of its name: through ``read[name]``
     when given, as a timestamp when the name ends in ``_at``, as it is otherwise.

@@ -6,12 +6,14 @@ from pathlib import Path
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from promopool.web.keys import AdminKeysController
 from promopool.web.pages import AdminController
 
 STATIC = Path(__file__).parent / "static"
 
 ROUTES: list[ControllerRouterHandler] = [
     AdminController,
+    AdminKeysController,
     create_static_files_router(path="/admin/static", directories=[STATIC], include_in_schema=False),
 ]
 

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Stream
 from promopool import service
 from promopool.api.deps import PoolId, SettingsDep, StoreDep, limited_stream
 from promopool.api.errors import handle_domain_error, status_for
-from promopool.domain import Account, Code, PoolCounts, PoolSettings
+from promopool.domain import Account, ApiKeyInfo, Code, PoolCounts, PoolSettings
 from promopool.domain.alerts import standard_secret
 from promopool.domain.errors import CodeNotFound, Forbidden, InvalidInput, PromopoolError, Unauthenticated
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
@@ -46,10 +46,11 @@ class SignInRequired(Unauthenticated):
 
 
 class Admin:
-    """The signed-in account of a request, and its CSRF token."""
+    """The signed-in account of a request (as its key may act on it), the key, and the CSRF token."""
 
-    def __init__(self, account: Account, session: Session, signer: Signer) -> None:
+    def __init__(self, account: Account, key: ApiKeyInfo, session: Session, signer: Signer) -> None:
         self.account = account
+        self.key = key  # the API key this session was opened with
         self.session = session
         self.csrf = signer.csrf_token(session)
         self._signer = signer
@@ -64,18 +65,19 @@ def _signer(request: AnyRequest) -> Signer:
     return signer
 
 
-async def _admin(request: AnyRequest, store: StoreDep) -> Admin:
+async def signed_in(request: AnyRequest, store: StoreDep) -> Admin:
+    """The request's admin session; SignInRequired (a redirect to the sign-in form) without a valid one."""
     signer = _signer(request)
     session = signer.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise SignInRequired("sign in first")
     try:
-        account = await session_account(store, key_hash=session.key_hash)
+        account, key = await session_account(store, key_hash=session.key_hash)
     except Unauthenticated:
         raise SignInRequired("sign in again") from None
     if account.id != session.account_id:
         raise SignInRequired("sign in again")
-    return Admin(account, session, signer)
+    return Admin(account, key, session, signer)
 
 
 def _cookie(response: Response[Any], request: AnyRequest, key: str, value: str, max_age: int) -> None:
@@ -110,7 +112,7 @@ def _moment(form: dict[str, str], field: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # the form's times are UTC
 
 
-async def _form(request: AnyRequest) -> dict[str, str]:
+async def form_of(request: AnyRequest) -> dict[str, str]:
     data = await request.form()
     return {key: str(value) for key, value in data.items()}
 
@@ -145,7 +147,7 @@ class AdminController(Controller):
 
     @post("/login", status_code=303)
     async def login(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        form = await _form(request)
+        form = await form_of(request)
         if not _signer(request).login_ok(request.cookies.get(LOGIN_COOKIE), form.get(CSRF_FIELD)):
             return self._login_form(request, error="The form expired; please try again.", status_code=403)
         try:
@@ -160,8 +162,8 @@ class AdminController(Controller):
 
     @post("/logout", status_code=303)
     async def logout(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        admin.check((await _form(request)).get(CSRF_FIELD))
+        admin = await signed_in(request, store)
+        admin.check((await form_of(request)).get(CSRF_FIELD))
         response: Response[Any] = Redirect(f"{COOKIE_PATH}/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
@@ -169,20 +171,20 @@ class AdminController(Controller):
     # -- pools -------------------------------------------------------------------------------------------
     @get("/")
     async def pools(self, request: AnyRequest, store: StoreDep) -> Response[str]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         pools = await service.list_pools(store, account=admin.account)
         return render("pools.html", admin=admin, pools=pools)
 
     @get("/pools.json")
     async def pools_json(self, request: AnyRequest, store: StoreDep) -> dict[str, Any]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         pools = await service.list_pools(store, account=admin.account)
         return {"pools": [{"id": p.id, **_counts(p.counts)} for p in pools]}
 
     @post("/pools", status_code=303)
     async def create_pool(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
             pool = await service.create_pool(
@@ -202,7 +204,7 @@ class AdminController(Controller):
         code: FromQuery[str | None] = None,
         saved: FromQuery[bool] = False,
     ) -> Response[str]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         notice = "Settings saved." if saved else None
         return await self._pool_page(store, admin, pool_id, code=code, notice=notice)
 
@@ -252,14 +254,14 @@ class AdminController(Controller):
 
     @get("/pools/{pool_id:int}/summary.json")
     async def pool_summary(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> dict[str, Any]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         pool = await service.get_pool(store, account=admin.account, pool_id=pool_id)
         return {"id": pool.id, **_counts(pool.counts)}
 
     @post("/pools/{pool_id:int}/settings", status_code=303)
     async def save_settings(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
             await service.update_pool(
@@ -293,7 +295,7 @@ class AdminController(Controller):
         skip_invalid: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         """The page's upload script posts the file here as it is (text or CSV), with the CSRF header."""
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         admin.check(request.headers.get(CSRF_HEADER))
         lines = aiter_lines(limited_stream(request, settings.max_import_bytes))
         values = aiter_csv_codes(lines) if request.content_type[0] == "text/csv" else lines
@@ -315,7 +317,7 @@ class AdminController(Controller):
 
     @get("/pools/{pool_id:int}/export.csv")
     async def export(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Stream:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         await service.get_pool(store, account=admin.account, pool_id=pool_id)
 
         async def rows() -> AsyncIterator[bytes]:
@@ -335,8 +337,8 @@ class AdminController(Controller):
 
     @post("/secret", status_code=303)
     async def rotate_secret(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         await service.rotate_webhook_secret(store, account=admin.account)
         back = form.get("pool_id", "")

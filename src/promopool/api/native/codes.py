@@ -1,4 +1,4 @@
-"""/v1/pools/{id}/codes and /claim: import, list, read, delete codes; hand out the next one."""
+"""/v1/pools/{id}/codes and /claim: import, list, read, delete codes; hand out the next one, or many."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from promopool import service
 from promopool.api.deps import (
@@ -29,13 +29,22 @@ from promopool.api.native.openapi import (
     ImportOperation,
     error_responses,
 )
-from promopool.api.native.schemas import ClaimOut, CodeOut, CodePage, ImportCodes, ImportOut
-from promopool.domain import CodeState
+from promopool.api.native.schemas import (
+    BulkClaimOut,
+    ClaimIn,
+    ClaimOut,
+    CodeOut,
+    CodePage,
+    ImportCodes,
+    ImportOut,
+)
+from promopool.domain import Account, CodeState
 from promopool.domain.errors import InvalidInput
 from promopool.domain.export import StateFields
 from promopool.domain.leases import MAX_LEASE_SECONDS
 from promopool.formats import json
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
+from promopool.storage import Store
 
 IMPORT_DESCRIPTION = """\
 Add codes to the pool. The body is either JSON (`["A", "B"]` or `{"codes": ["A", "B"]}`) or a stream of
@@ -47,6 +56,24 @@ and counted as `duplicates`. A code must be 1-128 characters without control cha
 whitespace is stripped. By default an upload with any invalid code is refused whole (400, nothing stored);
 with `skip_invalid=true` invalid codes are skipped and counted instead. Text uploads stream in constant
 memory and commit in batches of 10,000.
+"""
+
+
+CLAIM_DESCRIPTION = """\
+Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key returns the same
+answer (with `replayed: true` and an `Idempotent-Replayed: true` header) for at least 24 hours. An empty pool
+answers 409 `pool_exhausted`.
+
+Without a body (or with `{}`) one code is claimed and answered as `{"code": …}`. With `lease_seconds` that
+code is only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it goes back
+to the pool.
+
+**Bulk claim**: `{"count": N}` (1-10,000) claims N codes in one transaction and answers `{"codes": […], …}`,
+in the pool's queue order. When fewer than N are left the answer is 409 `pool_exhausted` (its details say how
+many are `available`) and nothing is taken; with `"partial": true` the claim takes what is left instead (409
+only when nothing is). The same Idempotency-Key returns the same codes; the same key with another `count`,
+`partial` or pool is refused (422 `idempotency_key_reused`). `lease_seconds` does not go with `count`. For
+more than 10,000 codes, claim in chunks, each with its own key (`promopool claim --count` does so).
 """
 
 
@@ -171,16 +198,10 @@ class CodesController(Controller):
     @post(
         "/claim",
         operation_class=Documented,
-        summary="Hand out the next available code, exactly once",
-        description=(
-            "Commits before answering. Send an `Idempotency-Key` header to make retries safe: the same key"
-            " returns the same code (with `replayed: true` and an `Idempotent-Replayed: true` header) for at"
-            " least 24 hours. An empty pool answers 409 `pool_exhausted`. With `lease_seconds` the code is"
-            " only reserved: confirm the lease (`POST /v1/leases/{id}/confirm`) before it runs out, or it"
-            " goes back to the pool."
-        ),
+        summary="Hand out the next available code, or `count` of them, exactly once",
+        description=CLAIM_DESCRIPTION,
         status_code=200,
-        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
+        responses=error_responses(400, 403, 404, 409, 413, 422, write=KEYED),
     )
     async def claim(
         self,
@@ -189,7 +210,13 @@ class CodesController(Controller):
         pool_id: PoolId,
         idempotency_key: IdempotencyKey = None,
         lease_seconds: Annotated[int | None, QueryParameter(ge=1, le=MAX_LEASE_SECONDS)] = None,
-    ) -> Response[ClaimOut]:
+        data: JSONBody[ClaimIn | None] = None,
+    ) -> Response[ClaimOut | BulkClaimOut]:
+        body = data or ClaimIn()
+        if body.count is not None:
+            return await _claim_many(store, account, pool_id, body, idempotency_key, lease_seconds)
+        if body.partial:
+            raise InvalidInput("partial goes with count", field="partial")
         claimed = await service.claim(
             store,
             account=account,
@@ -197,5 +224,29 @@ class CodesController(Controller):
             idempotency_key=idempotency_key,
             lease_seconds=lease_seconds,
         )
-        headers = {"Idempotent-Replayed": "true"} if claimed.replayed else None
-        return Response(ClaimOut.of(claimed), headers=headers)
+        return Response(ClaimOut.of(claimed), headers=_replayed(claimed.replayed))
+
+
+def _replayed(replayed: bool) -> dict[str, str] | None:
+    return {"Idempotent-Replayed": "true"} if replayed else None
+
+
+async def _claim_many(
+    store: Store,
+    account: Account,
+    pool_id: int,
+    body: ClaimIn,
+    idempotency_key: str | None,
+    lease_seconds: int | None,
+) -> Response[ClaimOut | BulkClaimOut]:
+    if lease_seconds is not None:
+        raise InvalidInput("lease_seconds is for a claim of one code, not with count", field="lease_seconds")
+    claimed = await service.claim_many(
+        store,
+        account=account,
+        pool_id=pool_id,
+        count=body.count or 0,
+        partial=body.partial,
+        idempotency_key=idempotency_key,
+    )
+    return Response(BulkClaimOut.of(claimed), headers=_replayed(claimed.replayed))

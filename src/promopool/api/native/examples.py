@@ -174,7 +174,19 @@ EXAMPLES: dict[str, Examples] = {
         }
     ),
     "V1PoolsPoolIdDeletePool": Examples(responses={204: None}),
-    "V1PoolsPoolIdClaimClaim": Examples(responses={200: CLAIM}),
+    # (the 200 shows the bulk answer, to the bulk request; without a body the answer is CLAIM's shape)
+    "V1PoolsPoolIdClaimClaim": Examples(
+        requests={JSON: {"count": 3}},
+        responses={
+            200: {
+                "pool_id": 7,
+                "count": 3,
+                "codes": ["SPRING-7KQ3-XM9P", "SPRING-M4TW-82HC", "SPRING-Q9XD-6JRA"],
+                "issued_at": LATER,
+                "replayed": False,
+            }
+        },
+    ),
     "V1PoolsPoolIdCodesGetCode": Examples(responses={200: CODE}),
     "V1PoolsPoolIdCodesDeleteCode": Examples(responses={204: None}),
     "V1PoolsPoolIdCodesListCodes": Examples(

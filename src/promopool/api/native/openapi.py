@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     RequestBody,
     Schema,
 )
@@ -142,6 +143,8 @@ class Documented(Operation):
             )
         if isinstance(self.request_body, RequestBody):
             content = self.request_body.content
+            if any(_nullable(media.schema) for media in content.values()):
+                self.request_body.required = False  # a body that may be null may be left out (the claim's)
             for media_type in content.keys() & examples.requests.keys():
                 content[media_type] = _with_example(content[media_type], examples.requests[media_type])
         for status, response in (self.responses or {}).items():
@@ -159,6 +162,12 @@ class Documented(Operation):
                 response.content[media_type] = _with_example(
                     media, example[media_type] if several else example
                 )
+
+
+def _nullable(schema: Schema | Reference | None) -> bool:
+    return isinstance(schema, Schema) and any(
+        isinstance(one, Schema) and one.type == OpenAPIType.NULL for one in schema.one_of or ()
+    )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from msgspec import UNSET, UnsetType
 from promopool.api.deps import MAX_ID
 from promopool.domain import (
     Account,
+    BulkClaimed,
     Claimed,
     Code,
     CodeState,
@@ -23,6 +24,7 @@ from promopool.domain import (
     Redemption,
 )
 from promopool.domain.alerts import MAX_THRESHOLD, MAX_URL_LENGTH, Delivery, DeliveryState, PoolAlert
+from promopool.domain.claims import MAX_BULK_CLAIM
 from promopool.domain.codes import MAX_CODE_LENGTH
 from promopool.domain.generation import MAX_COUNT
 from promopool.domain.jobs import Job, JobKind, JobState
@@ -242,6 +244,31 @@ class ClaimOut(msgspec.Struct):
             issued_at=code.issued_at,
             replayed=claimed.replayed,
             lease=None if claimed.lease is None else LeaseOut.of(claimed.lease),
+        )
+
+
+class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The claim's optional body: no body (or ``{}``) claims one code; ``count`` claims that many."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_BULK_CLAIM)] | None = None
+    partial: bool = False  # with count: fewer left than asked takes what is left instead of answering 409
+
+
+class BulkClaimOut(msgspec.Struct):
+    pool_id: int
+    count: int  # how many codes were handed out (fewer than asked only with partial)
+    codes: list[str]
+    issued_at: datetime | None  # one transaction: every code of the claim was issued at this time
+    replayed: bool
+
+    @classmethod
+    def of(cls, claimed: BulkClaimed) -> BulkClaimOut:
+        return cls(
+            pool_id=claimed.pool_id,
+            count=len(claimed.codes),
+            codes=[code.value for code in claimed.codes],
+            issued_at=claimed.codes[0].issued_at,
+            replayed=claimed.replayed,
         )
 
 

@@ -129,12 +129,14 @@ def pool_activity(pool_id: int, since: datetime) -> Op[list[ActivityPoint]]:
     return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"]) for row in rows]
 
 
-def pool_inventory() -> Op[list[InventoryRow]]:
+def pool_inventory(limit: int) -> Op[tuple[list[InventoryRow], int]]:
     rows = yield Fetch(
         "SELECT a.name, p.id, p.name, p.n_available, p.n_issued, p.n_redeemed"
-        " FROM pools p JOIN accounts a ON a.id = p.account_id ORDER BY p.id"
+        " FROM pools p JOIN accounts a ON a.id = p.account_id ORDER BY p.id LIMIT $1",
+        limit,
     )
-    return [InventoryRow(*row) for row in rows]
+    total = yield FetchVal("SELECT count(*) FROM pools")
+    return [InventoryRow(*row) for row in rows], total
 
 
 class Alerts(StoreCore):
@@ -195,6 +197,7 @@ class Alerts(StoreCore):
         """Hourly claims and redemptions of the pool from ``since`` on, oldest first (hours with any)."""
         return await self._driver.read(pool_activity(pool_id, since))
 
-    async def pool_inventory(self) -> list[InventoryRow]:
-        """Every pool's counters, across accounts (one cheap query: the counters live in the pool row)."""
-        return await self._driver.read(pool_inventory())
+    async def pool_inventory(self, *, limit: int) -> tuple[list[InventoryRow], int]:
+        """The counters of the first ``limit`` pools by id, across accounts (cheap: the counters live in the
+        pool row), and how many pools there are."""
+        return await self._driver.read(pool_inventory(limit))

@@ -1,21 +1,22 @@
-"""Claims: a batch of claims in one transaction, its idempotency keys, replays; the claim algorithm itself
-is the driver's ``TakeCodes`` (and, for a batch without keys, ``Driver.claim``)."""
+"""Claims: a batch of claims in one transaction, its idempotency keys, replays; a bulk claim (many codes for
+one request); the claim algorithm itself is the driver's ``TakeCodes`` (and, for a batch without keys,
+``Driver.claim``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from promopool.domain import Claimed, Code
+from promopool.domain import BulkClaimed, Claimed, Code
 from promopool.domain.errors import CodeNotFound, PoolExhausted, PoolExpired, PoolNotFound, PromopoolError
 from promopool.storage.coalesce import ClaimCoalescer
 from promopool.storage.core import Clock, StoreCore, utc_now
-from promopool.storage.driver import Driver, Op, TakeCodes
+from promopool.storage.driver import Driver, Fetch, FetchVal, Op, TakeCodes
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.codes import code_where
 from promopool.storage.ops.idempotency import Earlier, claim_scope, key_reused
 from promopool.storage.ops.pools import locked_pool
-from promopool.storage.rows import dt
+from promopool.storage.rows import CODE_COLUMNS, code_of, dt
 
 ClaimResult = Claimed | PromopoolError
 
@@ -53,6 +54,62 @@ def replay(key: str, scope: str, earlier: Earlier) -> Op[ClaimResult]:
     if code is None or not idempotency.replays_claim(scope, code):
         return CodeNotFound("the code claimed with this Idempotency-Key has since been deleted", key=key)
     return Claimed(code, replayed=True)
+
+
+def claim_many(
+    account_id: int, pool_id: int, count: int, partial: bool, key: str | None, now: datetime
+) -> Op[BulkClaimed]:
+    """A bulk claim: ``count`` codes in one transaction, or (``partial``) what is left of them."""
+    cursor = yield from lock_claimable(account_id, pool_id, now)
+    if key is not None:
+        scope = idempotency.bulk_claim_scope(pool_id, count, partial)
+        earlier = yield from idempotency.reserve_one(account_id, key, scope, now)
+        if earlier is not None:
+            return (yield from replay_many(account_id, key, scope, earlier))
+    if not partial:
+        # The counter is exact under the pool's row and counts every code take could find (and expired ones
+        # it skips), so a claim that cannot be served whole is refused before it takes anything.
+        available: int = yield FetchVal("SELECT n_available FROM pools WHERE id = $1", pool_id)
+        if available < count:
+            raise PoolExhausted(pool_id, requested=count, available=available)
+    codes = yield from take(pool_id, cursor, count, now)
+    if not codes:
+        raise PoolExhausted(pool_id)  # which also rolls the key's reservation back
+    if len(codes) < count and not partial:  # expired codes skipped: raising rolls back what was taken
+        raise PoolExhausted(pool_id, requested=count, available=len(codes))
+    if key is not None:
+        yield from idempotency.record_many(account_id, key, [code.id for code in codes])
+    return BulkClaimed(pool_id, codes)
+
+
+def replay_many(account_id: int, key: str, scope: str, earlier: Earlier) -> Op[BulkClaimed]:
+    ids = None if earlier.scope != scope else (yield from idempotency.recorded_ids(account_id, key, scope))
+    if ids is None:
+        raise key_reused(key)
+    codes = yield from codes_by_id(ids)
+    if not idempotency.replays_bulk_claim(scope, codes, len(ids)):
+        raise CodeNotFound("a code claimed with this Idempotency-Key has since been deleted", key=key)
+    return BulkClaimed(codes[0].pool_id, codes, replayed=True)
+
+
+def recorded_claim(account_id: int, pool_id: int, count: int, key: str) -> Op[BulkClaimed | None]:
+    """The codes a whole bulk claim of ``count`` with ``key`` handed out, read without claiming anything; None
+    when no such claim is recorded (or a code of it is gone)."""
+    scope = idempotency.bulk_claim_scope(pool_id, count, False)
+    ids = yield from idempotency.recorded_ids(account_id, key, scope)
+    if ids is None:
+        return None
+    codes = yield from codes_by_id(ids)
+    return (
+        BulkClaimed(pool_id, codes, True) if idempotency.replays_bulk_claim(scope, codes, len(ids)) else None
+    )
+
+
+def codes_by_id(ids: list[int]) -> Op[list[Code]]:
+    """The codes of ``ids`` still there, in the order of ``ids``."""
+    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", ids)
+    found = {code.id: code for code in map(code_of, rows)}
+    return [found[id_] for id_ in ids if id_ in found]
 
 
 def claim_keyed(account_id: int, pool_id: int, plan: ClaimPlan, now: datetime) -> Op[None]:
@@ -152,6 +209,21 @@ class Claims(StoreCore):
         else:
             plan.assign(await self._driver.claim(account_id, pool_id, plan.needed(), now), pool_id)
         return plan.results()
+
+    async def claim_many(
+        self, *, account_id: int, pool_id: int, count: int, partial: bool, idempotency_key: str | None
+    ) -> BulkClaimed:
+        """``count`` codes exactly once, in one transaction: all of them, or with ``partial`` what is left,
+        PoolExhausted otherwise (nothing taken). An idempotency key replays the same codes. Durable before
+        it returns."""
+        op = claim_many(account_id, pool_id, count, partial, idempotency_key, self.clock())
+        return await self._driver.write(op)
+
+    async def recorded_claim(
+        self, *, account_id: int, pool_id: int, count: int, idempotency_key: str
+    ) -> BulkClaimed | None:
+        """What ``claim_many`` of ``count`` (not partial) with the key handed out, or None; claims nothing."""
+        return await self._driver.read(recorded_claim(account_id, pool_id, count, idempotency_key))
 
     async def purge_idempotency_keys(self, *, older_than: datetime) -> int:
         return await self._driver.write(idempotency.purge(older_than))

@@ -20,11 +20,18 @@ from datetime import datetime
 
 from promopool.domain import Code, Redemption
 from promopool.domain.errors import IdempotencyKeyReused
-from promopool.storage.driver import SQL, Execute, Fetch, Op
+from promopool.storage.driver import SQL, Execute, Fetch, FetchVal, Op
+from promopool.storage.rows import id_list
 
 
 def claim_scope(pool_id: int) -> str:
     return f"claim:{pool_id}"
+
+
+def bulk_claim_scope(pool_id: int, count: int, partial: bool) -> str:
+    """A bulk claim's scope names everything that shapes its answer: the same key with another count (or
+    ``partial``) is another request, refused rather than answered with a different number of codes."""
+    return f"claims:{pool_id}:{count}{':partial' if partial else ''}"
 
 
 def lease_scope(pool_id: int) -> str:
@@ -54,6 +61,12 @@ def key_reused(key: str) -> IdempotencyKeyReused:
 def replays_claim(scope: str, code: Code) -> bool:
     """Whether ``code`` may be what the claim recorded under ``scope`` handed out (a code of its pool)."""
     return scope == claim_scope(code.pool_id)
+
+
+def replays_bulk_claim(scope: str, codes: Sequence[Code], recorded: int) -> bool:
+    """Whether ``codes`` may be what the bulk claim recorded under ``scope`` handed out: every recorded code
+    still there, each of its pool."""
+    return len(codes) == recorded and all(scope.startswith(f"claims:{code.pool_id}:") for code in codes)
 
 
 def replays_lease(scope: str, pool_id: int) -> bool:
@@ -122,6 +135,27 @@ def record(account_id: int, answers: Sequence[tuple[str, int]]) -> Op[None]:
     """Record the id each reserved key was answered with."""
     if answers:
         yield Execute(RECORD, account_id, [key for key, _ in answers], [id_ for _, id_ in answers])
+
+
+def record_many(account_id: int, key: str, ids: Sequence[int]) -> Op[None]:
+    """Record the ids, in order, a reserved key of a bulk claim was answered with (one row, one array)."""
+    yield Execute(
+        "UPDATE idempotency_keys SET result_ids = $3::bigint[] WHERE account_id = $1 AND key = $2",
+        account_id,
+        key,
+        list(ids),
+    )
+
+
+def recorded_ids(account_id: int, key: str, scope: str) -> Op[list[int] | None]:
+    """The ids, in order, a bulk claim's key of ``scope`` was answered with (read only when it is needed)."""
+    ids = yield FetchVal(
+        "SELECT result_ids FROM idempotency_keys WHERE account_id = $1 AND key = $2 AND scope = $3",
+        account_id,
+        key,
+        scope,
+    )
+    return id_list(ids)
 
 
 def release(account_id: int, keys: Sequence[str]) -> Op[None]:

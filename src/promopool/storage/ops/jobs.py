@@ -1,5 +1,6 @@
 """Generation jobs: their rows, code batches committed together with the job's progress, and the sweep that
-fails the jobs whose process is gone (docs/design.md, "When a server stops").
+fails the jobs whose process is gone (docs/design.md, "When a server stops"). And the count of the CLI's
+imports and generations (``cli_runs``), which /metrics reads.
 
 A job's owner, the process running it, is named and judged gone by the driver (``job_owner``,
 ``gone_owners``): the one thing about jobs the engines do their own way.
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from promopool.domain.errors import Conflict
-from promopool.domain.jobs import Job, JobKind, JobState, stopped_error
+from promopool.domain.jobs import CliRuns, Job, JobKind, JobState, stopped_error
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, Op, UniqueViolation
 from promopool.storage.ops.codes import insert_codes
@@ -36,6 +37,10 @@ STALE = (
     " AND (updated_at < $1 OR id = ANY($2::bigint[])) FOR UPDATE SKIP LOCKED"
 )
 FAIL = "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, updated_at = $3 WHERE id = $1"
+COUNT_CLI_RUN = (
+    "INSERT INTO cli_runs (command, result, runs, codes) VALUES ($1, $2, 1, $3)"
+    " ON CONFLICT (command, result) DO UPDATE SET runs = cli_runs.runs + 1, codes = cli_runs.codes + $3"
+)
 
 
 def create_job(
@@ -81,6 +86,15 @@ def fail_stale_jobs(silent_since: datetime, orphans: list[int], error: str, now:
     return len(stale)
 
 
+def count_cli_run(command: str, result: str, codes: int) -> Op[None]:
+    yield Execute(COUNT_CLI_RUN, command, result, codes)
+
+
+def cli_runs() -> Op[list[CliRuns]]:
+    rows = yield Fetch("SELECT command, result, runs, codes FROM cli_runs ORDER BY command, result")
+    return [CliRuns(*row) for row in rows]
+
+
 class Jobs(StoreCore):
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
@@ -113,3 +127,11 @@ class Jobs(StoreCore):
         gone = await self._driver.gone_owners(set(owners.values()))
         orphans = [job_id for job_id, owner in owners.items() if owner in gone]
         return await self._driver.write(fail_stale_jobs(silent_since, orphans, error, self.clock()))
+
+    async def count_cli_run(self, *, command: str, result: str, codes: int = 0) -> None:
+        """Count one run of a CLI command as ``result`` (and the codes it stored)."""
+        await self._driver.write(count_cli_run(command, result, codes))
+
+    async def cli_runs(self) -> list[CliRuns]:
+        """The CLI's runs, by command and result."""
+        return await self._driver.read(cli_runs())

@@ -51,6 +51,7 @@ TABLES = (
     Table("idempotency_keys", ("account_id", "key")),
     Table("jobs", ("id",)),
     Table("webhook_deliveries", ("id",)),
+    Table("cli_runs", ("command", "result")),
 )
 # Made by the migrations, never copied: the target's own record of its migrations.
 NOT_DATA = frozenset({"schema_migrations"})

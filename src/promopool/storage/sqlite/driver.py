@@ -198,7 +198,7 @@ def run(conn: sqlite3.Connection, op: Op[T]) -> T:
     return run_steps(conn, op, PERFORM, _unique)
 
 
-def _read(connection: Callable[[], sqlite3.Connection], op: Op[T], paged: bool = False) -> T:
+def _read_on(connection: Callable[[], sqlite3.Connection], op: Op[T], paged: bool = False) -> T:
     """Run a read-only ``op`` on a reader's connection; ``paged``: in a transaction of its own (one
     snapshot). A failure is StorageUnavailable."""
     try:
@@ -286,11 +286,14 @@ class SQLiteDriver(Driver):
                 conn.close()
             self._reader_conns.clear()
 
-    async def write(self, op: Op[T]) -> T:
-        """Run ``op`` in the writer's next group commit, under its own savepoint."""
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``fn`` in the writer's next group commit, under its own savepoint."""
         if self._writer is None:
             raise StorageUnavailable("store is not connected")
-        return await self._writer.submit(lambda conn: run(conn, op))
+        return self._writer.submit(fn)
+
+    async def _write(self, op: Op[T]) -> T:
+        return await self.submit(lambda conn: run(conn, op))
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -302,10 +305,11 @@ class SQLiteDriver(Driver):
                 self._reader_conns.append(conn)
         return conn
 
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+    async def _read(self, op: Op[T], *, paged: bool) -> T:
         if self._readers is None:
             raise StorageUnavailable("store is not connected")
-        return await asyncio.get_running_loop().run_in_executor(self._readers, _read, self._reader, op, paged)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _read_on, self._reader, op, paged)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
@@ -328,7 +332,7 @@ class SQLiteDriver(Driver):
 
             conn = await loop.run_in_executor(thread, begin)
             try:
-                yield lambda op: loop.run_in_executor(thread, _read, lambda: conn, op)
+                yield lambda op: loop.run_in_executor(thread, _read_on, lambda: conn, op)
             finally:
                 await loop.run_in_executor(thread, end, conn)
 
