@@ -151,6 +151,14 @@ def code_by_id(code_id: int) -> Op[Code]:
     return code_of((yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)))
 
 
+def codes_by_id(ids: Sequence[int]) -> Op[list[Code]]:
+    """The codes of ``ids`` still there, in the order of ``ids`` (a code may have been deleted since the ids
+    were recorded: ``code_by_id`` is for ids a foreign key guards)."""
+    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", list(ids))
+    found = {code.id: code for code in map(code_of, rows)}
+    return [found[id_] for id_ in ids if id_ in found]
+
+
 def get_code(pool_id: int, value: str) -> Op[Code | None]:
     return (yield from code_where("pool_id = $1 AND value = $2", pool_id, value))
 
