@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,16 +129,47 @@ class UniqueViolation(Exception):
     is then aborted: an operation may only turn it into a domain error, not go on."""
 
 
-class Steps:
-    """An operation being run, the part of running it that is the same for every driver: each step's result
-    (or the unique violation it raised) goes back in, until the operation returns its ``value``. A driver
-    loops ``step = steps.send(perform(step))`` until the step is None, calling ``fail`` for a unique
-    violation."""
+# How an engine performs each kind of step on its connection: ``perform[type(step)](conn, step)``, its
+# result sent back into the operation (an awaitable of it, for an async driver). Made by ``performers``.
+Performers = Mapping[type[Step], Callable[[Any, Any], Any]]
+IsUnique = Callable[[Exception], bool]  # whether the engine's error is a broken unique constraint
 
-    __slots__ = ("_op", "value")
 
-    def __init__(self, op: Op[Any]) -> None:
+def performers(
+    *,
+    fetch: Callable[[Any, Fetch], Any],
+    fetch_row: Callable[[Any, FetchRow], Any],
+    fetch_val: Callable[[Any, FetchVal], Any],
+    execute: Callable[[Any, Execute], Any],
+    take_codes: Callable[[Any, TakeCodes], Any],
+    stage_codes: Callable[[Any, StageCodes], Any],
+    insert_codes: Callable[[Any, InsertCodes], Any],
+    script: Callable[[Any, Script], Any],
+) -> Performers:
+    """An engine's way to perform each kind of step, named: a kind of step added here is one that every
+    engine is then told (by mypy, and at import) to perform."""
+    return {
+        Fetch: fetch,
+        FetchRow: fetch_row,
+        FetchVal: fetch_val,
+        Execute: execute,
+        TakeCodes: take_codes,
+        StageCodes: stage_codes,
+        InsertCodes: insert_codes,
+        Script: script,
+    }
+
+
+class _Steps:
+    """An operation being run: each step's result (or the unique violation it raised) goes back in, until the
+    operation returns its ``value``. The part of running it that is the same for every driver; ``run_steps``
+    and ``run_steps_async`` are its loop, without and with awaiting each step."""
+
+    __slots__ = ("_op", "_unique", "value")
+
+    def __init__(self, op: Op[Any], unique: IsUnique) -> None:
         self._op = op
+        self._unique = unique
         self.value: Any = None
 
     def send(self, result: Any) -> Step | None:
@@ -150,8 +181,10 @@ class Steps:
             return None
 
     def fail(self, error: Exception) -> Step | None:
-        """The next step after the last one broke a unique constraint: the engine's ``error``, thrown into
-        the operation as a UniqueViolation; raised as it is when the operation lets it through."""
+        """The next step after the last one raised ``error``: a broken unique constraint is thrown into the
+        operation as a UniqueViolation; any other error, or one the operation lets through, is raised."""
+        if not self._unique(error):
+            raise error
         violation = UniqueViolation(str(error))
         try:
             return self._op.throw(violation)
@@ -162,6 +195,34 @@ class Steps:
             if exc is violation:
                 raise error from None  # not the operation's to handle: the engine's own error
             raise
+
+
+def run_steps(conn: Any, op: Op[T], perform: Performers, unique: IsUnique) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
+    steps = _Steps(op, unique)
+    step = steps.send(None)
+    while step is not None:
+        try:
+            result = perform[type(step)](conn, step)
+        except Exception as exc:
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
+
+
+async def run_steps_async(conn: Any, op: Op[T], perform: Performers, unique: IsUnique) -> T:
+    """``run_steps`` for an engine whose performers return awaitables."""
+    steps = _Steps(op, unique)
+    step = steps.send(None)
+    while step is not None:
+        try:
+            result = await perform[type(step)](conn, step)
+        except Exception as exc:
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
 
 
 async def _measured(operation: str, work: Awaitable[T]) -> T:

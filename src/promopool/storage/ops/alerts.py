@@ -13,7 +13,7 @@ from typing import Any
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert, hour_of
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
-from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of
+from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of, leased_delivery_of
 
 COUNT_REDEMPTIONS = (
     "INSERT INTO pool_activity (pool_id, hour, redemptions) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
@@ -100,7 +100,7 @@ def any_due(now: datetime) -> Op[bool]:
 
 def lease_deliveries(now: datetime, lease_until: datetime, limit: int) -> Op[list[Delivery]]:
     rows = yield Fetch(LEASE, now, lease_until, limit)
-    return sorted((delivery_of(row, row["secret"]) for row in rows), key=lambda d: d.id)
+    return sorted(map(leased_delivery_of, rows), key=lambda d: d.id)
 
 
 def finish_attempt(

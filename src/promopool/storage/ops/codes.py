@@ -10,14 +10,12 @@ from typing import Any
 from promopool.domain import Code, CodeState
 from promopool.domain.errors import PoolNotFound
 from promopool.domain.export import ExportRow, holder_keys
-from promopool.domain.normalization import Normalization, lookup_key, new_values
+from promopool.domain.normalization import lookup_key, new_values
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
 from promopool.storage.ops.holders import profile_id
-from promopool.storage.ops.pools import lock_pool
-from promopool.storage.rows import CODE_COLUMNS, code_of
-
-COUNTER = {"available": "n_available", "issued": "n_issued", "redeemed": "n_redeemed"}
+from promopool.storage.ops.pools import lock_pool, locked_pool
+from promopool.storage.rows import CODE_COLUMNS, code_of, normalization_of
 
 
 def stored_alike(pool_id: int, values: Sequence[str]) -> Op[list[str]]:
@@ -50,12 +48,10 @@ def insert_codes(
             raise PoolNotFound(pool_id)
         for key in holder_keys(states):
             holders[key] = yield from profile_id(account_id, key, create_at=now)
-    pool = yield FetchRow(
-        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
-    )
+    pool = yield from locked_pool(pool_id, None, "last_seq, case_insensitive, ignore_separators")
     if pool is None:
         raise PoolNotFound(pool_id)
-    normalization = Normalization(bool(pool["case_insensitive"]), bool(pool["ignore_separators"]))
+    normalization = normalization_of(pool)
     fresh = None
     if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
         stored = yield from stored_alike(pool_id, values)
@@ -144,11 +140,27 @@ def list_codes(pool_id: int, state: CodeState | None, after: str | None, limit: 
     return [code_of(row) for row in rows]
 
 
-def get_code(pool_id: int, value: str) -> Op[Code | None]:
-    row = yield FetchRow(
-        f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2", pool_id, value
-    )
+def code_where(condition: str, *args: Any) -> Op[Code | None]:
+    """The code meeting ``condition`` (read from ``codes``), or None."""
+    row = yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE {condition}", *args)
     return None if row is None else code_of(row)
+
+
+def code_by_id(code_id: int) -> Op[Code]:
+    """The code a row read in this transaction points at (its foreign key keeps the code there)."""
+    return code_of((yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)))
+
+
+def codes_by_id(ids: Sequence[int]) -> Op[list[Code]]:
+    """The codes of ``ids`` still there, in the order of ``ids`` (a code may have been deleted since the ids
+    were recorded: ``code_by_id`` is for ids a foreign key guards)."""
+    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", list(ids))
+    found = {code.id: code for code in map(code_of, rows)}
+    return [found[id_] for id_ in ids if id_ in found]
+
+
+def get_code(pool_id: int, value: str) -> Op[Code | None]:
+    return (yield from code_where("pool_id = $1 AND value = $2", pool_id, value))
 
 
 def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = None) -> Op[int | None]:

@@ -17,9 +17,10 @@ from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, Op
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.bindings import unbind
 from promopool.storage.ops.claims import lock_claimable, take
+from promopool.storage.ops.codes import code_by_id
 from promopool.storage.ops.idempotency import Earlier
 from promopool.storage.ops.pools import lock_pool
-from promopool.storage.rows import CODE_COLUMNS, LEASE_COLUMNS, Row, code_of, lease_of, qualified
+from promopool.storage.rows import LEASE_COLUMNS, Row, lease_of, qualified
 
 FIND = (
     f"SELECT {qualified(LEASE_COLUMNS, 'l')}, c.pool_id FROM leases l JOIN codes c ON c.id = l.code_id"
@@ -103,8 +104,7 @@ def replay(account_id: int, key: str, scope: str, earlier: Earlier, now: datetim
     if not idempotency.replays_lease(scope, found["pool_id"]):
         raise LeaseNotFound(found["id"])
     lease = replayable(lease_of(found), now)  # an ended lease's code may be someone else's by now
-    code = yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", lease.code_id)
-    return Claimed(code_of(code), replayed=True, lease=lease)
+    return Claimed((yield from code_by_id(lease.code_id)), replayed=True, lease=lease)
 
 
 def end_lease(account_id: int, lease_id: int, state: LeaseState, now: datetime) -> Op[Lease]:

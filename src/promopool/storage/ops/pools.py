@@ -8,39 +8,34 @@ from promopool.domain import Pool, PoolSettings
 from promopool.domain.errors import PoolNotFound
 from promopool.domain.normalization import Normalization, collision_error, collisions
 from promopool.storage.core import StoreCore
-from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
+from promopool.storage.driver import Execute, Fetch, FetchRow, Op
 from promopool.storage.ops import idempotency
-from promopool.storage.rows import POOL_COLUMNS, pool_of
-
-SETTINGS = (
-    "max_uses, per_profile_limit, expires_at, public_fetch, case_insensitive, ignore_separators, holder_only"
-)
+from promopool.storage.rows import POOL_COLUMNS, POOL_SETTINGS, Row, normalization_of, pool_of
 
 
 def _settings(settings: PoolSettings) -> tuple[object, ...]:
-    return (
-        settings.max_uses,
-        settings.per_profile_limit,
-        settings.expires_at,
-        settings.public_fetch,
-        settings.case_insensitive,
-        settings.ignore_separators,
-        settings.holder_only,
-    )
+    return tuple(getattr(settings, name) for name in POOL_SETTINGS)
 
 
-def lock_pool(pool_id: int, account_id: int | None = None) -> Op[bool]:
-    """Take the pool's row (of the account, when given) for this transaction; whether it exists.
+def locked_pool(pool_id: int, account_id: int | None = None, columns: str = "id") -> Op[Row | None]:
+    """Take the pool's row (of the account, when given) for this transaction: its ``columns``, or None when
+    there is no such pool.
 
     The lock order (docs/design.md): a transaction that changes a code's state takes its pool's row before any
     code row, as claim batches do; the other order deadlocks against a claim batch. (SQLite: the writer holds
     the database's write lock already.)"""
-    found = yield FetchVal(
-        "SELECT id FROM pools WHERE id = $1 AND ($2::bigint IS NULL OR account_id = $2) FOR UPDATE",
+    row = yield FetchRow(
+        f"SELECT {columns} FROM pools WHERE id = $1 AND ($2::bigint IS NULL OR account_id = $2) FOR UPDATE",
         pool_id,
         account_id,
     )
-    return found is not None
+    return row
+
+
+def lock_pool(pool_id: int, account_id: int | None = None) -> Op[bool]:
+    """Take the pool's row (of the account, when given) for this transaction (``locked_pool``); whether it
+    exists."""
+    return (yield from locked_pool(pool_id, account_id)) is not None
 
 
 def create_pool(
@@ -57,8 +52,9 @@ def create_pool(
                 raise PoolNotFound(earlier.result_id or 0)
             return pool, True
     row = yield FetchRow(
-        f"INSERT INTO pools (account_id, name, created_at, {SETTINGS})"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {POOL_COLUMNS}",
+        f"INSERT INTO pools (account_id, name, created_at, {', '.join(POOL_SETTINGS)})"
+        f" VALUES ($1, $2, $3, {', '.join(f'${i}' for i, _ in enumerate(POOL_SETTINGS, 4))})"
+        f" RETURNING {POOL_COLUMNS}",
         account_id,
         name,
         now,
@@ -97,18 +93,12 @@ def refuse_collisions(pool_id: int, old: Normalization, new: Normalization) -> O
 
 def update_pool(account_id: int, pool_id: int, name: str, settings: PoolSettings) -> Op[Pool | None]:
     # The row lock keeps imports (which take it too) out while the codes are checked for collisions.
-    old = yield FetchRow(
-        "SELECT case_insensitive, ignore_separators FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-        pool_id,
-        account_id,
-    )
+    old = yield from locked_pool(pool_id, account_id, "case_insensitive, ignore_separators")
     if old is None:
         return None
-    was = Normalization(bool(old["case_insensitive"]), bool(old["ignore_separators"]))
-    yield from refuse_collisions(pool_id, was, settings.normalization)
+    yield from refuse_collisions(pool_id, normalization_of(old), settings.normalization)
     row = yield FetchRow(
-        "UPDATE pools SET name = $3, max_uses = $4, per_profile_limit = $5, expires_at = $6,"
-        " public_fetch = $7, case_insensitive = $8, ignore_separators = $9, holder_only = $10"
+        f"UPDATE pools SET name = $3, {', '.join(f'{n} = ${i}' for i, n in enumerate(POOL_SETTINGS, 4))}"
         f" WHERE id = $1 AND account_id = $2 RETURNING {POOL_COLUMNS}",
         pool_id,
         account_id,

@@ -21,6 +21,7 @@ from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.alerts import record_redemptions
+from promopool.storage.ops.codes import code_by_id
 from promopool.storage.ops.holders import profile_id
 from promopool.storage.ops.idempotency import redeem_scope, rollback_scope
 from promopool.storage.ops.lookup import find_code
@@ -73,10 +74,6 @@ INSERT_SQL = (
     "INSERT INTO redemptions (code_id, profile_id, order_ref, amount, metadata, created_at)"
     " VALUES ($1, $2, $3, $4::text::numeric, $5::text::jsonb, $6) RETURNING id"
 )
-
-
-def code_by_id(code_id: int) -> Op[Code]:
-    return code_of((yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)))
 
 
 def get_redemption(account_id: int, redemption_id: int) -> Op[Redemption | None]:

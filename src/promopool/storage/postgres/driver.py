@@ -23,17 +23,14 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
-    Fetch,
-    FetchRow,
-    FetchVal,
     InsertCodes,
     Op,
-    Script,
     SnapshotReader,
     StageCodes,
     Statement,
-    Steps,
     TakeCodes,
+    performers,
+    run_steps_async,
 )
 from promopool.storage.failures import cannot_open, postgres_hint
 from promopool.storage.migrations import apply, load_migrations
@@ -135,52 +132,26 @@ def _in_order(rows: Sequence[asyncpg.Record]) -> list[Code]:
     return [code_of(row) for row in sorted(rows, key=lambda row: row["seq"])]
 
 
-async def run(conn: asyncpg.Connection, op: Op[T]) -> T:
-    """Run ``op`` to its end on ``conn``, in the caller's transaction (if any)."""
-    steps = Steps(op)
-    step = steps.send(None)
-    while step is not None:
-        try:
-            result = await _step(conn, step)
-        except asyncpg.UniqueViolationError as exc:
-            step = steps.fail(exc)
-        else:
-            step = steps.send(result)
-    return steps.value  # type: ignore[no-any-return]
-
-
-async def _step(conn: asyncpg.Connection, step: Any) -> Any:
-    kind = type(step)
-    if kind is FetchRow:
-        return await conn.fetchrow(_text(step.sql), *step.args)
-    if kind is Fetch:
-        return await conn.fetch(_text(step.sql), *step.args)
-    if kind is FetchVal:
-        return await conn.fetchval(_text(step.sql), *step.args)
-    if kind is Execute:
-        status = await conn.execute(_text(step.sql), *step.args)
-        count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
-        return int(count) if count.isdigit() else 0
-    if kind is TakeCodes:
-        now = step.now
-        return _in_order(
-            await conn.fetch(TAKE_SQL, step.pool_id, step.cursor, step.wanted, now, hour_of(now))
-        )
-    if kind is StageCodes:
-        await conn.execute(STAGE_TABLE)
-        # Binary COPY into a session-private table: the pool's row is locked only for the INSERT … SELECT.
-        records = list(enumerate(step.values, start=1))
-        await conn.copy_records_to_table("import_codes", records=records, columns=["ord", "value"])
-        return None
-    if kind is InsertCodes:
-        return await _insert_staged(conn, step)
-    if kind is Script:
-        return await conn.execute(step.sql)
-    raise TypeError(f"unknown step {step!r}")
-
-
 def _text(sql: Statement) -> str:
     return sql if isinstance(sql, str) else sql.postgres
+
+
+async def _execute(conn: asyncpg.Connection, step: Execute) -> int:
+    status = await conn.execute(_text(step.sql), *step.args)
+    count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
+    return int(count) if count.isdigit() else 0
+
+
+async def _take(conn: asyncpg.Connection, step: TakeCodes) -> list[Code]:
+    now = step.now
+    return _in_order(await conn.fetch(TAKE_SQL, step.pool_id, step.cursor, step.wanted, now, hour_of(now)))
+
+
+async def _stage(conn: asyncpg.Connection, step: StageCodes) -> None:
+    await conn.execute(STAGE_TABLE)
+    # Binary COPY into a session-private table: the pool's row is locked only for the INSERT … SELECT.
+    records = list(enumerate(step.values, start=1))
+    await conn.copy_records_to_table("import_codes", records=records, columns=["ord", "value"])
 
 
 async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
@@ -206,6 +177,27 @@ async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
         # error).
         status = await conn.execute(f"{INSERT_STAGED} ON CONFLICT (pool_id, value) DO NOTHING", *args)
     return int(status.rpartition(" ")[2])
+
+
+PERFORM = performers(
+    fetch=lambda conn, step: conn.fetch(_text(step.sql), *step.args),
+    fetch_row=lambda conn, step: conn.fetchrow(_text(step.sql), *step.args),
+    fetch_val=lambda conn, step: conn.fetchval(_text(step.sql), *step.args),
+    execute=_execute,
+    take_codes=_take,
+    stage_codes=_stage,
+    insert_codes=_insert_staged,
+    script=lambda conn, step: conn.execute(step.sql),
+)
+
+
+def _unique(exc: Exception) -> bool:
+    return isinstance(exc, asyncpg.UniqueViolationError)
+
+
+async def run(conn: asyncpg.Connection, op: Op[T]) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's transaction (if any)."""
+    return await run_steps_async(conn, op, PERFORM, _unique)
 
 
 def _standby(conn: asyncpg.Connection, reason: str) -> StorageUnavailable:
