@@ -47,6 +47,13 @@ IdempotencyKey = Annotated[
 ]
 
 
+REPLAYED = {"Idempotent-Replayed": "true"}  # on every keyed route's replayed answer
+
+
+def replayed_headers(replayed: bool) -> dict[str, str] | None:
+    return REPLAYED if replayed else None
+
+
 # Litestar resolves the dependencies of one depth in an anyio task group, a task each: with `store` and
 # `account` side by side that was a fifth of a claim's CPU time. So the providers form a chain, along what
 # each really uses (settings -> store -> account / jobs), and a handler's dependencies resolve one per depth,

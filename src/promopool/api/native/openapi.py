@@ -91,6 +91,10 @@ KEYED = (
     "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer"
     " (`replayed`); if not, it is done now. Without a key a retry may do it twice."
 )
+ONCE = (
+    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer (status and"
+    " body, with an `Idempotent-Replayed: true` header) and nothing is done again; if not, it is done now."
+)
 REPEATABLE = "Repeating it as it is is safe: {}."
 
 
