@@ -23,7 +23,6 @@ from promopool.api.deps import (
 from promopool.api.native.openapi import (
     BEARER,
     KEYED,
-    ONCE,
     Documented,
     ImportOperation,
     error_responses,
@@ -66,7 +65,7 @@ class CodesController(Controller):
         status_code=200,
         request_max_body_size=None,  # enforced per content type below
         operation_class=ImportOperation,
-        responses=error_responses(400, 403, 404, 413, 415, 422, write=ONCE),
+        responses=error_responses(400, 403, 404, 413, 415, 422, write=KEYED),
     )
     async def import_codes(
         self,
@@ -147,7 +146,7 @@ class CodesController(Controller):
         description="Without an `Idempotency-Key` a code deleted already answers 404; with one, a retry gets"
         " the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 422, write=ONCE),
+        responses=error_responses(400, 403, 404, 422, write=KEYED),
     )
     async def delete_code(
         self,

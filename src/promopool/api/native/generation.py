@@ -19,7 +19,7 @@ from promopool.api.deps import (
     StoreDep,
     replayed_headers,
 )
-from promopool.api.native.openapi import ONCE, Documented, error_responses
+from promopool.api.native.openapi import KEYED, Documented, error_responses
 from promopool.api.native.schemas import GenerateCodes, JobOut
 from promopool.domain.generation import CodeSpec
 from promopool.domain.jobs import JobState
@@ -56,7 +56,7 @@ class GenerationController(Controller):
         status_code=202,
         responses={
             201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
-            **error_responses(400, 403, 404, 409, 413, 422, write=ONCE),
+            **error_responses(400, 403, 404, 409, 413, 422, write=KEYED),
         },
     )
     async def generate(

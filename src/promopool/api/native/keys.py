@@ -15,7 +15,7 @@ from litestar.params import JSONBody, PathParameter
 
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, StoreDep, replayed_headers
-from promopool.api.native.openapi import BEARER, ONCE, Documented, error_responses
+from promopool.api.native.openapi import BEARER, KEYED, Documented, error_responses
 from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import Name
 from promopool.domain import ApiKeyInfo, NewApiKey
@@ -95,7 +95,7 @@ class KeysController(Controller):
         " (201, `Idempotent-Replayed: true`) with `api_key` null: the secret cannot be shown twice. A"
         " client that lost the first answer revokes that key (its `id`) and creates another. Without a key a"
         " retry creates a second key.",
-        responses=error_responses(400, 403, 413, 422, write=ONCE),
+        responses=error_responses(400, 403, 413, 422, write=KEYED),
         operation_class=Documented,
     )
     async def create_key(
@@ -118,7 +118,7 @@ class KeysController(Controller):
         " (409 `last_api_key`): create its replacement first. Without an `Idempotency-Key` a key revoked"
         " already answers 404; with one, a retry gets the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 409, 422, write=ONCE),
+        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
         operation_class=Documented,
     )
     async def revoke_key(

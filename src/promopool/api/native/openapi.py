@@ -88,12 +88,9 @@ WRITE_UNAVAILABLE = (
     " (`storage_busy`, with `Retry-After`). The outcome of this write is unknown: it may have been done."
 )
 KEYED = (
-    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer"
-    " (`replayed`); if not, it is done now. Without a key a retry may do it twice."
-)
-ONCE = (
-    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer (status and"
-    " body, with an `Idempotent-Replayed: true` header) and nothing is done again; if not, it is done now."
+    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer (with an"
+    " `Idempotent-Replayed: true` header) and nothing is done again; if not, it is done now. Without a key a"
+    " retry may do it twice."
 )
 REPEATABLE = "Repeating it as it is is safe: {}."
 

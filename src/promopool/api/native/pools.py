@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 
 from promopool import service
 from promopool.api.deps import REPLAYED, AccountDep, IdempotencyKey, PoolId, StoreDep, replayed_headers
-from promopool.api.native.openapi import BEARER, KEYED, ONCE, Documented, error_responses
+from promopool.api.native.openapi import BEARER, KEYED, Documented, error_responses
 from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import DeliveryOut, PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
@@ -91,7 +91,7 @@ class PoolsController(Controller):
         " either (clearing the threshold removes the alert and its URL). A refused value changes nothing."
         " With an `Idempotency-Key` the same body again gets the first answer (`Idempotent-Replayed: true`),"
         " another body with that key 422 `idempotency_key_reused`.",
-        responses=error_responses(400, 403, 404, 413, 422, write=ONCE),
+        responses=error_responses(400, 403, 404, 413, 422, write=KEYED),
     )
     async def update_pool(
         self,
@@ -135,7 +135,7 @@ class PoolsController(Controller):
         description="Without an `Idempotency-Key` a pool deleted already answers 404; with one, a retry gets"
         " the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 422, write=ONCE),
+        responses=error_responses(400, 403, 404, 422, write=KEYED),
     )
     async def delete_pool(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, idempotency_key: IdempotencyKey = None
