@@ -92,10 +92,13 @@ def test_every_native_write_says_what_a_503_means(openapi: dict[str, Any]) -> No
         "patch /v1/pools/{pool_id}",
         "post /v1/codes/redeem",
         "post /v1/keys",
+        "post /v1/leases/{lease_id}/confirm",
+        "post /v1/leases/{lease_id}/release",
         "post /v1/pools",
         "post /v1/pools/{pool_id}/claim",
         "post /v1/pools/{pool_id}/codes",
         "post /v1/pools/{pool_id}/generate",
+        "post /v1/pools/{pool_id}/webhook/test",
         "post /v1/redemptions/{redemption_id}/rollback",
     ]
 

@@ -105,11 +105,50 @@ async def revoke_key(client: Client, tenant: Tenant) -> Keyed:
     return Keyed("DELETE", f"/v1/keys/{first}", other_url=f"/v1/keys/{second}")
 
 
+async def lease(client: Client, tenant: Tenant) -> int:
+    url = f"/v1/pools/{tenant.pool.id}/claim?lease_seconds=600"
+    claimed = await client.post(url, headers=tenant.headers)
+    return int(claimed.json()["lease"]["id"])
+
+
+async def confirm_lease(client: Client, tenant: Tenant) -> Keyed:
+    first, second = await lease(client, tenant), await lease(client, tenant)
+    return Keyed("POST", f"/v1/leases/{first}/confirm", other_url=f"/v1/leases/{second}/confirm")
+
+
+async def release_lease(client: Client, tenant: Tenant) -> Keyed:
+    first, second = await lease(client, tenant), await lease(client, tenant)
+    return Keyed("POST", f"/v1/leases/{first}/release", other_url=f"/v1/leases/{second}/release")
+
+
+async def webhook_test(client: Client, tenant: Tenant) -> Keyed:
+    alert = {"low_stock_threshold": 2, "webhook_url": "https://shop.example/hook"}
+    urls = []
+    for pool in (tenant.pool.id, await second_pool(client, tenant)):
+        assert (
+            await client.patch(f"/v1/pools/{pool}", json=alert, headers=tenant.headers)
+        ).status_code == 200
+        urls.append(f"/v1/pools/{pool}/webhook/test")
+    return Keyed("POST", urls[0], other_url=urls[1])
+
+
 async def create_pool(client: Client, tenant: Tenant) -> Keyed:
     return Keyed("POST", "/v1/pools", {"name": "spring"}, other_body={"name": "autumn"})
 
 
-CASES = [patch_pool, delete_pool, delete_code, generate, import_json, import_text, create_key, revoke_key]
+CASES = [
+    patch_pool,
+    delete_pool,
+    delete_code,
+    generate,
+    import_json,
+    import_text,
+    create_key,
+    revoke_key,
+    confirm_lease,
+    release_lease,
+    webhook_test,
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
@@ -259,6 +298,24 @@ async def test_a_keyed_import_that_broke_off_is_finished_by_its_retry(store: Sto
     assert again.replayed and again.value == retried.value
     pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
     assert pool.counts.total == 10 + 3
+
+
+async def test_a_keyed_test_event_is_queued_once(client: Client, store: Store, tenant: Tenant) -> None:
+    route = await webhook_test(client, tenant)
+    for _ in range(3):
+        sent = await send(client, tenant, route.method, route.url, None, "ping", route.content_type)
+        assert sent.status_code == 202, sent.text
+    deliveries = await store.list_deliveries(pool_id=tenant.pool.id, limit=10)
+    assert [d.event for d in deliveries] == ["test"]
+
+
+async def test_a_keyed_release_gives_the_code_back_once(client: Client, tenant: Tenant) -> None:
+    lease_id = await lease(client, tenant)
+    url = f"/v1/leases/{lease_id}/release"
+    first, again = [await send(client, tenant, "POST", url, None, "rel", "") for _ in range(2)]
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    pool = (await client.get(f"/v1/pools/{tenant.pool.id}", headers=tenant.headers)).json()
+    assert (pool["counts"]["available"], pool["counts"]["issued"]) == (10, 0)
 
 
 async def test_a_refused_request_keeps_no_key(client: Client, tenant: Tenant) -> None:

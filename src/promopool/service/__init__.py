@@ -64,7 +64,14 @@ from promopool.service.generation import (
     start_generation_once,
 )
 from promopool.service.jobs import JobRunner, fail_stale_jobs, get_job
-from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
+from promopool.service.leases import (
+    confirm_lease,
+    confirm_lease_once,
+    expire_leases,
+    get_lease,
+    release_lease,
+    release_lease_once,
+)
 from promopool.service.paging import MAX_PAGE, Page
 from promopool.service.pools import (
     create_pool,
@@ -137,6 +144,7 @@ __all__ = [
     "code_history",
     "code_pages",
     "confirm_lease",
+    "confirm_lease_once",
     "copy_database",
     "create_account",
     "create_api_key",
@@ -187,6 +195,7 @@ __all__ = [
     "purge_pool",
     "redeem",
     "release_lease",
+    "release_lease_once",
     "revoke_key",
     "revoke_key_once",
     "rollback_redemption",

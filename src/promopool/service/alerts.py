@@ -108,18 +108,26 @@ def _given(value: object) -> tuple[bool, object]:
     return (False, None) if value is KEEP else (True, value)
 
 
-async def send_test_event(store: Store, *, account: Account, pool_id: int) -> Delivery:
-    """Queue a ``test`` event to the pool's webhook URL, sent and retried like any other delivery; Conflict
-    when the pool has no webhook URL."""
+async def send_test_event(
+    store: Store, *, account: Account, pool_id: int, idempotency_key: str | None = None
+) -> Once[Delivery]:
+    """Queue a ``test`` event to the pool's webhook URL, sent and retried like any other delivery, once per
+    Idempotency-Key; Conflict when the pool has no webhook URL."""
     check_writable(account)
+    request = keyed(check_idempotency_key(idempotency_key))
     pool = await get_pool(store, account=account, pool_id=pool_id)
     alert = await store.get_pool_alert(pool_id=pool_id)
     if alert is None or alert.webhook_url is None:
         raise Conflict(f"pool {pool_id} has no webhook URL: set webhook_url first")
     await webhook_secret(store, account=account)
     data = {"pool_id": pool.id, "pool_name": pool.name, "threshold": alert.threshold}
-    return await store.enqueue_delivery(
-        account_id=account.id, pool_id=pool_id, event=TEST_EVENT, url=alert.webhook_url, data=data
+    return await store.enqueue_test_event(
+        account_id=account.id,
+        pool_id=pool_id,
+        event=TEST_EVENT,
+        url=alert.webhook_url,
+        data=data,
+        request=request,
     )
 
 

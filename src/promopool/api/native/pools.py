@@ -122,11 +122,17 @@ class PoolsController(Controller):
         status_code=202,
         summary="Send a test event to the pool's webhook URL",
         description="Queues a `test` event, signed and retried like every delivery; 409 when the pool has no"
-        " webhook URL.",
-        responses=error_responses(400, 403, 404, 409, write="A retry may queue a second test event."),
+        " webhook URL. With an `Idempotency-Key` a retry queues no second event and gets the first answer"
+        " (`Idempotent-Replayed: true`).",
+        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
     )
-    async def send_test_event(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> DeliveryOut:
-        return DeliveryOut.of(await service.send_test_event(store, account=account, pool_id=pool_id))
+    async def send_test_event(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, idempotency_key: IdempotencyKey = None
+    ) -> Response[DeliveryOut]:
+        sent = await service.send_test_event(
+            store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
+        )
+        return Response(DeliveryOut.of(sent.value), status_code=202, headers=replayed_headers(sent.replayed))
 
     @delete(
         "/{pool_id:int}",

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from promopool.domain import Pool, PoolSettings
-from promopool.domain.alerts import PoolAlert
+from promopool.domain.alerts import Delivery, PoolAlert
 from promopool.domain.errors import PoolNotFound
 from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.normalization import Normalization, collision_error, collisions
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.ops import idempotency
-from promopool.storage.ops.alerts import get_pool_alert, set_pool_alert
+from promopool.storage.ops.alerts import enqueue_delivery, get_pool_alert, set_pool_alert
 from promopool.storage.rows import POOL_COLUMNS, pool_of
 
 T = TypeVar("T")
@@ -210,6 +210,25 @@ class Pools(StoreCore):
         kind = tuple[Pool, PoolAlert | None]
         scope = idempotency.update_pool_scope(pool_id)
         return await self._driver.write(once_in_pool(account_id, pool_id, request, scope, now, op, kind))
+
+    async def enqueue_test_event(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        event: str,
+        url: str,
+        data: dict[str, Any],
+        request: Keyed | None,
+    ) -> Once[Delivery]:
+        """``enqueue_delivery`` of a test event, once per keyed request (the first delivery answered
+        again, replayed)."""
+        now = self.clock()
+        write = enqueue_delivery(account_id, pool_id, event, url, data, now)
+        scope = idempotency.webhook_test_scope(pool_id)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, now, write, Delivery)
+        )
 
     async def delete_pool(self, *, account_id: int, pool_id: int, request: Keyed | None = None) -> Once[bool]:
         """Delete the pool with its codes, once per keyed request; PoolNotFound."""
