@@ -332,5 +332,7 @@ async def delete_code(
     await get_pool(store, account=account, pool_id=pool_id)
     if invalid_reason(value):
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
-    deleted = await store.delete_code(account_id=account.id, pool_id=pool_id, value=value, request=request)
+    deleted = await store.delete_code_once(
+        account_id=account.id, pool_id=pool_id, value=value, request=request
+    )
     return deleted.replayed

@@ -17,12 +17,14 @@ from promopool.api.deps import (
     SettingsDep,
     StoreDep,
     limited_stream,
+    no_content,
     read_limited,
     replayed_headers,
 )
 from promopool.api.native.openapi import (
     BEARER,
     KEYED,
+    NO_CONTENT,
     Documented,
     ImportOperation,
     error_responses,
@@ -146,7 +148,7 @@ class CodesController(Controller):
         description="Without an `Idempotency-Key` a code deleted already answers 404; with one, a retry gets"
         " the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 422, write=KEYED),
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 422, write=KEYED)},
     )
     async def delete_code(
         self,
@@ -159,7 +161,7 @@ class CodesController(Controller):
         replayed = await service.delete_code(
             store, account=account, pool_id=pool_id, value=code, idempotency_key=idempotency_key
         )
-        return Response(None, status_code=204, headers=replayed_headers(replayed))
+        return no_content(replayed)
 
     @post(
         "/claim",

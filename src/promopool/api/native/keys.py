@@ -14,8 +14,8 @@ from litestar import Controller, Response, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from promopool import service
-from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, StoreDep, replayed_headers
-from promopool.api.native.openapi import BEARER, KEYED, Documented, error_responses
+from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, StoreDep, no_content, replayed_headers
+from promopool.api.native.openapi import BEARER, KEYED, NO_CONTENT, Documented, error_responses
 from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import Name
 from promopool.domain import ApiKeyInfo, NewApiKey
@@ -118,7 +118,7 @@ class KeysController(Controller):
         " (409 `last_api_key`): create its replacement first. Without an `Idempotency-Key` a key revoked"
         " already answers 404; with one, a retry gets the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 409, 422, write=KEYED)},
         operation_class=Documented,
     )
     async def revoke_key(
@@ -127,4 +127,4 @@ class KeysController(Controller):
         revoked = await service.revoke_key_once(
             store, account=account, key_id=key_id, idempotency_key=idempotency_key
         )
-        return Response(None, status_code=204, headers=replayed_headers(revoked.replayed))
+        return no_content(revoked.replayed)

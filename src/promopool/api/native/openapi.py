@@ -93,6 +93,12 @@ KEYED = (
     " retry may do it twice."
 )
 REPEATABLE = "Repeating it as it is is safe: {}."
+# A keyed DELETE answers a Response[None], which the framework would document with a JSON body: no body.
+NO_CONTENT = {
+    204: ResponseSpec(
+        None, description="Done; with an `Idempotency-Key` done before, `Idempotent-Replayed: true`."
+    )
+}
 
 
 def error_responses(*statuses: int, write: str | None = None) -> dict[int, ResponseSpec]:

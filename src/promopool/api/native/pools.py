@@ -8,8 +8,16 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from promopool import service
-from promopool.api.deps import REPLAYED, AccountDep, IdempotencyKey, PoolId, StoreDep, replayed_headers
-from promopool.api.native.openapi import BEARER, KEYED, Documented, error_responses
+from promopool.api.deps import (
+    REPLAYED,
+    AccountDep,
+    IdempotencyKey,
+    PoolId,
+    StoreDep,
+    no_content,
+    replayed_headers,
+)
+from promopool.api.native.openapi import BEARER, KEYED, NO_CONTENT, Documented, error_responses
 from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import DeliveryOut, PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
@@ -141,7 +149,7 @@ class PoolsController(Controller):
         description="Without an `Idempotency-Key` a pool deleted already answers 404; with one, a retry gets"
         " the first answer (204, `Idempotent-Replayed: true`).",
         status_code=204,
-        responses=error_responses(400, 403, 404, 422, write=KEYED),
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 422, write=KEYED)},
     )
     async def delete_pool(
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, idempotency_key: IdempotencyKey = None
@@ -149,4 +157,4 @@ class PoolsController(Controller):
         replayed = await service.delete_pool(
             store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
         )
-        return Response(None, status_code=204, headers=replayed_headers(replayed))
+        return no_content(replayed)

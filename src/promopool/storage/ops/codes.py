@@ -198,7 +198,7 @@ def insert_first_codes(
         raise PoolNotFound(pool_id)
     scope = idempotency.import_scope(pool_id)
     earlier = yield from idempotency.reserve_request(account_id, request, scope, now)
-    if earlier is not None and earlier.answer is not None:
+    if earlier is not None and earlier.answer is not None:  # else an import that never finished: resumed
         replayed: ImportReport = idempotency.decode(earlier.answer, ImportReport)
         return replayed
     return (yield from insert_codes(pool_id, values, now, False, states))
@@ -242,15 +242,18 @@ class Codes(StoreCore):
     async def get_code(self, *, pool_id: int, value: str) -> Code | None:
         return await self._driver.read(get_code(pool_id, value))
 
-    async def delete_code(
-        self, *, account_id: int, pool_id: int, value: str, request: Keyed | None = None
+    async def delete_code(self, *, pool_id: int, value: str) -> bool:
+        return bool(await self._driver.write(delete_codes(pool_id, [value])))
+
+    async def delete_code_once(
+        self, *, account_id: int, pool_id: int, value: str, request: Keyed | None
     ) -> Once[bool]:
         """Delete one code of the account's pool, once per keyed request; CodeNotFound, PoolNotFound."""
         scope = idempotency.delete_code_scope(pool_id)
-        op = once_in_pool(
-            account_id, pool_id, request, scope, self.clock(), delete_code(pool_id, value), bool
+        write = delete_code(pool_id, value)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, self.clock(), write, bool)
         )
-        return await self._driver.write(op)
 
     async def insert_first_codes(
         self,

@@ -16,7 +16,7 @@ In the write's transaction, after the pool's row (the lock order) and before any
 
 A request of several transactions (an import, batch by batch) reserves its key in the first and records its
 answer at the end (``finish``): a record without an answer is an unfinished request, which a retry with the
-same key and request resumes (``Earlier.unfinished``).
+same key and request resumes.
 """
 
 from __future__ import annotations
@@ -123,12 +123,9 @@ class Earlier:
     answer: str | None = None
 
     def same_request(self, scope: str, fingerprint: str | None) -> bool:
-        return (self.scope, self.fingerprint) == (scope, fingerprint)
-
-    @property
-    def unfinished(self) -> bool:
-        """Reserved by a request of several transactions that has not recorded its answer (yet)."""
-        return self.answer is None and self.result_id is None
+        # A record without a fingerprint is of a scope that needs none (claims, redeems) or from before
+        # migration 0012 (a pool created then): its scope decides, as it did.
+        return self.scope == scope and self.fingerprint in (None, fingerprint)
 
 
 RESERVE = SQL(
