@@ -356,14 +356,14 @@ def pools_set(
         raise typer.BadParameter("--clear-alert takes no --low-stock-threshold or --webhook-url")
 
     async def work(store: Store) -> PoolAlert | None:
-        _, alert = await service.update_pool_and_alert(
+        changed = await service.update_pool_and_alert(
             store,
             account=await _account(store, account),
             pool_id=pool_id,
             threshold=None if clear_alert else KEEP if low_stock_threshold is None else low_stock_threshold,
             webhook_url=KEEP if webhook_url is None else webhook_url,
         )
-        return alert
+        return changed.value[1]
 
     alert = _run(_settings(ctx), work)
     document = {

@@ -12,9 +12,12 @@ from promopool.service.accounts import (
     create_account,
     create_api_key,
     create_key,
+    create_key_once,
     ensure_default_account,
     list_keys,
+    list_keys_page,
     revoke_key,
+    revoke_key_once,
 )
 from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
 from promopool.service.alerts import (
@@ -39,7 +42,15 @@ from promopool.service.claims import (
     purge_idempotency_keys,
     recorded_claim_many,
 )
-from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.codes import (
+    IMPORT_BATCH,
+    delete_code,
+    get_code,
+    import_codes,
+    import_codes_once,
+    list_codes,
+    list_codes_page,
+)
 from promopool.service.copying import CopyReport, copy_database
 from promopool.service.devices import (
     account_by_public_key,
@@ -53,15 +64,25 @@ from promopool.service.generation import (
     generate_codes,
     run_generation,
     start_generation,
+    start_generation_once,
 )
 from promopool.service.jobs import JobRunner, cli_runs, counted_cli_run, fail_stale_jobs, get_job
-from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
+from promopool.service.leases import (
+    confirm_lease,
+    confirm_lease_once,
+    expire_leases,
+    get_lease,
+    release_lease,
+    release_lease_once,
+)
+from promopool.service.paging import MAX_PAGE, Page
 from promopool.service.pools import (
     create_pool,
     create_pool_once,
     delete_pool,
     get_pool,
     list_pools,
+    list_pools_page,
     update_pool,
 )
 from promopool.service.profiles import (
@@ -90,6 +111,7 @@ from promopool.service.recipients import recipient_codes
 from promopool.service.redemptions import (
     get_redemption,
     list_redemptions,
+    list_redemptions_page,
     redeem,
     rollback_redemption,
     validate_code,
@@ -111,6 +133,7 @@ __all__ = [
     "CopyReport",
     "ImportResult",
     "JobRunner",
+    "Page",
     "PoolTrend",
     "WebhookSender",
     "account_by_public_key",
@@ -128,11 +151,13 @@ __all__ = [
     "code_history",
     "code_pages",
     "confirm_lease",
+    "confirm_lease_once",
     "copy_database",
     "counted_cli_run",
     "create_account",
     "create_api_key",
     "create_key",
+    "create_key_once",
     "create_pool",
     "create_pool_once",
     "create_pool_with_alert",
@@ -160,13 +185,18 @@ __all__ = [
     "get_profile_database",
     "get_redemption",
     "import_codes",
+    "import_codes_once",
     "import_each",
     "list_codes",
+    "list_codes_page",
     "list_deliveries",
     "list_keys",
+    "list_keys_page",
     "list_low_stock_alerts",
     "list_pools",
+    "list_pools_page",
     "list_redemptions",
+    "list_redemptions_page",
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
@@ -175,7 +205,9 @@ __all__ = [
     "recorded_claim_many",
     "redeem",
     "release_lease",
+    "release_lease_once",
     "revoke_key",
+    "revoke_key_once",
     "rollback_redemption",
     "rotate_webhook_secret",
     "run_generation",
@@ -184,6 +216,7 @@ __all__ = [
     "set_code_expiry",
     "set_low_stock_alert",
     "start_generation",
+    "start_generation_once",
     "update_pool",
     "update_pool_and_alert",
     "validate_code",

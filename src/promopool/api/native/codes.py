@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,17 +17,20 @@ from promopool.api.deps import (
     SettingsDep,
     StoreDep,
     limited_stream,
+    no_content,
     read_limited,
+    replayed_headers,
 )
 from promopool.api.native.openapi import (
     BEARER,
     KEYED,
-    REPEATABLE,
+    NO_CONTENT,
     Documented,
     ImportOperation,
     OptionalBodyOperation,
     error_responses,
 )
+from promopool.api.native.paging import Cursor, Limit, decode_cursor, encode_cursor
 from promopool.api.native.recipients import RecipientClaimsOut
 from promopool.api.native.schemas import (
     BulkClaimOut,
@@ -58,6 +59,11 @@ and counted as `duplicates`. A code must be 1-128 characters without control cha
 whitespace is stripped. By default an upload with any invalid code is refused whole (400, nothing stored);
 with `skip_invalid=true` invalid codes are skipped and counted instead. Text uploads stream in constant
 memory and commit in batches of 10,000.
+
+With an `Idempotency-Key` the upload is read whole before anything is stored; the same upload again with the
+key gets the first report (`Idempotent-Replayed: true`) and stores nothing, another upload with it 422
+`idempotency_key_reused`. A keyed import that broke off (a crash, a lost connection) is done again by its
+retry: the codes the first attempt stored are counted as `duplicates`, each code is stored once.
 """
 
 
@@ -89,17 +95,6 @@ recipient that has no code yet, 409 `pool_exhausted` and nothing is taken.
 """
 
 
-def _encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid cursor", field="cursor") from None
-
-
 class CodesController(Controller):
     path = "/v1/pools/{pool_id:int}"
     tags = ["codes"]
@@ -112,14 +107,7 @@ class CodesController(Controller):
         status_code=200,
         request_max_body_size=None,  # enforced per content type below
         operation_class=ImportOperation,
-        responses=error_responses(
-            400,
-            403,
-            404,
-            413,
-            415,
-            write=REPEATABLE.format("codes the pool holds already are skipped as duplicates"),
-        ),
+        responses=error_responses(400, 403, 404, 413, 415, 422, write=KEYED),
     )
     async def import_codes(
         self,
@@ -129,7 +117,8 @@ class CodesController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         skip_invalid: FromQuery[bool] = False,
-    ) -> ImportOut:
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ImportOut]:
         media_type = request.content_type[0]
         values: AsyncIterator[str] | AsyncIterator[str | StateFields] | list[str]
         ignore_blank = False
@@ -148,15 +137,16 @@ class CodesController(Controller):
                 status_code=415,
                 detail="send codes as application/json, text/plain or text/csv",
             )
-        report = await service.import_codes(
+        report = await service.import_codes_once(
             store,
             account=account,
             pool_id=pool_id,
             values=values,
             strict=not skip_invalid,
             ignore_blank=ignore_blank,
+            idempotency_key=idempotency_key,
         )
-        return ImportOut.of(report)
+        return Response(ImportOut.of(report.value), headers=replayed_headers(report.replayed))
 
     @get(
         "/codes",
@@ -170,18 +160,15 @@ class CodesController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         state_filter: Annotated[CodeState | None, QueryParameter(name="state")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
-        cursor: Annotated[
-            str | None,
-            QueryParameter(pattern="^[A-Za-z0-9_-]*$", description="`next_cursor` of the previous page."),
-        ] = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> CodePage:
-        after = None if cursor is None else _decode_cursor(cursor)
-        codes = await service.list_codes(
+        after = None if cursor is None else decode_cursor(cursor)
+        page = await service.list_codes_page(
             store, account=account, pool_id=pool_id, state=state_filter, after=after, limit=limit
         )
-        next_cursor = _encode_cursor(codes[-1].value) if len(codes) == limit else None
-        return CodePage(codes=[CodeOut.of(c) for c in codes], next_cursor=next_cursor)
+        next_cursor = encode_cursor(page.items[-1].value) if page.has_more else None
+        return CodePage([CodeOut.of(c) for c in page.items], next_cursor=next_cursor, has_more=page.has_more)
 
     @get(
         "/codes/{code:str}",
@@ -198,14 +185,23 @@ class CodesController(Controller):
         "/codes/{code:str}",
         operation_class=Documented,
         summary="Delete one code",
-        responses=error_responses(
-            400, 403, 404, write=REPEATABLE.format("a code deleted already answers 404")
-        ),
+        description="Without an `Idempotency-Key` a code deleted already answers 404; with one, a retry gets"
+        " the first answer (204, `Idempotent-Replayed: true`).",
+        status_code=204,
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 422, write=KEYED)},
     )
     async def delete_code(
-        self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
-    ) -> None:
-        await service.delete_code(store, account=account, pool_id=pool_id, value=code)
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        pool_id: PoolId,
+        code: FromPath[str],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[None]:
+        replayed = await service.delete_code(
+            store, account=account, pool_id=pool_id, value=code, idempotency_key=idempotency_key
+        )
+        return no_content(replayed)
 
     @post(
         "/claim",
@@ -258,11 +254,7 @@ class CodesController(Controller):
                     recipient=options.recipient,
                 )
             )
-        return Response(out, headers=_replayed(out.replayed))
-
-
-def _replayed(replayed: bool) -> dict[str, str] | None:
-    return {"Idempotent-Replayed": "true"} if replayed else None
+        return Response(out, headers=replayed_headers(out.replayed))
 
 
 async def _claim_many(
@@ -285,4 +277,4 @@ async def _claim_many(
         partial=body.partial,
         idempotency_key=idempotency_key,
     )
-    return Response(BulkClaimOut.of(claimed), headers=_replayed(claimed.replayed))
+    return Response(BulkClaimOut.of(claimed), headers=replayed_headers(claimed.replayed))

@@ -116,7 +116,9 @@ EXAMPLES: dict[str, Examples] = {
     "V1AccountGetAccount": Examples(
         responses={200: {"id": 1, "name": "default", "public_key": "pk_4f2a9c81e0", "created_at": AT}}
     ),
-    "V1PoolsListPools": Examples(responses={200: {"pools": [POOL]}}),
+    "V1PoolsListPools": Examples(
+        responses={200: {"pools": [POOL], "next_cursor": "Nw", "has_more": True}}  # "Nw": after pool 7
+    ),
     "V1KeysListKeys": Examples(
         responses={
             200: {
@@ -130,7 +132,9 @@ EXAMPLES: dict[str, Examples] = {
                         "fingerprint": "9c41d07be2a3",
                         "last_used_at": None,
                     },
-                ]
+                ],
+                "next_cursor": None,
+                "has_more": False,
             }
         }
     ),
@@ -191,7 +195,7 @@ EXAMPLES: dict[str, Examples] = {
     "V1PoolsPoolIdCodesGetCode": Examples(responses={200: CODE}),
     "V1PoolsPoolIdCodesDeleteCode": Examples(responses={204: None}),
     "V1PoolsPoolIdCodesListCodes": Examples(
-        responses={200: {"codes": [CODE], "next_cursor": "U1BSSU5HLTdLUTMtWE05UA"}}
+        responses={200: {"codes": [CODE], "next_cursor": "U1BSSU5HLTdLUTMtWE05UA", "has_more": True}}
     ),
     "V1PoolsPoolIdCodesImportCodes": Examples(
         requests={
@@ -211,7 +215,9 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "V1RedemptionsRedemptionIdGetRedemption": Examples(responses={200: REDEMPTION}),
     "V1PoolsPoolIdCodesRedemptionsListRedemptions": Examples(
-        responses={200: {"redemptions": [REDEMPTION], "next_after": None}}
+        responses={
+            200: {"redemptions": [REDEMPTION], "next_cursor": None, "has_more": False, "next_after": None}
+        }
     ),
     "V1CodesRedeemRedeem": Examples(
         requests={JSON: REDEEM},

@@ -89,10 +89,17 @@ WRITE_UNAVAILABLE = (
     " (`storage_busy`, with `Retry-After`). The outcome of this write is unknown: it may have been done."
 )
 KEYED = (
-    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer"
-    " (`replayed`); if not, it is done now. Without a key a retry may do it twice."
+    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer (with an"
+    " `Idempotent-Replayed: true` header) and nothing is done again; if not, it is done now. Without a key a"
+    " retry may do it twice."
 )
 REPEATABLE = "Repeating it as it is is safe: {}."
+# A keyed DELETE answers a Response[None], which the framework would document with a JSON body: no body.
+NO_CONTENT = {
+    204: ResponseSpec(
+        None, description="Done; with an `Idempotency-Key` done before, `Idempotent-Replayed: true`."
+    )
+}
 
 
 def error_responses(*statuses: int, write: str | None = None) -> dict[int, ResponseSpec]:

@@ -11,11 +11,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import PathParameter
 
 from promopool import service
 from promopool.api.deps import AccountDep, StoreDep
 from promopool.api.native.openapi import BEARER, Documented, error_responses
+from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import VISIBLE_TEXT, LeaseOut
 from promopool.domain import Claimed, CodeState, Lease
 from promopool.domain.recipients import MAX_RECIPIENT, Held
@@ -90,11 +91,6 @@ RecipientPath = Annotated[
         description="The recipient, as named in claims (percent-encoded in the path).",
     ),
 ]
-# The cursor is the last pool id of the page: a recipient holds at most one code per pool.
-Cursor = Annotated[
-    str | None,
-    QueryParameter(pattern="^[0-9]{1,16}$", description="`next_cursor` of the previous page."),
-]
 
 
 class RecipientsController(Controller):
@@ -116,14 +112,17 @@ class RecipientsController(Controller):
         store: StoreDep,
         account: AccountDep,
         recipient: RecipientPath,
-        limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
+        limit: Limit = 100,
         cursor: Cursor = None,
     ) -> RecipientCodesPage:
-        after = 0 if cursor is None else int(cursor)
-        found, more = await service.recipient_codes(
-            store, account=account, recipient=recipient, after_pool=after, limit=limit
+        # The cursor is the page's last pool id: a recipient holds at most one code per pool.
+        page = await service.recipient_codes(
+            store, account=account, recipient=recipient, after_pool=id_after(cursor) or 0, limit=limit
         )
-        next_cursor = str(found[-1].code.pool_id) if more else None
+        next_cursor = encode_cursor(page.items[-1].code.pool_id) if page.has_more else None
         return RecipientCodesPage(
-            recipient=recipient, codes=[HeldOut.of(h) for h in found], next_cursor=next_cursor, has_more=more
+            recipient=recipient,
+            codes=[HeldOut.of(h) for h in page.items],
+            next_cursor=next_cursor,
+            has_more=page.has_more,
         )

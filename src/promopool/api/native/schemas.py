@@ -134,6 +134,8 @@ class PoolOut(msgspec.Struct):
 
 class PoolList(msgspec.Struct):
     pools: list[PoolOut]
+    next_cursor: str | None = None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool = False
 
 
 class DeliveryOut(msgspec.Struct):
@@ -184,7 +186,8 @@ class CodeOut(msgspec.Struct):
 
 class CodePage(msgspec.Struct):
     codes: list[CodeOut]
-    next_cursor: str | None
+    next_cursor: str | None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool = False
 
 
 class ImportCodes(msgspec.Struct, forbid_unknown_fields=True):
@@ -419,7 +422,9 @@ class RedeemOut(msgspec.Struct):
 
 class RedemptionPage(msgspec.Struct):
     redemptions: list[RedemptionOut]
-    next_after: int | None
+    next_cursor: str | None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool
+    next_after: int | None  # deprecated: the last id, for the deprecated `after`; use next_cursor
 
 
 # -- generation, jobs ------------------------------------------------------------------------------------

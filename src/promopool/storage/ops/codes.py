@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from promopool.domain import Code, CodeState
-from promopool.domain.errors import PoolNotFound
+from promopool.domain import Code, CodeState, ImportReport
+from promopool.domain.errors import CodeNotFound, PoolNotFound
 from promopool.domain.export import ExportRow, holder_keys
+from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.normalization import lookup_key, new_values
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
+from promopool.storage.ops import idempotency
 from promopool.storage.ops.holders import profile_id
-from promopool.storage.ops.pools import lock_pool, locked_pool
+from promopool.storage.ops.pools import lock_pool, locked_pool, once_in_pool
 from promopool.storage.rows import CODE_COLUMNS, code_of, normalization_of
 
 
@@ -185,6 +187,35 @@ def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = N
     return len(rows)
 
 
+def delete_code(pool_id: int, value: str) -> Op[bool]:
+    """Delete one code; CodeNotFound when the pool has none such (raised: a keyed delete keeps no key)."""
+    if not (yield from delete_codes(pool_id, [value])):
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    return True
+
+
+def insert_first_codes(
+    account_id: int,
+    pool_id: int,
+    values: Sequence[str],
+    now: datetime,
+    request: Keyed,
+    states: Sequence[ExportRow] | None = None,
+) -> Op[int | ImportReport]:
+    """A keyed import's first batch: the key reserved with it (under the pool's row), then ``insert_codes``;
+    how many were inserted, or the first answer when the import was done before (nothing inserted). A key
+    reserved by an import that never finished (a crash, a broken upload) is taken over: the retry imports
+    again, the codes stored before count as duplicates."""
+    if not (yield from lock_pool(pool_id, account_id)):
+        raise PoolNotFound(pool_id)
+    scope = idempotency.import_scope(pool_id)
+    earlier = yield from idempotency.reserve_request(account_id, request, scope, now)
+    if earlier is not None and earlier.answer is not None:  # else an import that never finished: resumed
+        replayed: ImportReport = idempotency.decode(earlier.answer, ImportReport)
+        return replayed
+    return (yield from insert_codes(pool_id, values, now, False, states))
+
+
 def purge_available(account_id: int, pool_id: int) -> Op[int | None]:
     """Delete the pool's available codes (those not handed out); how many, or None for no such pool."""
     if not (yield from lock_pool(pool_id, account_id)):
@@ -225,6 +256,41 @@ class Codes(StoreCore):
 
     async def delete_code(self, *, pool_id: int, value: str) -> bool:
         return bool(await self._driver.write(delete_codes(pool_id, [value])))
+
+    async def delete_code_once(
+        self, *, account_id: int, pool_id: int, value: str, request: Keyed | None
+    ) -> Once[bool]:
+        """Delete one code of the account's pool, once per keyed request; CodeNotFound, PoolNotFound."""
+        scope = idempotency.delete_code_scope(pool_id)
+        write = delete_code(pool_id, value)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, self.clock(), write, bool)
+        )
+
+    async def insert_first_codes(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        values: Sequence[str],
+        request: Keyed,
+        states: Sequence[ExportRow] | None = None,
+    ) -> int | ImportReport:
+        """``insert_codes`` as the first batch of a keyed import: the key reserved in its transaction; the
+        first answer instead (nothing inserted) when that import was answered before. IdempotencyKeyReused
+        when the key was used for another request."""
+        op = insert_first_codes(account_id, pool_id, values, self.clock(), request, states)
+        return await self._driver.write(op)
+
+    async def finish_import(
+        self, *, account_id: int, pool_id: int, request: Keyed, report: ImportReport
+    ) -> Once[ImportReport]:
+        """Keep ``report`` as the keyed import's answer (reserving the key if no batch did), unless a twin
+        kept one first: then that one, replayed."""
+        op = idempotency.finish(
+            account_id, request, idempotency.import_scope(pool_id), self.clock(), report, ImportReport
+        )
+        return await self._driver.write(op)
 
     async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
         """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were

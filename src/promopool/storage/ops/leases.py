@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from promopool.domain import Claimed, Lease, LeaseState
 from promopool.domain.errors import LeaseNotFound, PoolExhausted
+from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.leases import replayable, settled
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, Op
@@ -153,6 +154,17 @@ def requeue(pool_id: int, code_ids: list[int]) -> Op[None]:
         yield Execute(REQUEUED, pool_id, back)
 
 
+def end_lease_once(
+    account_id: int, lease_id: int, state: LeaseState, now: datetime, request: Keyed | None
+) -> Op[Once[Lease]]:
+    """``end_lease``, once per keyed request: the same request again gets the first answer."""
+    if request is not None:  # the pool's row before the key (the lock order)
+        yield from lock_pool((yield from lease_row(account_id, lease_id))["pool_id"])
+    scope = idempotency.lease_action_scope(state.value, lease_id)
+    write = end_lease(account_id, lease_id, state, now)
+    return (yield from idempotency.once(account_id, request, scope, now, write, Lease))
+
+
 class Leases(StoreCore):
     async def lease(
         self, *, account_id: int, pool_id: int, seconds: int, idempotency_key: str | None
@@ -163,15 +175,22 @@ class Leases(StoreCore):
         now = self.clock()
         return await self._driver.write(lease_code(account_id, pool_id, seconds, idempotency_key, now))
 
-    async def confirm_lease(self, *, account_id: int, lease_id: int) -> Lease:
+    async def confirm_lease(
+        self, *, account_id: int, lease_id: int, request: Keyed | None = None
+    ) -> Once[Lease]:
         """Keep the code issued. Confirming again is harmless; a lease that ran out raises LeaseExpired
-        (even before the sweep has put its code back), a released one LeaseReleased."""
-        return await self._driver.write(end_lease(account_id, lease_id, LeaseState.CONFIRMED, self.clock()))
+        (even before the sweep has put its code back), a released one LeaseReleased. Once per keyed
+        request."""
+        op = end_lease_once(account_id, lease_id, LeaseState.CONFIRMED, self.clock(), request)
+        return await self._driver.write(op)
 
-    async def release_lease(self, *, account_id: int, lease_id: int) -> Lease:
+    async def release_lease(
+        self, *, account_id: int, lease_id: int, request: Keyed | None = None
+    ) -> Once[Lease]:
         """Put the code back at the pool's tail. Releasing again is harmless; LeaseExpired or a Conflict for a
-        confirmed lease."""
-        return await self._driver.write(end_lease(account_id, lease_id, LeaseState.RELEASED, self.clock()))
+        confirmed lease. Once per keyed request."""
+        op = end_lease_once(account_id, lease_id, LeaseState.RELEASED, self.clock(), request)
+        return await self._driver.write(op)
 
     async def get_lease(self, *, account_id: int, lease_id: int) -> Lease | None:
         return await self._driver.read(get_lease(account_id, lease_id))

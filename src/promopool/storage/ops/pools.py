@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 from promopool.domain import Pool, PoolSettings
+from promopool.domain.alerts import Delivery, PoolAlert
 from promopool.domain.errors import PoolNotFound
+from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.normalization import Normalization, collision_error, collisions
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, Op
 from promopool.storage.ops import idempotency
+from promopool.storage.ops.alerts import enqueue_delivery, get_pool_alert, set_pool_alert
 from promopool.storage.rows import POOL_COLUMNS, POOL_SETTINGS, Row, normalization_of, pool_of
+
+T = TypeVar("T")
 
 
 def _settings(settings: PoolSettings) -> tuple[object, ...]:
@@ -38,15 +44,29 @@ def lock_pool(pool_id: int, account_id: int | None = None) -> Op[bool]:
     return (yield from locked_pool(pool_id, account_id)) is not None
 
 
+def once_in_pool(
+    account_id: int,
+    pool_id: int,
+    request: Keyed | None,
+    scope: str,
+    now: datetime,
+    write: Op[T],
+    kind: Any,
+) -> Op[Once[T]]:
+    """``idempotency.once`` for a write on a pool: the pool's row first (the lock order), then the key."""
+    if request is not None and not (yield from lock_pool(pool_id, account_id)):
+        raise PoolNotFound(pool_id)
+    return (yield from idempotency.once(account_id, request, scope, now, write, kind))
+
+
 def create_pool(
-    account_id: int, name: str, settings: PoolSettings, now: datetime, key: str | None
+    account_id: int, name: str, settings: PoolSettings, now: datetime, request: Keyed | None
 ) -> Op[tuple[Pool, bool]]:
-    """A new pool and False; with a key used before to create a pool, that pool and True (replayed)."""
-    if key is not None:
-        earlier = yield from idempotency.reserve_one(account_id, key, idempotency.CREATE_POOL_SCOPE, now)
+    """A new pool and False; with a key used before to create this pool, that pool and True (replayed)."""
+    if request is not None:
+        scope = idempotency.CREATE_POOL_SCOPE
+        earlier = yield from idempotency.reserve_request(account_id, request, scope, now)
         if earlier is not None:
-            if earlier.scope != idempotency.CREATE_POOL_SCOPE:
-                raise idempotency.key_reused(key)
             pool = yield from get_pool(account_id, earlier.result_id or 0)
             if pool is None:
                 raise PoolNotFound(earlier.result_id or 0)
@@ -60,14 +80,18 @@ def create_pool(
         now,
         *_settings(settings),
     )
-    if key is not None:
-        yield from idempotency.record(account_id, [(key, row["id"])])
+    if request is not None:
+        yield from idempotency.record(account_id, [(request.key, row["id"])])
     return pool_of(row), False
 
 
-def list_pools(account_id: int) -> Op[list[Pool]]:
-    rows = yield Fetch(f"SELECT {POOL_COLUMNS} FROM pools WHERE account_id = $1 ORDER BY id", account_id)
-    return [pool_of(row) for row in rows]
+def list_pools(account_id: int, after: int | None = None, limit: int | None = None) -> Op[list[Pool]]:
+    sql = f"SELECT {POOL_COLUMNS} FROM pools WHERE account_id = $1 AND id > $2 ORDER BY id"
+    args: list[object] = [account_id, after or 0]
+    if limit is not None:
+        sql += " LIMIT $3"
+        args.append(limit)
+    return [pool_of(row) for row in (yield Fetch(sql, *args))]
 
 
 def get_pool(account_id: int, pool_id: int) -> Op[Pool | None]:
@@ -108,23 +132,48 @@ def update_pool(account_id: int, pool_id: int, name: str, settings: PoolSettings
     return None if row is None else pool_of(row)
 
 
+AlertChange = tuple[int | None, str | None]  # a pool's new low-stock threshold and webhook URL
+
+
+def change_pool(
+    account_id: int, pool_id: int, name: str | None, settings: PoolSettings | None, alert: AlertChange | None
+) -> Op[tuple[Pool, PoolAlert | None]]:
+    """Change the pool's name and settings (when given) and its alert (when given), in one transaction;
+    the pool and its alert as they now are."""
+    if name is None or settings is None:
+        yield from lock_pool(pool_id, account_id)  # the alert is changed under the pool's row
+        pool = yield from get_pool(account_id, pool_id)
+    else:
+        pool = yield from update_pool(account_id, pool_id, name, settings)
+    if pool is None:
+        raise PoolNotFound(pool_id)
+    if alert is not None:
+        yield from set_pool_alert(pool_id, *alert)
+    return pool, (yield from get_pool_alert(pool_id))
+
+
 def delete_pool(account_id: int, pool_id: int) -> Op[bool]:
-    deleted = yield Execute("DELETE FROM pools WHERE id = $1 AND account_id = $2", pool_id, account_id)
-    return bool(deleted)
+    """Delete the pool; PoolNotFound when there is none (raised, so that a keyed delete keeps no key)."""
+    if not (yield Execute("DELETE FROM pools WHERE id = $1 AND account_id = $2", pool_id, account_id)):
+        raise PoolNotFound(pool_id)
+    return True
 
 
 class Pools(StoreCore):
     async def create_pool(
-        self, *, account_id: int, name: str, settings: PoolSettings, idempotency_key: str | None = None
+        self, *, account_id: int, name: str, settings: PoolSettings, request: Keyed | None = None
     ) -> tuple[Pool, bool]:
         """A new pool, and False; with a key used before to create a pool, that pool and True (replayed),
         PoolNotFound when it has been deleted since, IdempotencyKeyReused when the key was used for
         another kind of request. The key is recorded in the pool's transaction."""
-        op = create_pool(account_id, name, settings, self.clock(), idempotency_key)
+        op = create_pool(account_id, name, settings, self.clock(), request)
         return await self._driver.write(op)
 
-    async def list_pools(self, *, account_id: int) -> list[Pool]:
-        return await self._driver.read(list_pools(account_id))
+    async def list_pools(
+        self, *, account_id: int, after: int | None = None, limit: int | None = None
+    ) -> list[Pool]:
+        """The account's pools in id order, those after the id ``after`` only, at most ``limit``."""
+        return await self._driver.read(list_pools(account_id, after, limit), paged=limit is not None)
 
     async def get_pool(self, *, account_id: int, pool_id: int) -> Pool | None:
         return await self._driver.read(get_pool(account_id, pool_id))
@@ -134,5 +183,47 @@ class Pools(StoreCore):
     ) -> Pool | None:
         return await self._driver.write(update_pool(account_id, pool_id, name, settings))
 
-    async def delete_pool(self, *, account_id: int, pool_id: int) -> bool:
-        return await self._driver.write(delete_pool(account_id, pool_id))
+    async def change_pool(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        name: str | None = None,
+        settings: PoolSettings | None = None,
+        alert: AlertChange | None = None,
+        request: Keyed | None = None,
+    ) -> Once[tuple[Pool, PoolAlert | None]]:
+        """Change the pool's name and settings (both or neither) and its alert, in one transaction, once
+        per keyed request (the same request again gets the first answer); PoolNotFound."""
+        now = self.clock()
+        op = change_pool(account_id, pool_id, name, settings, alert)
+        kind = tuple[Pool, PoolAlert | None]
+        scope = idempotency.update_pool_scope(pool_id)
+        return await self._driver.write(once_in_pool(account_id, pool_id, request, scope, now, op, kind))
+
+    async def enqueue_test_event(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        event: str,
+        url: str,
+        data: dict[str, Any],
+        request: Keyed | None,
+    ) -> Once[Delivery]:
+        """``enqueue_delivery`` of a test event, once per keyed request (the first delivery answered
+        again, replayed)."""
+        now = self.clock()
+        write = enqueue_delivery(account_id, pool_id, event, url, data, now)
+        scope = idempotency.webhook_test_scope(pool_id)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, now, write, Delivery)
+        )
+
+    async def delete_pool(self, *, account_id: int, pool_id: int, request: Keyed | None = None) -> Once[bool]:
+        """Delete the pool with its codes, once per keyed request; PoolNotFound."""
+        scope = idempotency.delete_pool_scope(pool_id)
+        op = idempotency.once(
+            account_id, request, scope, self.clock(), delete_pool(account_id, pool_id), bool
+        )
+        return await self._driver.write(op)
