@@ -11,12 +11,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
 
 from promopool import service
 from promopool.api.deps import AccountDep, StoreDep
 from promopool.api.native.openapi import BEARER, Documented, error_responses
-from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
+from promopool.api.native.paging import Limit
 from promopool.api.native.schemas import VISIBLE_TEXT, LeaseOut
 from promopool.domain import Claimed, CodeState, Lease
 from promopool.domain.recipients import MAX_RECIPIENT, Held
@@ -93,6 +93,14 @@ RecipientPath = Annotated[
 ]
 
 
+# The cursor is the page's last pool id (a recipient holds at most one code per pool): opaque to clients
+# like every list's, digits where the others are base64url.
+PoolCursor = Annotated[
+    str | None,
+    QueryParameter(pattern="^[0-9]{1,16}$", description="`next_cursor` of the previous page (opaque)."),
+]
+
+
 class RecipientsController(Controller):
     path = "/v1/recipients"
     tags = ["recipients"]
@@ -113,13 +121,13 @@ class RecipientsController(Controller):
         account: AccountDep,
         recipient: RecipientPath,
         limit: Limit = 100,
-        cursor: Cursor = None,
+        cursor: PoolCursor = None,
     ) -> RecipientCodesPage:
-        # The cursor is the page's last pool id: a recipient holds at most one code per pool.
+        after = 0 if cursor is None else int(cursor)
         page = await service.recipient_codes(
-            store, account=account, recipient=recipient, after_pool=id_after(cursor) or 0, limit=limit
+            store, account=account, recipient=recipient, after_pool=after, limit=limit
         )
-        next_cursor = encode_cursor(page.items[-1].code.pool_id) if page.has_more else None
+        next_cursor = str(page.items[-1].code.pool_id) if page.has_more else None
         return RecipientCodesPage(
             recipient=recipient,
             codes=[HeldOut.of(h) for h in page.items],
