@@ -61,6 +61,7 @@ from promopool.service.pools import (
     delete_pool,
     get_pool,
     list_pools,
+    page_pools,
     update_pool,
 )
 from promopool.service.profiles import (
@@ -92,6 +93,7 @@ from promopool.service.redemptions import (
     rollback_redemption,
     validate_code,
 )
+from promopool.service.search import SearchResults, search
 from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
@@ -110,6 +112,7 @@ __all__ = [
     "ImportResult",
     "JobRunner",
     "PoolTrend",
+    "SearchResults",
     "WebhookSender",
     "account_by_public_key",
     "activate_code",
@@ -164,6 +167,7 @@ __all__ = [
     "list_low_stock_alerts",
     "list_pools",
     "list_redemptions",
+    "page_pools",
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
@@ -175,6 +179,7 @@ __all__ = [
     "rollback_redemption",
     "rotate_webhook_secret",
     "run_generation",
+    "search",
     "select_pools",
     "send_test_event",
     "set_code_expiry",

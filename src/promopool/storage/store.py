@@ -14,6 +14,7 @@ from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
 from promopool.storage.ops.redemptions import Redemptions
+from promopool.storage.ops.search import Search
 from promopool.storage.ops.tables import Tables
 
 
@@ -30,6 +31,7 @@ class Store(
     Jobs,
     Promotions,
     Redemptions,
+    Search,
     Tables,
 ):
     """One database holding every account's data; every method is scoped by the caller's account."""
