@@ -16,7 +16,14 @@ from promopool.service.accounts import (
     list_keys,
     revoke_key,
 )
-from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
+from promopool.service.activity import (
+    ActivitySeries,
+    CodeHistory,
+    PoolTrend,
+    activity_series,
+    code_history,
+    pool_trend,
+)
 from promopool.service.alerts import (
     create_pool_with_alert,
     get_low_stock_alert,
@@ -106,6 +113,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
     "PROMOTION_PAGE",
+    "ActivitySeries",
     "CodeDetails",
     "CodeHistory",
     "CopyReport",
@@ -116,6 +124,7 @@ __all__ = [
     "WebhookSender",
     "account_by_public_key",
     "activate_code",
+    "activity_series",
     "attach_code",
     "authenticate",
     "authenticate_checksum",
