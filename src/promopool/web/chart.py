@@ -16,7 +16,7 @@ from typing import Any
 from promopool.service.activity import RANGES, ActivitySeries, Bucket
 
 WIDE = 760
-NARROW = 360
+NARROW = 330
 LEFT = 46  # room for the y-axis labels
 RIGHT = 10
 TITLE = 16  # a panel's title line
@@ -169,7 +169,7 @@ def activity_chart(series: ActivitySeries, width: int = WIDE) -> Chart:
     top = float(TITLE)
     claims = _panel(
         "claims",
-        "Claims and redemptions",
+        "Claims and redemptions" if width >= WIDE else "Claims, redemptions",
         top,
         [
             (b.claims, b.redemptions, f"{_when(b, hourly)}: {b.claims} claimed, {b.redemptions} redeemed")
@@ -180,14 +180,15 @@ def activity_chart(series: ActivitySeries, width: int = WIDE) -> Chart:
     top = claims.base + GAP + TITLE
     imports = _panel(
         "imports",
-        "Codes imported",
+        "Codes imported" if width >= WIDE else "Imported",
         top,
         [(b.imports, 0, f"{_when(b, hourly)}: {b.imports} imported") for b in buckets],
         axis,
     )
     top = imports.base + GAP + TITLE
     peak = nice(max([1, series.available, *(b.stock for b in buckets)]))
-    stock = Panel("stock", "Available codes (estimated) and run-out forecast", top, top + PANEL, peak, [])
+    title = "Available codes (estimated) and run-out forecast" if width >= WIDE else "Available, forecast"
+    stock = Panel("stock", title, top, top + PANEL, peak, [])
 
     def y(value: float) -> float:
         return stock.base - PANEL * value / peak

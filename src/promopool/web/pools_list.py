@@ -23,7 +23,7 @@ def query_of(params: Mapping[str, str]) -> PoolQuery:
     """The list's query from the page's query string (a missing field: its default)."""
     page = params.get("page", "1")
     return pool_query(
-        name=params.get("name", ""),
+        name=params.get("contains", ""),
         low_stock=params.get("low") in ("1", "on", "true"),
         sort=params.get("sort", "created"),
         descending=params.get("desc") in ("1", "on", "true"),
@@ -42,7 +42,7 @@ def link(query: PoolQuery, **changes: object) -> str:
         **changes,
     }
     params = {
-        "name": fields["name"],
+        "contains": fields["name"],
         "low": "1" if fields["low_stock"] else "",
         "sort": fields["sort"] if fields["sort"] != "created" else "",
         "desc": "1" if fields["descending"] else "",
