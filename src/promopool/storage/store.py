@@ -10,6 +10,7 @@ from promopool.storage.ops.devices import Devices
 from promopool.storage.ops.export import Export
 from promopool.storage.ops.jobs import Jobs
 from promopool.storage.ops.leases import Leases
+from promopool.storage.ops.listing import Listing
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
@@ -24,6 +25,7 @@ class Store(
     Codes,
     Claims,
     Leases,
+    Listing,
     Profiles,
     Devices,
     Alerts,
