@@ -77,8 +77,7 @@ class ActivitySeries:
     buckets: list[Bucket]  # oldest first, the current hour or day last
     now: datetime
     available: int
-    claims_per_day: float  # the run-out rate of ``pool_trend``
-    days_until_empty: float | None
+    trend: PoolTrend  # the last week's, whatever the range: its rate is the forecast's
 
 
 def _buckets(points: list[ActivityPoint], start: datetime, span: timedelta, count: int) -> list[list[int]]:
@@ -119,8 +118,7 @@ async def activity_series(store: Store, *, account: Account, pool_id: int, days:
         buckets=buckets,
         now=now,
         available=pool.counts.available,
-        claims_per_day=trend.claims_per_day,
-        days_until_empty=trend.days_until_empty,
+        trend=trend,
     )
 
 

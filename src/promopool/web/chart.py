@@ -197,8 +197,8 @@ def activity_chart(series: ActivitySeries, width: int = WIDE) -> Chart:
     points = [(LEFT + (i + 1) * axis.slot, y(b.stock)) for i, b in enumerate(buckets[:-1])]
     points.append((now_x, y(series.available)))
     forecast, runout = "", None
-    if series.claims_per_day > 0 and series.available > 0:
-        empty_at = series.now + timedelta(days=series.available / series.claims_per_day)
+    if series.trend.claims_per_day > 0 and series.available > 0:
+        empty_at = series.now + timedelta(days=series.available / series.trend.claims_per_day)
         end_x = axis.x(empty_at)
         if end_x <= axis.right:
             forecast = f"{now_x:.1f},{y(series.available):.1f} {end_x:.1f},{stock.base:.1f}"
@@ -207,7 +207,7 @@ def activity_chart(series: ActivitySeries, width: int = WIDE) -> Chart:
             runout = Tick(end_x, label, anchor)
         else:  # still stocked at the right edge
             days_to_edge = (axis.moment(axis.right) - series.now) / timedelta(days=1)
-            left_at_edge = series.available - series.claims_per_day * days_to_edge
+            left_at_edge = series.available - series.trend.claims_per_day * days_to_edge
             forecast = f"{now_x:.1f},{y(series.available):.1f} {axis.right:.1f},{y(left_at_edge):.1f}"
     ticks, today_x = _ticks(series, axis, width)
     return Chart(

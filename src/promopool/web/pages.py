@@ -223,7 +223,6 @@ class AdminController(Controller):
     ) -> Response[str]:
         account = admin.account
         pool = await service.get_pool(store, account=account, pool_id=pool_id)
-        trend = await service.pool_trend(store, account=account, pool_id=pool_id)
         series = await service.activity_series(store, account=account, pool_id=pool_id, days=days)
         alert = await service.get_low_stock_alert(store, account=account, pool_id=pool_id)
         deliveries = await service.list_deliveries(
@@ -241,7 +240,7 @@ class AdminController(Controller):
             status_code=status_code,
             admin=admin,
             pool=pool,
-            trend=trend,
+            trend=series.trend,
             **chart_context(series),
             alert=alert,
             low=alert is not None and pool.counts.available <= alert.threshold,

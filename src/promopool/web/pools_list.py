@@ -4,6 +4,7 @@ string so that every view is a link."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -11,7 +12,7 @@ from litestar import Response
 
 from promopool import service
 from promopool.api.deps import StoreDep
-from promopool.domain.listing import POOL_SORTS, PoolPage, PoolQuery, pool_query
+from promopool.domain.listing import POOL_SORTS, PoolQuery, pool_query
 from promopool.web.render import render
 from promopool.web.session import COOKIE_PATH
 
@@ -31,39 +32,18 @@ def query_of(params: Mapping[str, str]) -> PoolQuery:
     )
 
 
-def link(query: PoolQuery, **changes: object) -> str:
-    """The list's URL for ``query`` with ``changes`` (field names of PoolQuery) applied."""
-    fields: dict[str, Any] = {
-        "name": query.name_contains,
-        "low_stock": query.low_stock,
-        "sort": query.sort,
-        "descending": query.descending,
-        "page": query.page,
-        **changes,
-    }
+def link(query: PoolQuery, **changes: Any) -> str:
+    """The list's URL for ``query`` with ``changes`` (PoolQuery's fields) applied; defaults left out."""
+    changed = replace(query, **changes)
     params = {
-        "contains": fields["name"],
-        "low": "1" if fields["low_stock"] else "",
-        "sort": fields["sort"] if fields["sort"] != "created" else "",
-        "desc": "1" if fields["descending"] else "",
-        "page": str(fields["page"]) if fields["page"] != 1 else "",
+        "contains": changed.name_contains,
+        "low": "1" if changed.low_stock else "",
+        "sort": changed.sort if changed.sort != "created" else "",
+        "desc": "1" if changed.descending else "",
+        "page": str(changed.page) if changed.page != 1 else "",
     }
     kept = {key: value for key, value in params.items() if value}
     return f"{COOKIE_PATH}/" + (f"?{urlencode(kept)}" if kept else "")
-
-
-async def pools_page(
-    admin: Admin, listing: PoolPage, *, status_code: int = 200, error: str | None = None
-) -> Response[str]:
-    return render(
-        "pools.html",
-        status_code=status_code,
-        admin=admin,
-        listing=listing,
-        sorts=POOL_SORTS,
-        link=link,
-        error=error,
-    )
 
 
 async def pools_list(
@@ -76,4 +56,12 @@ async def pools_list(
 ) -> Response[str]:
     """The pools page for the query string ``params``."""
     listing = await service.page_pools(store, account=admin.account, query=query_of(params))
-    return await pools_page(admin, listing, status_code=status_code, error=error)
+    return render(
+        "pools.html",
+        status_code=status_code,
+        admin=admin,
+        listing=listing,
+        sorts=POOL_SORTS,
+        link=link,
+        error=error,
+    )
