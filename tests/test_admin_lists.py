@@ -11,7 +11,8 @@ import httpx
 from promopool import service
 from promopool.domain import PoolSettings
 from promopool.domain.listing import PER_PAGE
-from promopool.storage import Store
+from promopool.storage import Store, open_store
+from promopool.web.chart import activity_chart
 from tests.conftest import Tenant
 from tests.helpers import HTML, execute_sql, sign_in
 
@@ -157,3 +158,42 @@ async def test_imports_are_counted_in_the_activity(store: Store, tenant: Tenant)
     await execute_sql(store, "UPDATE pool_activity SET imports = 0")
     daily = await service.activity_series(store, account=tenant.account, pool_id=tenant.pool.id, days=30)
     assert len(daily.buckets) == 30 and daily.buckets[-1].imports == 0
+
+
+async def test_activity_series_buckets_days_and_estimates_stock(database_url: str) -> None:
+    clock = [datetime(2026, 3, 10, 15, 30, tzinfo=UTC)]
+    store = open_store(database_url, clock=lambda: clock[0])
+    await store.connect()
+    await store.migrate()
+    try:
+        new = await service.create_account(store, name="shop")
+        account = new.account
+        pool = await service.create_pool(store, account=account, name="p", settings=PoolSettings())
+        clock[0] -= timedelta(days=3)  # 7 March, 15:30
+        await service.import_codes(
+            store, account=account, pool_id=pool.id, values=[f"C{i}" for i in range(100)]
+        )
+        for _ in range(10):
+            await service.claim(store, account=account, pool_id=pool.id)
+        clock[0] += timedelta(days=2, hours=9)  # 10 March, 00:30
+        for _ in range(5):
+            await service.claim(store, account=account, pool_id=pool.id)
+        clock[0] += timedelta(hours=15)  # back to 10 March, 15:30
+        daily = await service.activity_series(store, account=account, pool_id=pool.id, days=30)
+        assert daily.buckets[-1].start == datetime(2026, 3, 10, tzinfo=UTC) and len(daily.buckets) == 30
+        assert [(b.imports, b.claims, b.stock) for b in daily.buckets[-5:]] == [
+            (0, 0, 0),
+            (100, 10, 90),  # 7 March
+            (0, 0, 90),
+            (0, 0, 90),
+            (0, 5, 85),  # today
+        ]
+        hourly = await service.activity_series(store, account=account, pool_id=pool.id, days=7)
+        assert hourly.buckets[-1].start == datetime(2026, 3, 10, 15, tzinfo=UTC)
+        assert hourly.buckets[-16].claims == 5 and hourly.buckets[-16].start.hour == 0
+        assert hourly.buckets[-73].imports == 100 and hourly.buckets[-74].stock == 0
+        chart = activity_chart(daily)
+        assert [t.label for t in chart.ticks if t.today] == ["today"]
+        assert chart.runout is None or chart.runout.x <= chart.right
+    finally:
+        await store.close()
