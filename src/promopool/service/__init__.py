@@ -62,13 +62,13 @@ from promopool.service.generation import (
 )
 from promopool.service.jobs import JobRunner, cli_runs, counted_cli_run, fail_stale_jobs, get_job
 from promopool.service.leases import confirm_lease, expire_leases, get_lease, release_lease
+from promopool.service.listing import page_pools
 from promopool.service.pools import (
     create_pool,
     create_pool_once,
     delete_pool,
     get_pool,
     list_pools,
-    page_pools,
     update_pool,
 )
 from promopool.service.profiles import (

@@ -8,7 +8,6 @@ from promopool.domain import Account, Pool, PoolSettings
 from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
 from promopool.domain.keys import check_writable
-from promopool.domain.listing import PoolPage, PoolQuery
 from promopool.service.claims import check_idempotency_key
 from promopool.storage import Store
 
@@ -83,8 +82,3 @@ async def delete_pool(store: Store, *, account: Account, pool_id: int) -> None:
     check_writable(account)
     if not await store.delete_pool(account_id=account.id, pool_id=pool_id):
         raise PoolNotFound(pool_id)
-
-
-async def page_pools(store: Store, *, account: Account, query: PoolQuery) -> PoolPage:
-    """One page of the account's pools, filtered and sorted as ``query`` asks, with low-stock thresholds."""
-    return await store.page_pools(account_id=account.id, query=query)
