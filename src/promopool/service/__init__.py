@@ -19,7 +19,14 @@ from promopool.service.accounts import (
     revoke_key,
     revoke_key_once,
 )
-from promopool.service.activity import CodeHistory, PoolTrend, code_history, pool_trend
+from promopool.service.activity import (
+    ActivitySeries,
+    CodeHistory,
+    PoolTrend,
+    activity_series,
+    code_history,
+    pool_trend,
+)
 from promopool.service.alerts import (
     create_pool_with_alert,
     get_low_stock_alert,
@@ -75,6 +82,7 @@ from promopool.service.leases import (
     release_lease,
     release_lease_once,
 )
+from promopool.service.listing import page_pools
 from promopool.service.paging import MAX_PAGE, Page
 from promopool.service.pools import (
     create_pool,
@@ -116,6 +124,7 @@ from promopool.service.redemptions import (
     rollback_redemption,
     validate_code,
 )
+from promopool.service.search import SearchResults, search
 from promopool.service.webhooks import WebhookSender, webhook_body
 
 __all__ = [
@@ -128,6 +137,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY",
     "MAX_PAGE",
     "PROMOTION_PAGE",
+    "ActivitySeries",
     "CodeDetails",
     "CodeHistory",
     "CopyReport",
@@ -135,9 +145,11 @@ __all__ = [
     "JobRunner",
     "Page",
     "PoolTrend",
+    "SearchResults",
     "WebhookSender",
     "account_by_public_key",
     "activate_code",
+    "activity_series",
     "attach_code",
     "authenticate",
     "authenticate_checksum",
@@ -197,6 +209,7 @@ __all__ = [
     "list_pools_page",
     "list_redemptions",
     "list_redemptions_page",
+    "page_pools",
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",
@@ -211,6 +224,7 @@ __all__ = [
     "rollback_redemption",
     "rotate_webhook_secret",
     "run_generation",
+    "search",
     "select_pools",
     "send_test_event",
     "set_code_expiry",

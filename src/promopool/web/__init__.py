@@ -8,12 +8,14 @@ from litestar.types import ControllerRouterHandler
 
 from promopool.web.keys import AdminKeysController
 from promopool.web.pages import AdminController
+from promopool.web.search import AdminSearchController
 
 STATIC = Path(__file__).parent / "static"
 
 ROUTES: list[ControllerRouterHandler] = [
     AdminController,
     AdminKeysController,
+    AdminSearchController,
     create_static_files_router(path="/admin/static", directories=[STATIC], include_in_schema=False),
 ]
 

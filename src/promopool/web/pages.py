@@ -21,8 +21,10 @@ from promopool.domain import Account, ApiKeyInfo, Code, PoolCounts, PoolSettings
 from promopool.domain.alerts import standard_secret
 from promopool.domain.errors import CodeNotFound, Forbidden, InvalidInput, PromopoolError, Unauthenticated
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
+from promopool.service.activity import RANGES
 from promopool.service.sessions import session_account, sign_in
-from promopool.web.chart import activity_chart
+from promopool.web.chart import chart_context
+from promopool.web.pools_list import pools_list
 from promopool.web.render import render
 from promopool.web.session import (
     COOKIE_PATH,
@@ -172,8 +174,7 @@ class AdminController(Controller):
     @get("/")
     async def pools(self, request: AnyRequest, store: StoreDep) -> Response[str]:
         admin = await signed_in(request, store)
-        pools = await service.list_pools(store, account=admin.account)
-        return render("pools.html", admin=admin, pools=pools)
+        return await pools_list(store, admin, dict(request.query_params.items()))
 
     @get("/pools.json")
     async def pools_json(self, request: AnyRequest, store: StoreDep) -> dict[str, Any]:
@@ -191,8 +192,7 @@ class AdminController(Controller):
                 store, account=admin.account, name=form.get("name", ""), settings=PoolSettings()
             )
         except InvalidInput as exc:
-            pools = await service.list_pools(store, account=admin.account)
-            return render("pools.html", status_code=400, admin=admin, pools=pools, error=exc.message)
+            return await pools_list(store, admin, {}, status_code=400, error=exc.message)
         return Redirect(f"{COOKIE_PATH}/pools/{pool.id}", status_code=303)
 
     @get("/pools/{pool_id:int}")
@@ -203,10 +203,11 @@ class AdminController(Controller):
         pool_id: PoolId,
         code: FromQuery[str | None] = None,
         saved: FromQuery[bool] = False,
+        days: FromQuery[int] = RANGES[0],
     ) -> Response[str]:
         admin = await signed_in(request, store)
         notice = "Settings saved." if saved else None
-        return await self._pool_page(store, admin, pool_id, code=code, notice=notice)
+        return await self._pool_page(store, admin, pool_id, code=code, notice=notice, days=days)
 
     async def _pool_page(
         self,
@@ -218,10 +219,11 @@ class AdminController(Controller):
         error: str | None = None,
         notice: str | None = None,
         status_code: int = 200,
+        days: int = RANGES[0],
     ) -> Response[str]:
         account = admin.account
         pool = await service.get_pool(store, account=account, pool_id=pool_id)
-        trend = await service.pool_trend(store, account=account, pool_id=pool_id)
+        series = await service.activity_series(store, account=account, pool_id=pool_id, days=days)
         alert = await service.get_low_stock_alert(store, account=account, pool_id=pool_id)
         deliveries = await service.list_deliveries(
             store, account=account, pool_id=pool_id, limit=DELIVERIES_SHOWN
@@ -238,8 +240,8 @@ class AdminController(Controller):
             status_code=status_code,
             admin=admin,
             pool=pool,
-            trend=trend,
-            chart=activity_chart(trend.hours),
+            trend=series.trend,
+            **chart_context(series),
             alert=alert,
             low=alert is not None and pool.counts.available <= alert.threshold,
             deliveries=deliveries,

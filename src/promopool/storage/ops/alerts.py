@@ -15,6 +15,10 @@ from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of, leased_delivery_of
 
+COUNT_IMPORTS = (
+    "INSERT INTO pool_activity (pool_id, hour, imports) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
+    " DO UPDATE SET imports = pool_activity.imports + excluded.imports"
+)
 COUNT_REDEMPTIONS = (
     "INSERT INTO pool_activity (pool_id, hour, redemptions) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
     " DO UPDATE SET redemptions = pool_activity.redemptions + excluded.redemptions"
@@ -50,6 +54,11 @@ FINISH = (
 def record_redemptions(pool_id: int, count: int, now: datetime) -> Op[None]:
     """Count ``count`` redemptions (negative: rollbacks) in the pool's activity of ``now``'s hour."""
     yield Execute(COUNT_REDEMPTIONS, pool_id, hour_of(now), count)
+
+
+def record_imports(pool_id: int, count: int, now: datetime) -> Op[None]:
+    """Count ``count`` codes added to the pool in the pool's activity of ``now``'s hour."""
+    yield Execute(COUNT_IMPORTS, pool_id, hour_of(now), count)
 
 
 def get_pool_alert(pool_id: int) -> Op[PoolAlert | None]:
@@ -123,10 +132,11 @@ def purge_deliveries(older_than: datetime) -> Op[int]:
 
 def pool_activity(pool_id: int, since: datetime) -> Op[list[ActivityPoint]]:
     sql = (
-        "SELECT hour, claims, redemptions FROM pool_activity WHERE pool_id = $1 AND hour >= $2 ORDER BY hour"
+        "SELECT hour, claims, redemptions, imports FROM pool_activity WHERE pool_id = $1 AND hour >= $2"
+        " ORDER BY hour"
     )
     rows = yield Fetch(sql, pool_id, since)
-    return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"]) for row in rows]
+    return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"], row["imports"]) for row in rows]
 
 
 def pool_inventory(limit: int) -> Op[tuple[list[InventoryRow], int]]:

@@ -15,6 +15,7 @@ from promopool.domain.normalization import lookup_key, new_values
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
 from promopool.storage.ops import idempotency
+from promopool.storage.ops.alerts import record_imports
 from promopool.storage.ops.holders import profile_id
 from promopool.storage.ops.pools import lock_pool, locked_pool, once_in_pool
 from promopool.storage.rows import CODE_COLUMNS, code_of, normalization_of
@@ -66,6 +67,8 @@ def insert_codes(
         len(values),
         inserted,
     )
+    if inserted:
+        yield from record_imports(pool_id, inserted, now)
     if states is not None:
         yield from carry_states(pool_id, pool["last_seq"] + 1, states, holders)
     return inserted
