@@ -88,6 +88,7 @@ from promopool.service.promotions import (
 from promopool.service.redemptions import (
     get_redemption,
     list_redemptions,
+    pool_redemptions,
     redeem,
     rollback_redemption,
     validate_code,
@@ -164,6 +165,7 @@ __all__ = [
     "list_low_stock_alerts",
     "list_pools",
     "list_redemptions",
+    "pool_redemptions",
     "pool_trend",
     "promotion_pages",
     "purge_idempotency_keys",

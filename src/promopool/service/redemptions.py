@@ -19,6 +19,7 @@ from promopool.domain.keys import check_writable
 from promopool.domain.redemptions import (
     CodeUse,
     NewRedemption,
+    RedemptionFilter,
     Refusal,
     check_amount,
     check_metadata,
@@ -30,6 +31,7 @@ from promopool.domain.redemptions import (
 from promopool.service.claims import check_idempotency_key
 from promopool.service.codes import MAX_PAGE, get_code
 from promopool.service.completion import to_completion
+from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 
@@ -133,3 +135,22 @@ async def list_redemptions(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     found = await get_code(store, account=account, pool_id=pool_id, value=code)
     return await store.list_redemptions(code_id=found.id, after=after, limit=limit)
+
+
+async def pool_redemptions(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    where: RedemptionFilter | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Redemption]:
+    """A page of the pool's redemptions matching ``where``, newest first, before the id ``before``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    await get_pool(store, account=account, pool_id=pool_id)
+    checked = (where or RedemptionFilter()).checked()
+    return await store.pool_redemptions(
+        account_id=account.id, pool_id=pool_id, where=checked, before=before, limit=limit
+    )
