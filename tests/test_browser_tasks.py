@@ -68,6 +68,14 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
             page.goto(f"{server.url}/admin/pools/{pool_id}")
             look(page, "pool")
 
+            # A refused upload names the line, and keeps the file chosen for another try.
+            bad = tmp_path / "codes.txt"
+            bad.write_text("GOOD-1\nGOOD-2\nBAD\x01\n")
+            page.set_input_files("#upload input[type=file]", str(bad))
+            page.click("#upload button[type=submit]")
+            expect(page.locator("#upload .result")).to_contain_text("the first at line 3")
+            assert page.eval_on_selector("#upload input[type=file]", "input => input.files.length") == 1
+
             # Generate: refused with the key-space check's message, the form as typed; then a job.
             page.click("nav.tasks a:has-text('Generate codes')")
             page.fill("input[name=pattern]", "SPR-##")
@@ -121,6 +129,9 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
             with Path(download.value.path()).open() as file:
                 rows = list(csv.DictReader(file))
             assert {row["profile"] for row in rows} == {"alice"} and len(rows) == 2
+
+            page.goto(f"{server.url}/admin/keys/")
+            assert fits_width(page), f"the API keys page runs out of {width} px"
 
             # An unknown admin path is a page.
             page.goto(f"{server.url}/admin/no/such/page")
