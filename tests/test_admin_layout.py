@@ -149,3 +149,30 @@ async def test_a_refused_upload_names_the_line(
     )
     assert refused.status_code == 400
     assert f"the first at line {line} " in refused.json()["error"]["message"]
+
+
+async def test_a_settings_form_refused_for_its_alert_changes_nothing(
+    client: Client, store: Store, tenant: Tenant
+) -> None:
+    csrf = await sign_in(client, tenant.api_key)
+    refused = await client.post(
+        f"/admin/pools/{tenant.pool.id}/settings",
+        data={"csrf_token": csrf, "name": "renamed", "max_uses": "4", "threshold": "x5"},
+        headers=HTML,
+    )
+    assert refused.status_code == 400 and 'value="renamed"' in refused.text and 'value="x5"' in refused.text
+    pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert (pool.name, pool.settings.max_uses) == (tenant.pool.name, 1)
+    no_threshold = await client.post(
+        f"/admin/pools/{tenant.pool.id}/settings",
+        data={
+            "csrf_token": csrf,
+            "name": "renamed",
+            "max_uses": "4",
+            "webhook_url": "https://shop.example/h",
+        },
+        headers=HTML,
+    )
+    assert no_threshold.status_code == 400 and "needs a low-stock threshold" in no_threshold.text
+    pool = await service.get_pool(store, account=tenant.account, pool_id=tenant.pool.id)
+    assert (pool.name, pool.settings.max_uses) == (tenant.pool.name, 1)

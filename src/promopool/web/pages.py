@@ -247,7 +247,8 @@ class AdminController(Controller):
         form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
-            await service.update_pool(
+            # One call that checks the alert before changing anything: a refused form changes nothing.
+            await service.update_pool_and_alert(
                 store,
                 account=admin.account,
                 pool_id=pool_id,
@@ -256,11 +257,6 @@ class AdminController(Controller):
                 per_profile_limit=whole_number(form, "per_profile_limit", low=1),
                 expires_at=utc_moment(form, "expires_at"),
                 public_fetch=form.get("public_fetch") == "on",
-            )
-            await service.set_low_stock_alert(
-                store,
-                account=admin.account,
-                pool_id=pool_id,
                 threshold=whole_number(form, "threshold"),
                 webhook_url=form.get("webhook_url") or None,
             )
