@@ -63,6 +63,15 @@ def record_requests(page: Page) -> list[str]:
     return urls
 
 
+def record_errors(page: Page) -> list[str]:
+    """Every script error and console error from now on: a Content-Security-Policy violation (an inline
+    script or style, an off-server URL the policy blocked before any request) is reported there."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
 def off_server(urls: list[str], server_url: str) -> list[str]:
     """The URLs that went anywhere but the server (a page's own data: URLs stay on the page)."""
     return [url for url in urls if not url.startswith((f"{server_url}/", "data:", "blob:"))]

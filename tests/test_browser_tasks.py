@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser import chromium, fits_width, off_server, record_requests
+from tests.browser import chromium, fits_width, off_server, record_errors, record_requests
 from tests.reliability.servers import FirstServe, first_serve
 
 pytestmark = pytest.mark.slow
@@ -64,6 +64,7 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
             page = browser.new_page()
             page.set_default_timeout(30_000)
             requests = record_requests(page)
+            errors = record_errors(page)
             sign_in(page, server.api_key)
             page.goto(f"{server.url}/admin/pools/{pool_id}")
             look(page, "pool")
@@ -172,5 +173,7 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
 
             assert requests, "no request was recorded"
             assert off_server(requests, server.url) == []
+            # The 403s and the 404 asked for on purpose, and the refused upload, are the only errors.
+            assert [e for e in errors if "Failed to load resource" not in e] == []
     finally:
         api.close()
