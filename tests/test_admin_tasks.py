@@ -219,6 +219,7 @@ async def test_a_read_only_session_sees_no_actions_and_is_refused(
     page = await client.get(pool_url, headers=HTML)
     assert f"{pool_url}/export" in page.text and f"{pool_url}/redemptions" in page.text
     assert f"{pool_url}/generate" not in page.text and f"{pool_url}/delete" not in page.text
+    assert re.search(r"<fieldset[^>]*disabled", page.text)  # the settings, shown but not editable
     for path in ("generate", "delete"):
         shown = await client.get(f"{pool_url}/{path}", headers=HTML)
         assert shown.status_code == 403 and "read-only" in shown.text

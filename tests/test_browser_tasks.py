@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(__file__).parent.parent / "test-artifacts")
 MAX_SHOT_BYTES = 150_000
-GENERATED = 120_000  # enough batches (50,000 each) for the bar to move
+GENERATED = 250_000  # five batches (50,000 each): running when its page opens, the bar moves
 NNBSP = "\u202f"
 
 
@@ -97,6 +97,7 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
                 f"{GENERATED:,}".replace(",", NNBSP)
             )
             assert page.eval_on_selector("#job progress", "bar => bar.value === bar.max")
+            assert any(url.endswith("/progress.json") for url in requests)  # followed by job.js, not reloaded
             look(page, "job")
 
             # Export the issued codes, as JSON lines.
@@ -149,6 +150,7 @@ def test_daily_work_in_a_browser(server: FirstServe, database_url: str, tmp_path
             expect(tasks).not_to_contain_text("Generate")
             expect(tasks).not_to_contain_text("Delete")
             expect(page.locator("#upload")).to_have_count(0)
+            expect(page.locator("#settings input[name=name]")).to_be_disabled()
             look(page, "pool-read-only")
             for action in ("generate", "delete"):
                 response = page.goto(f"{server.url}/admin/pools/{pool_id}/{action}")
