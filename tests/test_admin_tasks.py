@@ -13,6 +13,7 @@ import re
 import httpx
 
 from promopool import service
+from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.helpers import HTML, sign_in
@@ -177,6 +178,32 @@ async def test_redemptions_list_filters_pages_and_downloads(
     assert [r["order_ref"] for r in rolled] == ["A-1"] and rolled[0]["rolled_back_at"]
     assert (await client.get(f"/admin/pools/{other.pool.id}/redemptions", headers=HTML)).status_code == 404
     assert (await client.get(f"/admin/pools/{other.pool.id}/redemptions.csv")).status_code == 404
+
+
+async def test_another_accounts_pool_and_job_are_not_found(
+    client: Client, store: Store, tenant: Tenant, other: Tenant
+) -> None:
+    theirs = await service.start_generation(
+        store,
+        account=other.account,
+        pool_id=other.pool.id,
+        spec=CodeSpec.of(length=12),
+        count=5,
+    )
+    csrf = await sign_in(client, tenant.api_key)
+    pool_url = f"/admin/pools/{other.pool.id}"
+    for path in (
+        f"{pool_url}/delete",
+        f"{pool_url}/generate",
+        f"{pool_url}/export",
+        f"/admin/jobs/{theirs.id}",
+    ):
+        page = await client.get(path, headers=HTML)
+        assert page.status_code == 404 and other.pool.name not in page.text, path
+    assert (await client.get(f"/admin/jobs/{theirs.id}/progress.json")).status_code == 404
+    removed = await client.post(f"{pool_url}/delete", data={"csrf_token": csrf}, headers=HTML)
+    assert removed.status_code == 404
+    assert (await service.get_pool(store, account=other.account, pool_id=other.pool.id)).counts.total == 3
 
 
 async def test_delete_confirms_with_the_counts(client: Client, store: Store, tenant: Tenant) -> None:
