@@ -177,12 +177,15 @@ class FirstServe:
 
 
 @contextmanager
-def first_serve(cwd: Path) -> Iterator[FirstServe]:
+def first_serve(cwd: Path, database_url: str | None = None) -> Iterator[FirstServe]:
     """``promopool serve`` as the README's newcomer runs it, in ``cwd`` with no settings: the embedded SQLite
-    default, the default account's key read from what it prints; ready when /health/ready answers 200."""
+    default (or the empty database ``database_url``), the default account's key read from what it prints;
+    ready when /health/ready answers 200."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
     env["PROMOPOOL_PORT"] = str(port)
+    if database_url is not None:
+        env["PROMOPOOL_DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [sys.executable, "-m", "promopool", "serve"],
         cwd=cwd,

@@ -41,6 +41,7 @@ from promopool.ledger import BUDGETS_ENV, SharedLedger
 from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
+from promopool.web import security_headers, with_pages
 from promopool.web.session import Signer
 
 log = logging.getLogger("promopool")
@@ -103,7 +104,8 @@ def create_app(
             "account": Provide(provide_account),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=with_pages(EXCEPTION_HANDLERS),
+        before_send=[security_headers],
         lifespan=[lifespan],
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,

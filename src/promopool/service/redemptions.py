@@ -19,6 +19,7 @@ from promopool.domain.keys import check_writable
 from promopool.domain.redemptions import (
     CodeUse,
     NewRedemption,
+    RedemptionFilter,
     Refusal,
     check_amount,
     check_metadata,
@@ -31,6 +32,7 @@ from promopool.service.claims import check_idempotency_key
 from promopool.service.codes import get_code
 from promopool.service.completion import to_completion
 from promopool.service.paging import Page, check_limit, one_page
+from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 
@@ -147,3 +149,21 @@ async def list_redemptions_page(
         return await store.list_redemptions(code_id=found.id, after=after, limit=n)
 
     return await one_page(fetch, limit)
+
+
+async def pool_redemptions(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    where: RedemptionFilter | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Redemption]:
+    """A page of the pool's redemptions matching ``where``, newest first, before the id ``before``."""
+    check_limit(limit)
+    await get_pool(store, account=account, pool_id=pool_id)
+    checked = (where or RedemptionFilter()).checked()
+    return await store.pool_redemptions(
+        account_id=account.id, pool_id=pool_id, where=checked, before=before, limit=limit
+    )

@@ -7,7 +7,6 @@ the API. Forms post and redirect (303) back; a refused form is shown again with 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -24,6 +23,7 @@ from promopool.formats.lines import aiter_csv_codes, aiter_lines
 from promopool.service.activity import RANGES
 from promopool.service.sessions import session_account, sign_in
 from promopool.web.chart import chart_context
+from promopool.web.forms import utc_moment, whole_number
 from promopool.web.pools_list import pools_list
 from promopool.web.render import render
 from promopool.web.session import (
@@ -94,26 +94,6 @@ def _cookie(response: Response[Any], request: AnyRequest, key: str, value: str, 
     )
 
 
-def _number(form: dict[str, str], field: str, *, low: int = 0) -> int | None:
-    raw = form.get(field, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < low:
-        raise InvalidInput(f"{field.replace('_', ' ')} must be a whole number of at least {low}", field=field)
-    return int(raw)
-
-
-def _moment(form: dict[str, str], field: str) -> datetime | None:
-    raw = form.get(field, "").strip()
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{field.replace('_', ' ')} must be a date and time", field=field) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # the form's times are UTC
-
-
 async def form_of(request: AnyRequest) -> dict[str, str]:
     data = await request.form()
     return {key: str(value) for key, value in data.items()}
@@ -125,7 +105,8 @@ def handle_admin_error(request: AnyRequest, exc: PromopoolError) -> Response[Any
         return Redirect(f"{COOKIE_PATH}/login", status_code=303)
     if "text/html" not in request.headers.get("accept", ""):
         return handle_domain_error(request, exc)
-    return render("error.html", status_code=status_for(exc), message=exc.message, admin=None)
+    status = status_for(exc)
+    return render("error.html", status_code=status, status=status, message=exc.message, admin=None)
 
 
 class AdminController(Controller):
@@ -218,6 +199,7 @@ class AdminController(Controller):
         code: str | None = None,
         error: str | None = None,
         notice: str | None = None,
+        typed: dict[str, str] | None = None,
         status_code: int = 200,
         days: int = RANGES[0],
     ) -> Response[str]:
@@ -252,6 +234,7 @@ class AdminController(Controller):
             missing=missing,
             error=error,
             notice=notice,
+            typed=typed,
         )
 
     @get("/pools/{pool_id:int}/summary.json")
@@ -266,25 +249,24 @@ class AdminController(Controller):
         form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
-            await service.update_pool(
+            # One call that checks the alert before changing anything: a refused form changes nothing.
+            await service.update_pool_and_alert(
                 store,
                 account=admin.account,
                 pool_id=pool_id,
                 name=form.get("name", ""),
-                max_uses=_number(form, "max_uses", low=1) or 1,
-                per_profile_limit=_number(form, "per_profile_limit", low=1),
-                expires_at=_moment(form, "expires_at"),
+                max_uses=whole_number(form, "max_uses", low=1) or 1,
+                per_profile_limit=whole_number(form, "per_profile_limit", low=1),
+                expires_at=utc_moment(form, "expires_at"),
                 public_fetch=form.get("public_fetch") == "on",
-            )
-            await service.set_low_stock_alert(
-                store,
-                account=admin.account,
-                pool_id=pool_id,
-                threshold=_number(form, "threshold"),
+                threshold=whole_number(form, "threshold"),
                 webhook_url=form.get("webhook_url") or None,
             )
         except InvalidInput as exc:
-            return await self._pool_page(store, admin, pool_id, error=exc.message, status_code=400)
+            # Shown again as typed, so that one wrong field does not cost the others.
+            return await self._pool_page(
+                store, admin, pool_id, error=exc.message, typed=form, status_code=400
+            )
         return Redirect(f"{COOKIE_PATH}/pools/{pool_id}?saved=1", status_code=303)
 
     @post("/pools/{pool_id:int}/codes", status_code=200, request_max_body_size=None)
