@@ -51,6 +51,7 @@ async def test_a_crash_is_a_styled_page(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(service, "list_pools", broken)
+    monkeypatch.setattr(service, "page_pools", broken)  # what the pools page reads
     page = await client.get("/admin/", headers=HTML)
     assert page.status_code == 500 and "Server error" in page.text and "secret internals" not in page.text
     assert CSP in page.headers["content-security-policy"]
