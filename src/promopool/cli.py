@@ -19,6 +19,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -726,10 +727,7 @@ def _claim_into(
         _print_line(f"claimed {count} codes into {output}{resumed}")
 
 
-def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) -> None:
-    """Copy the configured database into ``other_url`` (``into_other``) or back, with a progress bar; print
-    the verification and exit 1 on any difference."""
-    settings = _settings(ctx)
+def _copy_progress(verb: str) -> tuple[Progress, TaskID]:
     progress = Progress(
         TextColumn(f"[bold]{verb}[/bold] {{task.fields[table]}}"),
         BarColumn(),
@@ -738,7 +736,14 @@ def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) ->
         console=err,
         disable=not err.is_terminal,
     )
-    task = progress.add_task(verb, total=None, table="")
+    return progress, progress.add_task(verb, total=None, table="")
+
+
+def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) -> None:
+    """Copy the configured database into ``other_url`` (``into_other``) or back, with a progress bar; print
+    the verification and exit 1 on any difference."""
+    settings = _settings(ctx)
+    progress, task = _copy_progress(verb)
 
     async def work(store: Store) -> service.CopyReport:
         other = open_store(other_url, lock_timeout=settings.lock_timeout_seconds)
@@ -755,6 +760,11 @@ def _copy(ctx: typer.Context, *, other_url: str, into_other: bool, verb: str) ->
 
     with progress:
         report = _run(settings, work)
+    _print_verification(report)
+
+
+def _print_verification(report: service.CopyReport) -> None:
+    """Every table's rows on both sides and whether the checksums agree; exit 1 on any difference."""
     table = Table("table", "rows", "rows in the copy", "checksum")
     for check in report.tables:
         differs = f"[red]{check.target_checksum} ≠ {check.source_checksum}[/red]"
@@ -778,12 +788,25 @@ def copy_(
 
 @app.command()
 def backup(ctx: typer.Context, file: Path) -> None:
-    """Back the database up into a new SQLite file, verified (works on either engine; restore it with
-    `promopool restore`)."""
+    """Back the database up into a new SQLite file, consistent and verified, while servers keep running
+    (SQLite: the online backup API; PostgreSQL: a copy in one snapshot). Restore with `promopool restore`."""
     if file.exists():
         err.print(f"[red]error:[/red] {escape(str(file))} exists; a backup never overwrites a file")
         raise typer.Exit(1)
-    _copy(ctx, other_url=f"sqlite:///{file}", into_other=True, verb="backing up")
+    progress, task = _copy_progress("backing up")
+
+    async def work(store: Store) -> service.CopyReport:
+        return await service.backup_database(
+            source=store,
+            path=file,
+            on_start=lambda total: progress.update(task, total=total),
+            on_rows=lambda table, rows: progress.update(task, advance=rows, table=table),
+            on_pages=lambda done, total: progress.update(task, completed=done, total=total, table="pages"),
+        )
+
+    with progress:
+        report = _run(_settings(ctx), work)
+    _print_verification(report)
 
 
 @app.command()

@@ -38,6 +38,7 @@ from promopool.service.alerts import (
     update_pool_and_alert,
     webhook_secret,
 )
+from promopool.service.backups import backup_database
 from promopool.service.bulk import delete_codes, purge_pool, select_pools
 from promopool.service.claims import (
     IDEMPOTENCY_TTL,
@@ -155,6 +156,7 @@ __all__ = [
     "authenticate",
     "authenticate_checksum",
     "authenticate_shop",
+    "backup_database",
     "check_idempotency_key",
     "claim",
     "claim_for_recipients",

@@ -93,9 +93,9 @@ async def copy_database(
     id counters past the source's, and verify: the report compares each table's rows and checksum."""
     await target.migrate()
     async with source.snapshot() as reading:
-        layout = await _layout(reading, "source")
+        layout = await layout_of(reading, "source")
         async with target.snapshot() as checking:
-            target_layout = await _layout(checking, "target")
+            target_layout = await layout_of(checking, "target")
             for table in TABLES:
                 if await checking.count(table):
                     raise Conflict(
@@ -106,7 +106,7 @@ async def copy_database(
         # Each side reads and writes by its own column types, in the source's column order; checksums
         # canonicalise by the PostgreSQL side's types if there is one (SQLite's hold the portable form).
         for table in TABLES:
-            target_layout[table.name] = _in_order(table, layout[table.name], target_layout[table.name])
+            target_layout[table.name] = in_order(table, layout[table.name], target_layout[table.name])
         kinds = layout if source.engine == "postgresql" else target_layout
         if on_start is not None:
             on_start(sum([await reading.count(table) for table in TABLES]))
@@ -122,23 +122,33 @@ async def copy_database(
         for table in TABLES:
             if table.numbered:
                 await target.raise_id_counter(table, await reading.id_counter(table))
-    await _verify(target, target_layout, kinds, checks)
+    await verify(target, target_layout, kinds, checks)
     return CopyReport(checks)
 
 
-async def _verify(
+async def verify(
     target: Store, layout: dict[str, list[Column]], kinds: dict[str, list[Column]], checks: list[TableCheck]
 ) -> None:
     """Read the copy back and record each table's rows and checksum."""
     async with target.snapshot() as reading:
-        for table, check in zip(TABLES, checks, strict=True):
-            checksum = Checksum(kinds[table.name])
-            async for page in reading.rows(table, layout[table.name], page_size=COPY_PAGE):
-                checksum.add(page)
-            check.target_rows, check.target_checksum = checksum.rows, checksum.hex
+        for check, (rows, checksum) in zip(checks, await checksums(reading, layout, kinds), strict=True):
+            check.target_rows, check.target_checksum = rows, checksum
 
 
-async def _layout(reading: TableReader, side: str) -> dict[str, list[Column]]:
+async def checksums(
+    reading: TableReader, layout: dict[str, list[Column]], kinds: dict[str, list[Column]]
+) -> list[tuple[int, str]]:
+    """Each table's rows and checksum, in TABLES' order, as ``reading`` sees them."""
+    sums = []
+    for table in TABLES:
+        checksum = Checksum(kinds[table.name])
+        async for page in reading.rows(table, layout[table.name], page_size=COPY_PAGE):
+            checksum.add(page)
+        sums.append((checksum.rows, checksum.hex))
+    return sums
+
+
+async def layout_of(reading: TableReader, side: str) -> dict[str, list[Column]]:
     """Each table's columns; refused if the database has a table the copy does not know (it would be lost)."""
     names = await reading.table_names()
     unknown = names - {table.name for table in TABLES} - NOT_DATA
@@ -150,7 +160,7 @@ async def _layout(reading: TableReader, side: str) -> dict[str, list[Column]]:
     return {table.name: await reading.columns(table) for table in TABLES}
 
 
-def _in_order(table: Table, source: list[Column], target: list[Column]) -> list[Column]:
+def in_order(table: Table, source: list[Column], target: list[Column]) -> list[Column]:
     """The target's columns in the source's order; refused unless both have the same columns."""
     by_name = {column.name: column for column in target}
     if by_name.keys() != {column.name for column in source}:

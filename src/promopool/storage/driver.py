@@ -295,6 +295,14 @@ class Driver(abc.ABC):
         the caller does in between, sees the database as it was when it began (copying a whole database
         page by page)."""
 
+    def backup(
+        self, path: str, on_pages: Callable[[int, int], None] | None
+    ) -> AbstractAsyncContextManager[SnapshotReader[Any]]:
+        """SQLite only: copy the database into a new file at ``path`` with the engine's online backup API
+        (``on_pages(copied, total)`` after each step), fsynced, and then be a ``snapshot`` of exactly what the
+        file holds. Other engines have no such file copy; their backup is a table copy."""
+        raise NotImplementedError(f"{self.engine} has no file backup")
+
     # A job's owner is the process running it (storage/ops/jobs.py); how that process is named, and how its
     # end is told, is the engines' one difference there.
     @abc.abstractmethod

@@ -10,7 +10,7 @@ already (its catalog names no PostgreSQL type, so no conversion is written for i
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -238,6 +238,15 @@ class Tables(StoreCore):
         """A reader of whole tables that sees the database as it was when it began, for as long as it is
         open (PostgreSQL: a REPEATABLE READ read-only transaction; SQLite: one read transaction)."""
         async with self._driver.snapshot() as run:
+            yield TableReader(run)
+
+    @asynccontextmanager
+    async def backup(
+        self, path: str, on_pages: Callable[[int, int], None] | None = None
+    ) -> AsyncIterator[TableReader]:
+        """SQLite only: the database copied into a new file at ``path`` by the online backup API, fsynced;
+        then a reader of exactly what the file holds (the same snapshot), to verify it against."""
+        async with self._driver.backup(path, on_pages) as run:
             yield TableReader(run)
 
     async def insert_rows(

@@ -40,6 +40,7 @@ from promopool.storage.driver import (
 from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.migrations import Migration, apply, load_migrations
 from promopool.storage.rows import CODE_COLUMNS, code_of
+from promopool.storage.sqlite.backup import PagesCopied, backup_into
 from promopool.storage.sqlite.writer import Writer
 
 T = TypeVar("T")
@@ -313,8 +314,24 @@ class SQLiteDriver(Driver):
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
-        # A connection and a thread of its own: the reader threads' connections serve one read at a time, and
-        # a transaction must stay on the connection (and so the thread) that began it.
+        async with self._held_snapshot(None) as run:
+            yield run
+
+    @asynccontextmanager
+    async def backup(self, path: str, on_pages: PagesCopied | None) -> AsyncIterator[SnapshotReader[Any]]:
+        # The backup runs on the snapshot's own connection inside its read transaction: every step reads that
+        # one WAL snapshot, so writers may go on (a step by another connection would restart on each of their
+        # commits), and the reader yielded after it sees exactly what the file holds.
+        async with self._held_snapshot(lambda conn: backup_into(conn, path, on_pages)) as run:
+            yield run
+
+    @asynccontextmanager
+    async def _held_snapshot(
+        self, first: Callable[[sqlite3.Connection], None] | None
+    ) -> AsyncIterator[SnapshotReader[Any]]:
+        """One read transaction held open on a connection and a thread of its own (the reader threads'
+        connections serve one read at a time, and a transaction must stay on the connection, and so the
+        thread, that began it); ``first`` runs in it before any operation."""
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, thread_name_prefix="promopool-sqlite-snapshot") as thread:
 
@@ -332,6 +349,8 @@ class SQLiteDriver(Driver):
 
             conn = await loop.run_in_executor(thread, begin)
             try:
+                if first is not None:
+                    await loop.run_in_executor(thread, first, conn)
                 yield lambda op: loop.run_in_executor(thread, _read_on, lambda: conn, op)
             finally:
                 await loop.run_in_executor(thread, end, conn)
