@@ -46,6 +46,7 @@ from promopool.service.devices import (
     fetch_for_device,
 )
 from promopool.service.export import EXPORT_BATCH, export_codes
+from promopool.service.fallback import claim_many_with_fallback, claim_with_fallback
 from promopool.service.generation import (
     GENERATE_BATCH,
     GENERATE_SYNC_LIMIT,
@@ -120,6 +121,8 @@ __all__ = [
     "check_idempotency_key",
     "claim",
     "claim_many",
+    "claim_many_with_fallback",
+    "claim_with_fallback",
     "code_details",
     "code_history",
     "code_pages",

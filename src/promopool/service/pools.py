@@ -7,12 +7,13 @@ from dataclasses import replace
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.domain.fallback import check_fallback
 from promopool.domain.keys import check_writable
 from promopool.service.claims import check_idempotency_key
 from promopool.storage import Store
 
 
-def _check_pool(name: str, settings: PoolSettings) -> str:
+def _check_pool(name: str, settings: PoolSettings, pool_id: int | None = None) -> str:
     name = check_name(name, "pool")
     if settings.max_uses < 1:
         raise InvalidInput("max_uses must be at least 1", field="max_uses")
@@ -22,6 +23,7 @@ def _check_pool(name: str, settings: PoolSettings) -> str:
         )
     if settings.expires_at is not None:
         check_expiry(settings.expires_at)
+    check_fallback(settings, pool_id)
     return name
 
 
@@ -68,7 +70,7 @@ async def update_pool(
     if unknown:
         raise InvalidInput(f"unknown pool setting(s): {', '.join(sorted(unknown))}")
     settings = replace(pool.settings, **changes)  # type: ignore[arg-type]
-    new_name = _check_pool(pool.name if name is None else name, settings)
+    new_name = _check_pool(pool.name if name is None else name, settings, pool_id)
     updated = await store.update_pool(
         account_id=account.id, pool_id=pool_id, name=new_name, settings=settings
     )

@@ -74,6 +74,12 @@ many are `available`) and nothing is taken; with `"partial": true` the claim tak
 only when nothing is). The same Idempotency-Key returns the same codes; the same key with another `count`,
 `partial` or pool is refused (422 `idempotency_key_reused`). `lease_seconds` does not go with `count`. For
 more than 10,000 codes, claim in chunks, each with its own key (`promopool claim --count` does so).
+
+**Fallback**: a pool with `fallback_code` answers a claim it cannot serve with that shared code and
+`"fallback": true` (nothing is marked issued); one with `fallback_pool_id` continues the claim from that pool
+(`pool_id` in the answer says which pool served, `fallback` is true). A bulk claim is served whole by one
+pool: the first of the chain that can serve `count` (with `partial`: the first with any code left, which gives
+what it has); a `fallback_code` answers `count` copies of it. Leased claims do not fall back.
 """
 
 
@@ -217,7 +223,7 @@ class CodesController(Controller):
             return await _claim_many(store, account, pool_id, body, idempotency_key, lease_seconds)
         if body.partial:
             raise InvalidInput("partial goes with count", field="partial")
-        claimed = await service.claim(
+        claimed = await service.claim_with_fallback(
             store,
             account=account,
             pool_id=pool_id,
@@ -241,7 +247,7 @@ async def _claim_many(
 ) -> Response[ClaimOut | BulkClaimOut]:
     if lease_seconds is not None:
         raise InvalidInput("lease_seconds is for a claim of one code, not with count", field="lease_seconds")
-    claimed = await service.claim_many(
+    claimed = await service.claim_many_with_fallback(
         store,
         account=account,
         pool_id=pool_id,

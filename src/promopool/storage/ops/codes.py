@@ -62,8 +62,10 @@ def insert_codes(
         fresh = [index for index, _ in new_values(values, stored, normalization)]
     inserted: int = yield InsertCodes(pool_id, pool["last_seq"] + 1, values, fresh, now, expect_duplicates)
     # Skipped values keep their seq numbers unused, which costs a claim nothing (it seeks along the index).
+    # New codes end the pool's fallback: the next time it runs dry starts it (and its event) again.
+    refilled = ", fallback_since = NULL" if inserted else ""
     yield Execute(
-        "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+        f"UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3{refilled} WHERE id = $1",
         pool_id,
         len(values),
         inserted,
