@@ -17,6 +17,7 @@ from promopool.domain import Account, Code, CodeState, ImportReport
 from promopool.domain.codes import has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
 from promopool.domain.export import ExportRow, StateFields, imported_row
+from promopool.domain.fallback import with_validity
 from promopool.domain.keys import check_writable
 from promopool.service.pools import get_pool
 from promopool.storage import Store
@@ -207,18 +208,20 @@ async def list_codes(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if after is not None and has_control_characters(after):
         raise InvalidInput("invalid cursor", field="cursor")
-    await get_pool(store, account=account, pool_id=pool_id)
-    return await store.list_codes(pool_id=pool_id, state=state, after=after, limit=limit)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    codes = await store.list_codes(pool_id=pool_id, state=state, after=after, limit=limit)
+    return [with_validity(code, pool.settings) for code in codes]
 
 
 async def get_code(store: Store, *, account: Account, pool_id: int, value: str) -> Code:
-    """One code of a pool; CodeNotFound otherwise."""
-    await get_pool(store, account=account, pool_id=pool_id)
+    """One code of a pool, its expiry the earlier of its own and its pool's relative one; CodeNotFound
+    otherwise."""
+    pool = await get_pool(store, account=account, pool_id=pool_id)
     # A value no code could have is simply not there (and must not reach the database as a query).
     code = None if invalid_reason(value) else await store.get_code(pool_id=pool_id, value=value)
     if code is None:
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
-    return code
+    return with_validity(code, pool.settings)
 
 
 async def delete_code(store: Store, *, account: Account, pool_id: int, value: str) -> None:
