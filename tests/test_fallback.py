@@ -3,6 +3,8 @@ pool, single and bulk, with the pool.fallback event; settings validated (ownersh
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -13,6 +15,7 @@ from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.helpers import assert_counters_exact, state_counts
 from tests.test_api_native import assert_error
+from tests.test_pool_alerts_api import cli
 
 Client = httpx.AsyncClient
 
@@ -209,3 +212,28 @@ async def test_a_deleted_fallback_pool_switches_the_fallback_off(store: Store, t
     assert pool.settings.fallback_pool_id is None
     with pytest.raises(PoolExhausted):
         await service.claim_with_fallback(store, account=tenant.account, pool_id=main)
+
+
+def test_cli_pools_set_fallback_and_relative_expiry(database_url: str) -> None:
+    cli(database_url, "migrate")
+    backup = cli(database_url, "pools", "create", "backup").strip()
+    main = cli(database_url, "pools", "create", "main").strip()
+    shown = json.loads(
+        cli(database_url, "pools", "set", main, "--fallback-pool", backup, "--valid-for", "3600", "--json")
+    )
+    assert shown == {
+        "pool_id": int(main),
+        "low_stock_threshold": None,
+        "webhook_url": None,
+        "fallback_code": None,
+        "fallback_pool_id": int(backup),
+        "valid_for_seconds": 3600,
+    }
+    refused = cli(database_url, "pools", "set", backup, "--fallback-pool", main, exit_code=1)
+    assert "cycle" in refused
+    text = cli(database_url, "pools", "set", main, "--fallback-pool", "0", "--fallback-code", "FREE")
+    assert "fallback_code FREE, fallback_pool_id None, valid_for_seconds 3600" in text
+    cleared = json.loads(
+        cli(database_url, "pools", "set", main, "--fallback-code", "", "--valid-for", "0", "--json")
+    )
+    assert (cleared["fallback_code"], cleared["valid_for_seconds"]) == (None, None)

@@ -38,7 +38,15 @@ from promopool.service.claims import (
     purge_idempotency_keys,
     recorded_claim_many,
 )
-from promopool.service.codes import IMPORT_BATCH, MAX_PAGE, delete_code, get_code, import_codes, list_codes
+from promopool.service.codes import (
+    IMPORT_BATCH,
+    MAX_PAGE,
+    delete_code,
+    get_code,
+    import_codes,
+    list_codes,
+    set_code_description,
+)
 from promopool.service.copying import CopyReport, copy_database
 from promopool.service.devices import (
     account_by_public_key,
@@ -178,6 +186,7 @@ __all__ = [
     "run_generation",
     "select_pools",
     "send_test_event",
+    "set_code_description",
     "set_code_expiry",
     "set_low_stock_alert",
     "start_generation",

@@ -14,9 +14,9 @@ import msgspec
 
 from promopool import metrics
 from promopool.domain import Account, Code, CodeState, ImportReport
-from promopool.domain.codes import has_control_characters, invalid_reason
+from promopool.domain.codes import check_description, has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
-from promopool.domain.export import ExportRow, StateFields, imported_row
+from promopool.domain.export import ExportRow, ImportRow, StateFields, imported_row
 from promopool.domain.fallback import with_validity
 from promopool.domain.keys import check_writable
 from promopool.service.pools import get_pool
@@ -113,11 +113,11 @@ async def import_codes(
 @dataclass(frozen=True, slots=True)
 class _Spooled:
     size: int  # bytes
-    rows: bool  # ExportRow JSON lines, not plain codes
+    rows: bool  # ImportRow JSON lines, not plain codes
 
 
 _rows_encoder = msgspec.json.Encoder()
-_rows_decoder = msgspec.json.Decoder(ExportRow)
+_rows_decoder = msgspec.json.Decoder(ImportRow)  # an upload's rows: states and descriptions
 
 
 async def _spooled(spool: IO[bytes], batches: AsyncIterator[list[Checked]]) -> AsyncIterator[_Spooled]:
@@ -219,6 +219,23 @@ async def get_code(store: Store, *, account: Account, pool_id: int, value: str) 
     pool = await get_pool(store, account=account, pool_id=pool_id)
     # A value no code could have is simply not there (and must not reach the database as a query).
     code = None if invalid_reason(value) else await store.get_code(pool_id=pool_id, value=value)
+    if code is None:
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    return with_validity(code, pool.settings)
+
+
+async def set_code_description(
+    store: Store, *, account: Account, pool_id: int, value: str, description: str
+) -> Code:
+    """Set (or with "" clear) one code's description; CodeNotFound when the pool holds no such code."""
+    check_writable(account)
+    text = check_description(description)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    code = None
+    if invalid_reason(value) is None:
+        code = await store.set_description(
+            account_id=account.id, pool_id=pool_id, value=value, description=text
+        )
     if code is None:
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
     return with_validity(code, pool.settings)

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -35,6 +35,7 @@ from promopool.api.native.schemas import (
     ClaimOut,
     CodeOut,
     CodePage,
+    CodeUpdate,
     ImportCodes,
     ImportOut,
 )
@@ -187,6 +188,27 @@ class CodesController(Controller):
         self, store: StoreDep, account: AccountDep, pool_id: PoolId, code: FromPath[str]
     ) -> CodeOut:
         return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
+
+    @patch(
+        "/codes/{code:str}",
+        operation_class=Documented,
+        summary="Change one code's description",
+        responses=error_responses(
+            400, 403, 404, 413, write=REPEATABLE.format("it sets the same description again")
+        ),
+    )
+    async def update_code(
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        pool_id: PoolId,
+        code: FromPath[str],
+        data: JSONBody[CodeUpdate],
+    ) -> CodeOut:
+        changed = await service.set_code_description(
+            store, account=account, pool_id=pool_id, value=code, description=data.description
+        )
+        return CodeOut.of(changed)
 
     @delete(
         "/codes/{code:str}",

@@ -25,7 +25,7 @@ from promopool.domain import (
 )
 from promopool.domain.alerts import MAX_THRESHOLD, MAX_URL_LENGTH, Delivery, DeliveryState, PoolAlert
 from promopool.domain.claims import MAX_BULK_CLAIM
-from promopool.domain.codes import MAX_CODE_LENGTH
+from promopool.domain.codes import MAX_CODE_LENGTH, MAX_DESCRIPTION
 from promopool.domain.fallback import MAX_VALID_FOR_SECONDS
 from promopool.domain.generation import MAX_COUNT
 from promopool.domain.jobs import Job, JobKind, JobState
@@ -212,6 +212,17 @@ class CodeOut(msgspec.Struct):
             issued_at=code.issued_at,
             created_at=code.created_at,
         )
+
+
+class CodeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    description: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_DESCRIPTION,
+            pattern=f"^[^{CONTROL}]*$",
+            description='What the code is for (the SuperSaaS dialect shows it); `""` clears it.',
+        ),
+    ]
 
 
 class CodePage(msgspec.Struct):

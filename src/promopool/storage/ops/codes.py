@@ -9,7 +9,7 @@ from typing import Any
 
 from promopool.domain import Code, CodeState
 from promopool.domain.errors import PoolNotFound
-from promopool.domain.export import ExportRow, holder_keys
+from promopool.domain.export import ExportRow, ImportRow, holder_keys
 from promopool.domain.normalization import Normalization, lookup_key, new_values
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
@@ -72,6 +72,7 @@ def insert_codes(
     )
     if states is not None:
         yield from carry_states(pool_id, pool["last_seq"] + 1, states, holders)
+        yield from carry_descriptions(pool_id, pool["last_seq"] + 1, states)
     return inserted
 
 
@@ -95,6 +96,31 @@ CARRY_STATES = SQL(
     " JOIN u ON u.key = s.key JOIN p ON p.key = s.key) v"
     " WHERE codes.pool_id = $1 AND codes.seq = v.seq RETURNING codes.state",
 )
+
+
+CARRY_DESCRIPTIONS = SQL(
+    postgres="UPDATE codes c SET description = v.description"
+    " FROM unnest($2::bigint[], $3::text[]) AS v (seq, description) WHERE c.pool_id = $1 AND c.seq = v.seq",
+    # materialized as in CARRY_STATES, for the same reason
+    sqlite="WITH s AS MATERIALIZED (SELECT key, value FROM json_each($2)),"
+    " d AS MATERIALIZED (SELECT key, value FROM json_each($3))"
+    " UPDATE codes SET description = v.description"
+    " FROM (SELECT s.value AS seq, d.value AS description FROM s JOIN d ON d.key = s.key) v"
+    " WHERE codes.pool_id = $1 AND codes.seq = v.seq",
+)
+
+
+def carry_descriptions(pool_id: int, first_seq: int, rows: Sequence[ExportRow]) -> Op[None]:
+    """Give the codes just inserted the descriptions their rows carry (numbered as in ``carry_states``)."""
+    described = [
+        (first_seq + i, row.description)
+        for i, row in enumerate(rows)
+        if isinstance(row, ImportRow) and row.description
+    ]
+    if described:
+        yield Execute(
+            CARRY_DESCRIPTIONS, pool_id, [seq for seq, _ in described], [text for _, text in described]
+        )
 
 
 def carry_states(
@@ -149,6 +175,20 @@ def list_codes(pool_id: int, state: CodeState | None, after: str | None, limit: 
 def get_code(pool_id: int, value: str) -> Op[Code | None]:
     row = yield FetchRow(
         f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2", pool_id, value
+    )
+    return None if row is None else code_of(row)
+
+
+def set_description(account_id: int, pool_id: int, value: str, description: str) -> Op[Code | None]:
+    """The code with its new description, or None when the account's pool holds no such code. (No state
+    changes, so no pool row to take first.)"""
+    row = yield FetchRow(
+        f"UPDATE codes SET description = $4 WHERE pool_id = $1 AND value = $2"
+        f" AND pool_id IN (SELECT id FROM pools WHERE account_id = $3) RETURNING {CODE_COLUMNS}",
+        pool_id,
+        value,
+        account_id,
+        description,
     )
     return None if row is None else code_of(row)
 
@@ -212,6 +252,12 @@ class Codes(StoreCore):
 
     async def get_code(self, *, pool_id: int, value: str) -> Code | None:
         return await self._driver.read(get_code(pool_id, value))
+
+    async def set_description(
+        self, *, account_id: int, pool_id: int, value: str, description: str
+    ) -> Code | None:
+        """Set the code's description; None when the account's pool holds no such code."""
+        return await self._driver.write(set_description(account_id, pool_id, value, description))
 
     async def delete_code(self, *, pool_id: int, value: str) -> bool:
         return bool(await self._driver.write(delete_codes(pool_id, [value])))
