@@ -273,12 +273,12 @@ class LeaseOut(msgspec.Struct):
         )
 
 
-class ClaimOut(msgspec.Struct):
+class ClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only when true
     code: str
     pool_id: int
     issued_at: datetime | None
     replayed: bool
-    lease: LeaseOut | None = None  # a claim with lease_seconds
+    lease: LeaseOut | None  # a claim with lease_seconds (always shown, null otherwise)
     fallback: bool = False  # the pool was empty: its fallback code, or a code of its fallback pool (pool_id)
 
     @classmethod
@@ -301,7 +301,7 @@ class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     partial: bool = False  # with count: fewer left than asked takes what is left instead of answering 409
 
 
-class BulkClaimOut(msgspec.Struct):
+class BulkClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only when true
     pool_id: int
     count: int  # how many codes were handed out (fewer than asked only with partial)
     codes: list[str]
