@@ -3,6 +3,7 @@ pool, single and bulk, with the pool.fallback event; settings validated (ownersh
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -237,3 +238,21 @@ def test_cli_pools_set_fallback_and_relative_expiry(database_url: str) -> None:
         cli(database_url, "pools", "set", main, "--fallback-code", "", "--valid-for", "0", "--json")
     )
     assert (cleared["fallback_code"], cleared["valid_for_seconds"]) == (None, None)
+
+
+async def test_concurrent_claims_on_an_empty_pool_fall_back_exactly(store: Store, tenant: Tenant) -> None:
+    """Every fallback claim gets its own code of the fallback pool, and the pool announces one start."""
+    account = tenant.account
+    backup = await _pool(store, tenant, "backup", [f"B{i:02d}" for i in range(30)])
+    main = await _pool(store, tenant, "main", [], fallback_pool_id=backup)
+    await service.set_low_stock_alert(
+        store, account=account, pool_id=main, threshold=0, webhook_url="https://hooks.example/p"
+    )
+    claims = [service.claim_with_fallback(store, account=account, pool_id=main) for _ in range(25)]
+    claimed = await asyncio.gather(*claims)
+    values = [c.code.value for c in claimed]
+    assert len(set(values)) == 25 and all(c.fallback and c.code.pool_id == backup for c in claimed)
+    assert await state_counts(store, backup) == {"available": 5, "issued": 25, "redeemed": 0}
+    deliveries = await service.list_deliveries(store, account=account, pool_id=main, limit=50)
+    assert [d.event for d in deliveries] == ["pool.fallback"]
+    await assert_counters_exact(store, account, backup)

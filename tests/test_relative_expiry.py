@@ -13,6 +13,8 @@ from promopool.domain.errors import CodeExpired, CodeUnusable
 from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.helpers import execute_sql
+from tests.test_api_altcraft import call as altcraft
+from tests.test_api_altcraft import ok
 from tests.test_redemptions import attach, multi_use_pool
 
 Client = httpx.AsyncClient
@@ -85,3 +87,21 @@ async def test_a_code_never_handed_out_has_no_relative_expiry(store: Store, tena
     await multi_use_pool(store, account, valid_for_seconds=1)
     done = await service.redeem(store, account=account, code="OTHER")
     assert done.code.expires_at is None
+
+
+async def test_altcraft_get_shows_the_relative_expiry(client: Client, store: Store, tenant: Tenant) -> None:
+    db = await service.create_profile_database(store, account=tenant.account, name="crm")
+    await service.update_pool(store, account=tenant.account, pool_id=tenant.pool.id, valid_for_seconds=60)
+    auth = {"token": tenant.api_key, "loyalty_id": tenant.pool.id}
+    ok(
+        await altcraft(
+            client, "attach", {**auth, "db_id": db.id, "code": "CODE001", "email": "a@example.com"}
+        )
+    )
+    fresh = ok(await altcraft(client, "get", {**auth, "code": "CODE001"}))
+    assert fresh["expire_date"] and not fresh["is_expired"]
+    await _issued_ago(store, tenant.pool.id, "CODE001", 61)
+    stale = ok(await altcraft(client, "get", {**auth, "code": "CODE001"}))
+    assert stale["is_expired"] and stale["expired"] == stale["expire_date"]
+    code = await service.get_code(store, account=tenant.account, pool_id=tenant.pool.id, value="CODE001")
+    assert code.issued_at is not None and code.expires_at == code.issued_at + timedelta(seconds=60)
