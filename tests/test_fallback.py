@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from promopool.storage import Store
 from tests.conftest import Tenant
 from tests.helpers import assert_counters_exact, state_counts
 from tests.test_api_native import assert_error
+from tests.test_copy import other_engine
 from tests.test_pool_alerts_api import cli
 
 Client = httpx.AsyncClient
@@ -256,3 +258,16 @@ async def test_concurrent_claims_on_an_empty_pool_fall_back_exactly(store: Store
     deliveries = await service.list_deliveries(store, account=account, pool_id=main, limit=50)
     assert [d.event for d in deliveries] == ["pool.fallback"]
     await assert_counters_exact(store, account, backup)
+
+
+async def test_a_copy_keeps_fallbacks_that_point_forward(
+    store: Store, tenant: Tenant, tmp_path: Path, postgres_url: str
+) -> None:
+    """A pool may fall back to a pool made after it: the copy (pools in id order) must still take it."""
+    main = await _pool(store, tenant, "main", [])
+    backup = await _pool(store, tenant, "backup", ["B1"])
+    await service.update_pool(store, account=tenant.account, pool_id=main, fallback_pool_id=backup)
+    async with other_engine(store, tmp_path, postgres_url, "copy") as copy:
+        assert (await service.copy_database(source=store, target=copy)).ok
+        claimed = await service.claim_with_fallback(copy, account=tenant.account, pool_id=main)
+        assert (claimed.code.value, claimed.code.pool_id, claimed.fallback) == ("B1", backup, True)
