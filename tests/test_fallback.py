@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -271,3 +272,16 @@ async def test_a_copy_keeps_fallbacks_that_point_forward(
         assert (await service.copy_database(source=store, target=copy)).ok
         claimed = await service.claim_with_fallback(copy, account=tenant.account, pool_id=main)
         assert (claimed.code.value, claimed.code.pool_id, claimed.fallback) == ("B1", backup, True)
+
+
+async def test_an_expired_fallback_pool_ends_the_chain(store: Store, tenant: Tenant) -> None:
+    account = tenant.account
+    last = await _pool(store, tenant, "last", [], fallback_code="SHARED")
+    backup = await _pool(store, tenant, "backup", ["B1"], fallback_pool_id=last)
+    main = await _pool(store, tenant, "main", [], fallback_pool_id=backup)
+    past = store.clock() - timedelta(days=1)
+    await service.update_pool(store, account=account, pool_id=backup, expires_at=past)
+    with pytest.raises(PoolExhausted) as refused:
+        await service.claim_with_fallback(store, account=account, pool_id=main)
+    assert refused.value.details["pool_id"] == main
+    assert await state_counts(store, backup) == {"available": 1, "issued": 0, "redeemed": 0}

@@ -25,8 +25,6 @@ from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 T = TypeVar("T", Claimed, BulkClaimed)
-# Fallback pools that cannot serve either: the chain ends there, and the caller hears its own pool's error.
-_UNSERVED = (PoolExhausted, PoolExpired, PoolNotFound)
 
 
 async def _follow(
@@ -58,8 +56,10 @@ async def _follow(
         seen.add(at)
         try:
             return await claim(at, key)
-        except _UNSERVED:
-            continue
+        except PoolExhausted:
+            continue  # that pool is empty too: its own fallback, if it has one
+        except (PoolExpired, PoolNotFound):  # expired, or deleted meanwhile: the caller hears of its own pool
+            raise first from None
 
 
 async def claim_with_fallback(
