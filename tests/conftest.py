@@ -8,7 +8,10 @@ it, a throwaway server from the ``pgserver`` wheel is started for the session. E
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +28,7 @@ from promopool.api.app import create_app
 from promopool.config import Settings
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.storage import Store, open_store
+from promopool.storage.core import Clock, utc_now
 
 POSTGRES_URL_ENV = "PROMOPOOL_TEST_POSTGRES_URL"
 ENGINES = ["sqlite", "postgresql"]
@@ -78,8 +82,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @asynccontextmanager
-async def connected(url: str) -> AsyncIterator[Store]:
-    the_store = open_store(url)
+async def connected(url: str, clock: Clock = utc_now) -> AsyncIterator[Store]:
+    the_store = open_store(url, clock=clock)
     await the_store.connect()
     await the_store.migrate()
     try:
@@ -138,3 +142,38 @@ async def client(store: Store, database_url: str) -> AsyncIterator[httpx.AsyncCl
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://promopool.test") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
+    """A ``promopool serve --workers 2`` on PostgreSQL (its log in ``tmp_path/server.log``): its URL."""
+    from tests.test_concurrency import free_port  # (it imports this module)
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOPOOL_", "PROMETHEUS_"))}
+    env["PROMOPOOL_DATABASE_URL"] = postgres_url
+    env["PROMOPOOL_ACCESS_LOG"] = "true"  # into a file: a pipe nobody reads would fill and stall the server
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "promopool", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

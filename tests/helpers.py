@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from promopool import service
 from promopool.domain import Account
 from promopool.storage import Store
 from promopool.storage.driver import Execute, Fetch, Op
+from tests.reliability.integrity import pg_connection, sqlite_path
+
+# A scrape of /metrics: each sample's value by its name and labels.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def _execute(sql: str) -> Op[int]:
@@ -45,3 +58,70 @@ async def assert_counters_exact(store: Store, account: Account, pool_id: int) ->
     counts = (await service.get_pool(store, account=account, pool_id=pool_id)).counts
     kept = {"available": counts.available, "issued": counts.issued, "redeemed": counts.redeemed}
     assert kept == await state_counts(store, pool_id)
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, /, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, /, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+@asynccontextmanager
+async def pool_held(url: str, pool_id: int) -> AsyncIterator[None]:
+    """Another session holding the pool: its row FOR UPDATE (PostgreSQL), the write lock (SQLite)."""
+    if url.startswith("sqlite:"):
+        with closing(sqlite3.connect(sqlite_path(url), isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield
+            conn.execute("ROLLBACK")
+        return
+    async with pg_connection(url) as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM pools WHERE id = $1 FOR UPDATE", pool_id)
+        yield
+
+
+# The admin pages: what a browser sends and reads.
+HTML = {"Accept": "text/html"}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, api_key: str) -> str:
+    """Sign in through the form; return the CSRF token of the pages that follow."""
+    form = await client.get("/admin/login", headers=HTML)
+    assert form.status_code == 200
+    signed = await client.post("/admin/login", data={"api_key": api_key, "csrf_token": csrf_of(form.text)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/admin/"
+    page = await client.get("/admin/", headers=HTML)
+    assert page.status_code == 200
+    return csrf_of(page.text)
+
+
+class FakeClock:
+    """A store's clock that moves only when told (no sleeps in tests)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

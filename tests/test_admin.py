@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
 from promopool import service
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.helpers import execute_sql
+from tests.helpers import HTML, csrf_of, execute_sql, sign_in
 
 Client = httpx.AsyncClient
-HTML = {"Accept": "text/html"}
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "page has no CSRF field"
-    return match.group(1)
-
-
-async def sign_in(client: Client, api_key: str) -> str:
-    """Sign in through the form; return the CSRF token of the pages that follow."""
-    form = await client.get("/admin/login", headers=HTML)
-    assert form.status_code == 200
-    signed = await client.post("/admin/login", data={"api_key": api_key, "csrf_token": csrf_of(form.text)})
-    assert signed.status_code == 303 and signed.headers["location"] == "/admin/"
-    page = await client.get("/admin/", headers=HTML)
-    assert page.status_code == 200
-    return csrf_of(page.text)
 
 
 async def test_pages_need_a_session(client: Client) -> None:

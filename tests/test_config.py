@@ -35,6 +35,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ({"PROMOPOOL_IDEMPOTENCY_TTL_HOURS": "1"}, "idempotency_ttl_hours"),
         ({"PROMOPOOL_AUTH_CACHE_SECONDS": "soon"}, "PROMOPOOL_AUTH_CACHE_SECONDS"),
         ({"PROMOPOOL_METRICS_TOKEN": " "}, "metrics_token"),
+        # a standby would take no claim: promopool connects to the primary among the hosts
+        ({"PROMOPOOL_DATABASE_URL": "postgresql://h1,h2/db?target_session_attrs=standby"}, "database_url"),
     ],
 )
 def test_bad_value_names_the_key(environ: dict[str, str], key: str) -> None:

@@ -122,3 +122,18 @@ async def test_admin_settings_form_sets_fallback_and_relative_expiry(
     assert (settings.fallback_code, settings.valid_for_seconds) == ("FREE", 60)
     page = await client.get(f"/admin/pools/{tenant.pool.id}", headers=HTML)
     assert 'value="FREE"' in page.text
+
+
+async def test_a_keyed_patch_replays_the_description_it_first_set(client: Client, tenant: Tenant) -> None:
+    h, url = tenant.headers, f"/v1/pools/{tenant.pool.id}/codes/CODE001"
+    keyed = {**h, "Idempotency-Key": "describe-1"}
+    first = await client.patch(url, headers=keyed, json={"description": "Spring"})
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    await client.patch(url, headers=h, json={"description": "Summer"})
+    again = await client.patch(url, headers=keyed, json={"description": "Spring"})
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert (await client.get(url, headers=h)).json()["description"] == "Summer"  # the replay changed nothing
+    for other_url, body in ((url, {"description": "Autumn"}), (url.replace("CODE001", "CODE002"), {})):
+        reused = await client.patch(other_url, headers=keyed, json=body or {"description": "Spring"})
+        assert_error(reused, 422, "idempotency_key_reused")
+    assert (await client.get(url, headers=h)).json()["description"] == "Summer"

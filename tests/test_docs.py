@@ -86,9 +86,20 @@ def test_every_native_write_says_what_a_503_means(openapi: dict[str, Any]) -> No
         assert (KEYED in said) == takes_idempotency_key(operation), f"{method} {path}: {said}"
         keyed += [f"{method} {path}"] if takes_idempotency_key(operation) else []
     assert sorted(keyed) == [
+        "delete /v1/keys/{key_id}",
+        "delete /v1/pools/{pool_id}",
+        "delete /v1/pools/{pool_id}/codes/{code}",
+        "patch /v1/pools/{pool_id}",
+        "patch /v1/pools/{pool_id}/codes/{code}",
         "post /v1/codes/redeem",
+        "post /v1/keys",
+        "post /v1/leases/{lease_id}/confirm",
+        "post /v1/leases/{lease_id}/release",
         "post /v1/pools",
         "post /v1/pools/{pool_id}/claim",
+        "post /v1/pools/{pool_id}/codes",
+        "post /v1/pools/{pool_id}/generate",
+        "post /v1/pools/{pool_id}/webhook/test",
         "post /v1/redemptions/{redemption_id}/rollback",
     ]
 

@@ -285,3 +285,57 @@ async def test_an_expired_fallback_pool_ends_the_chain(store: Store, tenant: Ten
         await service.claim_with_fallback(store, account=account, pool_id=main)
     assert refused.value.details["pool_id"] == main
     assert await state_counts(store, backup) == {"available": 1, "issued": 0, "redeemed": 0}
+
+
+async def test_recipient_claims_do_not_fall_back(client: Client, store: Store, tenant: Tenant) -> None:
+    """A recipient's code belongs to the pool asked (the same code every time): an empty pool answers 409."""
+    h = tenant.headers
+    backup = await _pool(store, tenant, "backup", ["B1", "B2"])
+    shared = await _pool(store, tenant, "shared", [], fallback_code="WELCOME10")
+    chained = await _pool(store, tenant, "chained", [], fallback_pool_id=backup)
+    for pool_id in (shared, chained):
+        url = f"/v1/pools/{pool_id}/claim"
+        assert_error(await client.post(url, headers=h, json={"recipient": "r-1"}), 409, "pool_exhausted")
+        assert_error(await client.post(url, headers=h, json={"recipients": ["r-1"]}), 409, "pool_exhausted")
+        keyed = {**h, "Idempotency-Key": f"r-{pool_id}"}
+        assert_error(await client.post(url, headers=keyed, json={"recipient": "r-1"}), 409, "pool_exhausted")
+        assert (await client.post(url, headers=h)).json()["fallback"] is True  # a plain claim still does
+    assert await state_counts(store, backup) == {"available": 1, "issued": 1, "redeemed": 0}
+
+
+async def test_a_keyed_patch_of_the_fallback_settings_replays_its_first_answer(
+    client: Client, store: Store, tenant: Tenant
+) -> None:
+    h, url = tenant.headers, f"/v1/pools/{tenant.pool.id}"
+    backup = await _pool(store, tenant, "backup", ["B1"])
+    body = {"fallback_pool_id": backup, "valid_for_seconds": 3600}
+    keyed = {**h, "Idempotency-Key": "fallback-1"}
+    first = await client.patch(url, headers=keyed, json=body)
+    assert first.status_code == 200 and first.json()["fallback_pool_id"] == backup
+    await client.patch(url, headers=h, json={"fallback_pool_id": None, "fallback_code": "LATER"})
+    again = await client.patch(url, headers=keyed, json=body)
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    now = (await client.get(url, headers=h)).json()
+    assert (now["fallback_pool_id"], now["fallback_code"]) == (None, "LATER")  # the replay changed nothing
+    reused = await client.patch(url, headers=keyed, json={"fallback_pool_id": backup})
+    assert_error(reused, 422, "idempotency_key_reused")
+
+
+async def test_keyed_and_plain_fallback_changes_at_once_take_turns(store: Store, tenant: Tenant) -> None:
+    """A keyed PATCH takes the pool's row before its change: the account's row must still come first, or it
+    and a plain change of the same pool wait for each other (PostgreSQL: a deadlock)."""
+    account, pool_id = tenant.account, tenant.pool.id
+    backups = [await _pool(store, tenant, f"backup{i}", []) for i in range(2)]
+
+    async def change(i: int) -> int | None:
+        changed = await service.update_pool_and_alert(
+            store,
+            account=account,
+            pool_id=pool_id,
+            idempotency_key=f"turn-{i}" if i % 2 else None,
+            fallback_pool_id=backups[i % 2],
+        )
+        return changed.value[0].settings.fallback_pool_id
+
+    results = await asyncio.gather(*(change(i) for i in range(16)))
+    assert set(results) == set(backups)

@@ -49,6 +49,7 @@ async def test_every_route_refuses_another_account(
     redeemed = await service.redeem(store, account=tenant.account, code="CODE000")
     leased = await service.claim(store, account=tenant.account, pool_id=tenant.pool.id, lease_seconds=600)
     assert leased.lease is not None
+    await service.claim(store, account=tenant.account, pool_id=tenant.pool.id, recipient="customer-42")
     job = await service.generate_codes(
         store, account=tenant.account, pool_id=tenant.pool.id, spec=CodeSpec.of(), count=1
     )
@@ -62,6 +63,7 @@ async def test_every_route_refuses_another_account(
         path = re.sub(r"\{lease_id:int\}", str(leased.lease.id), path)
         path = re.sub(r"\{job_id:int\}", str(job.id), path)
         path = re.sub(r"\{key_id:int\}", str(key.id), path)
+        path = re.sub(r"\{recipient:str\}", "customer-42", path)
         assert "{" not in path, f"no owner's resource to try {template} on"
         response = await client.request(
             method, path, headers=other.headers, **BODIES.get((method, template), {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -19,19 +19,9 @@ from promopool.domain.errors import (
     LeaseReleased,
     PoolExhausted,
 )
-from promopool.storage import Store, open_store
-from tests.conftest import Tenant, make_tenant
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from promopool.storage import Store
+from tests.conftest import Tenant, connected, make_tenant
+from tests.helpers import FakeClock
 
 
 @pytest.fixture
@@ -42,13 +32,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def store(database_url: str, clock: FakeClock) -> AsyncIterator[Store]:
     """The test's store, on the fake clock."""
-    the_store = open_store(database_url, clock=clock)
-    await the_store.connect()
-    await the_store.migrate()
-    try:
+    async with connected(database_url, clock=clock) as the_store:
         yield the_store
-    finally:
-        await the_store.close()
 
 
 async def lease(store: Store, tenant: Tenant, seconds: int = 60, key: str | None = None) -> Claimed:

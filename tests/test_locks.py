@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime
 
 import httpx
@@ -17,7 +14,8 @@ from promopool.config import Settings
 from promopool.domain.alerts import hour_of
 from promopool.storage import Store, open_store
 from tests.conftest import make_tenant
-from tests.reliability.integrity import integrity_problems, pg_connection, sqlite_path
+from tests.helpers import pool_held
+from tests.reliability.integrity import integrity_problems, pg_connection
 
 LOCK_TIMEOUT = 1.0
 
@@ -46,20 +44,6 @@ async def test_delete_code_takes_the_pool_row_before_the_code(
     pool = await service.get_pool(postgres_store, account=tenant.account, pool_id=tenant.pool.id)
     assert (pool.counts.available, pool.counts.issued) == (0, 0)
     assert await integrity_problems(postgres_url) == []
-
-
-@asynccontextmanager
-async def pool_held(url: str, pool_id: int) -> AsyncIterator[None]:
-    """Another session holding the pool: its row FOR UPDATE (PostgreSQL), the write lock (SQLite)."""
-    if url.startswith("sqlite:"):
-        with closing(sqlite3.connect(sqlite_path(url), isolation_level=None)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            yield
-            conn.execute("ROLLBACK")
-        return
-    async with pg_connection(url) as conn, conn.transaction():
-        await conn.execute("SELECT 1 FROM pools WHERE id = $1 FOR UPDATE", pool_id)
-        yield
 
 
 async def test_a_claim_waits_for_a_held_pool_no_longer_than_the_lock_timeout(database_url: str) -> None:

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from promopool import service, serving
 from promopool.api.app import create_app
 from promopool.config import Settings
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import moved, scrape, value
 
 Client = httpx.AsyncClient
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(client: Client) -> Samples:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return value(after, name, **labels) - value(before, name, **labels)
 
 
 async def test_counters_move_by_the_work_done(client: Client, tenant: Tenant) -> None:

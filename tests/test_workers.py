@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from promopool import service
 from promopool.storage import Store
 from tests.conftest import make_tenant
-from tests.test_concurrency import free_port
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -27,38 +23,6 @@ pytestmark = pytest.mark.slow
 CODES = 2000
 THRESHOLD = 1000
 CLAIMERS = 16
-
-
-@pytest.fixture
-def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOPOOL_", "PROMETHEUS_"))}
-    env["PROMOPOOL_DATABASE_URL"] = postgres_url
-    env["PROMOPOOL_ACCESS_LOG"] = "true"  # into a file: a pipe nobody reads would fill and stall the server
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "promopool", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from promopool.domain.claims import MAX_BULK_CLAIM
 from promopool.domain.errors import InvalidInput, NotFound, PromopoolError
 from promopool.domain.export import ExportFormat, ExportRow, StateFields
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
-from promopool.domain.jobs import Job, JobState
+from promopool.domain.jobs import CliCommand, Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
 from promopool.storage import Store, open_store
@@ -365,7 +365,7 @@ def pools_set(
     Prints the alert (and the fallback settings when one of them was given)."""
     if clear_alert and (low_stock_threshold is not None or webhook_url is not None):
         raise typer.BadParameter("--clear-alert takes no --low-stock-threshold or --webhook-url")
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # PoolSettings fields by name (Any: they go in as keywords)
     if fallback_code is not None:
         changes["fallback_code"] = fallback_code or None
     if fallback_pool is not None:
@@ -374,7 +374,7 @@ def pools_set(
         changes["valid_for_seconds"] = valid_for or None
 
     async def work(store: Store) -> tuple[Pool, PoolAlert | None]:
-        return await service.update_pool_and_alert(
+        changed = await service.update_pool_and_alert(
             store,
             account=await _account(store, account),
             pool_id=pool_id,
@@ -382,6 +382,7 @@ def pools_set(
             webhook_url=KEEP if webhook_url is None else webhook_url,
             **changes,
         )
+        return changed.value
 
     pool, alert = _run(_settings(ctx), work)
     document: dict[str, Any] = {
@@ -509,14 +510,19 @@ def import_(
     async def work(store: Store) -> ImportReport:
         owner = await _account(store, account)
         values = _file_values(file, as_csv, lambda n: progress.advance(task, n))
-        return await service.import_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            values=values,
-            strict=strict,
-            ignore_blank=True,
-            on_batch=on_batch,
+            command=CliCommand.IMPORT,
+            run=lambda: service.import_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                values=values,
+                strict=strict,
+                ignore_blank=True,
+                on_batch=on_batch,
+            ),
+            stored=lambda report: report.inserted,
         )
 
     with progress:
@@ -580,14 +586,20 @@ def generate(
             check_character=check_character,
             uppercase=not lowercase,
         )
-        return await service.generate_codes(
+        return await service.counted_cli_run(
             store,
-            account=owner,
-            pool_id=pool,
-            spec=spec,
-            count=count,
-            max_fill=settings.max_keyspace_fill,
-            on_progress=lambda done: progress.update(task, completed=done),
+            command=CliCommand.GENERATE,
+            run=lambda: service.generate_codes(
+                store,
+                account=owner,
+                pool_id=pool,
+                spec=spec,
+                count=count,
+                max_fill=settings.max_keyspace_fill,
+                on_progress=lambda done: progress.update(task, completed=done),
+            ),
+            stored=lambda job: job.done,
+            succeeded=lambda job: job.state is JobState.SUCCEEDED,
         )
 
     with progress:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
@@ -75,6 +76,8 @@ class Settings:
     """Requests in progress per worker; beyond it a request gets 503 with Retry-After at once."""
     metrics_token: str | None = None
     """Set: `/metrics` needs `Authorization: Bearer <token>` (else 401). Unset: open to all who reach it."""
+    metrics_max_pools: int = 1000
+    """Pools whose stock `/metrics` reports (the first by id): bounds its series; the rest are counted."""
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -89,6 +92,7 @@ class Settings:
             ("personaclick_max_body_mib", 1),
             ("public_fetch_per_minute", 0),
             ("max_requests", 1),
+            ("metrics_max_pools", 0),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}: must be at least {low}, got {getattr(self, name)}")
@@ -109,6 +113,7 @@ class Settings:
             raise ConfigError(
                 f"database_url: unsupported scheme {scheme!r}; use sqlite:///path.db or postgresql://…"
             )
+        _check_session_attrs(self.database_url)
         if self.session_secret is not None and len(self.session_secret) < MIN_SECRET_LENGTH:
             raise ConfigError(f"session_secret: must be at least {MIN_SECRET_LENGTH} characters")
         if self.metrics_token is not None and not self.metrics_token.strip():
@@ -163,6 +168,22 @@ class Settings:
         if handed is None:
             return cls.load(environ=environ)
         return msgspec.json.decode(handed, type=cls)
+
+
+# What a PostgreSQL URL may ask of the server it connects to: promopool writes, so never a standby.
+WRITABLE_SESSION_ATTRS = ("read-write", "primary", "any")
+
+
+def _check_session_attrs(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    wanted = [v for k, v in parse_qsl(urlsplit(url).query) if k == "target_session_attrs"]
+    for value in wanted:
+        if value not in WRITABLE_SESSION_ATTRS:
+            raise ConfigError(
+                f"database_url: target_session_attrs={value} would connect to a server that takes no"
+                " writes; use read-write (the primary among the hosts)"
+            )
 
 
 def _from_file(path: Path) -> dict[str, Any]:

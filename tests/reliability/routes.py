@@ -25,8 +25,9 @@ PUBLIC = re.compile(r"^/(health(/ready)?|openapi\.json|docs(/.*)?|metrics)$")
 
 # Routes whose isolation has tests of their own, because their credential is a signed-in session rather
 # than something a request carries alone: the admin pages (tests/test_admin.py signs in as another account
-# and checks each page and form refuses the owner's pools, and that pages need a session).
-SEPARATELY_TESTED = re.compile(r"^/admin(/.*)?$")
+# and checks each page and form refuses the owner's pools, and that pages need a session), and the front
+# page, which only redirects to them (tests/test_admin_layout.py).
+SEPARATELY_TESTED = re.compile(r"^/(admin(/.*)?)?$")
 
 # How a request of each family presents an account's credentials (httpx request arguments), by path prefix.
 CREDENTIALS: dict[str, Callable[[Tenant], dict[str, Any]]] = {
@@ -84,6 +85,7 @@ PATH_VALUES: dict[str, Callable[[Tenant], str]] = {
     "lease_id": lambda t: "1",
     "job_id": lambda t: "1",
     "key_id": lambda t: "1",  # the owner's API key: the first of an empty database (the owner is made first)
+    "recipient": lambda t: "customer-42",  # owner_resources() claims the owner's code for it
     "method": lambda t: "get",  # Altcraft's promocodes/<method>: `get` names the owner's program and code
 }
 

@@ -117,7 +117,7 @@ class Server:
         """The pids of the server's child processes, from Linux /proc: its workers, and multiprocessing's
         resource tracker."""
         assert self.process is not None
-        return [pid for pid in _pids() if _stat(pid)[1] == str(self.process.pid)]
+        return children_of(self.process.pid)
 
     def workers(self) -> list[int]:
         return [pid for pid in self.children() if b"spawn_main" in _cmdline(pid)]
@@ -152,6 +152,11 @@ def _stat(pid: int) -> list[str]:
         return ["X", ""]
 
 
+def children_of(parent: int) -> list[int]:
+    """The pids of ``parent``'s child processes, from Linux /proc."""
+    return [pid for pid in _pids() if _stat(pid)[1] == str(parent)]
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
@@ -172,12 +177,15 @@ class FirstServe:
 
 
 @contextmanager
-def first_serve(cwd: Path) -> Iterator[FirstServe]:
+def first_serve(cwd: Path, database_url: str | None = None) -> Iterator[FirstServe]:
     """``promopool serve`` as the README's newcomer runs it, in ``cwd`` with no settings: the embedded SQLite
-    default, the default account's key read from what it prints; ready when /health/ready answers 200."""
+    default (or the empty database ``database_url``), the default account's key read from what it prints;
+    ready when /health/ready answers 200."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
     env["PROMOPOOL_PORT"] = str(port)
+    if database_url is not None:
+        env["PROMOPOOL_DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [sys.executable, "-m", "promopool", "serve"],
         cwd=cwd,

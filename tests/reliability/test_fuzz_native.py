@@ -199,9 +199,10 @@ def negative_data_rejection(ctx: Any, response: Any, case: Any) -> bool | None:
 # length, a `#` in a pattern, the whole code within 128 characters, no surrounding whitespace) and its
 # key-space floor, which depends on the codes the pool already holds (the route's description states both);
 # a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description);
-# the claim's `partial` only with `count`, and `lease_seconds` only without it (the route's description);
-# a pool's fallback: a code without surrounding spaces, or a pool of the same account that does not fall back
-# to it, not both (the claim route's description).
+# the claim's `partial` only with `count`, `lease_seconds` only without it and in the query or the body,
+# not both, and `recipient` or `recipients`, not both (the route's description); a pool's fallback: a code
+# without surrounding spaces, or a pool of the same account that does not fall back to it, not both (the
+# claim route's description).
 UNSCHEMATIC_FIELDS = {
     "cursor",
     "expires_at",
@@ -213,6 +214,7 @@ UNSCHEMATIC_FIELDS = {
     "webhook_url",
     "low_stock_threshold",
     "partial",
+    "recipients",
     "lease_seconds",
     "fallback_code",
     "fallback_pool_id",

@@ -40,9 +40,10 @@ def test_every_route_is_covered() -> None:
 
 async def owner_resources(store: Store, owner: Tenant) -> None:
     """A redemption, a lease and a job of the owner's, the first of each in the database (id 1, which
-    routes.PATH_VALUES names)."""
+    routes.PATH_VALUES names), and a recipient's code."""
     redeemed = await service.redeem(store, account=owner.account, code="CODE009")
     leased = await service.claim(store, account=owner.account, pool_id=owner.pool.id, lease_seconds=600)
+    await service.claim(store, account=owner.account, pool_id=owner.pool.id, recipient="customer-42")
     job = await service.generate_codes(
         store, account=owner.account, pool_id=owner.pool.id, spec=CodeSpec.of(), count=1
     )

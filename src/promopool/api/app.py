@@ -21,7 +21,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from promopool import __version__, service
+from promopool import __version__, metrics, service
 from promopool.api.altcraft import ROUTES as ALTCRAFT_ROUTES
 from promopool.api.auth import Authenticator
 from promopool.api.deps import provide_account, provide_jobs, provide_settings, provide_store
@@ -41,6 +41,7 @@ from promopool.ledger import BUDGETS_ENV, SharedLedger
 from promopool.outages import OUTAGES, background_failure
 from promopool.storage import Store, open_store
 from promopool.web import ROUTES as ADMIN_ROUTES
+from promopool.web import security_headers, with_pages
 from promopool.web.session import Signer
 
 log = logging.getLogger("promopool")
@@ -103,7 +104,8 @@ def create_app(
             "account": Provide(provide_account),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=with_pages(EXCEPTION_HANDLERS),
+        before_send=[security_headers],
         lifespan=[lifespan],
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
@@ -129,12 +131,15 @@ def create_app(
         settings.guess_budget,
         settings.guess_window_seconds,
         ledger=SharedLedger(budgets_file, "guessing") if budgets_file else None,
+        on_refused=lambda: metrics.count_refusal("guessing"),
+        on_spent=metrics.count_failed_guess,
     )
     app.state.public_fetches = FailureBudget(  # a token bucket per client address (PersonaClick front end)
         settings.public_fetch_per_minute,
         60,
         what="front-end promo code fetches",
         ledger=SharedLedger(budgets_file, "public_fetch") if budgets_file else None,
+        on_refused=lambda: metrics.count_refusal("public_fetches"),
     )
     handler: ASGIApp = app.asgi_handler  # type: ignore[assignment]
     # Inside the fast claim path, which reads no body and so needs neither limit (nor its cost).

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -45,6 +45,18 @@ IdempotencyKey = Annotated[
         description="Makes retries safe: the same key returns the first request's result.",
     ),
 ]
+
+
+REPLAYED = {"Idempotent-Replayed": "true"}  # on every keyed route's replayed answer
+
+
+def replayed_headers(replayed: bool) -> dict[str, str] | None:
+    return REPLAYED if replayed else None
+
+
+def no_content(replayed: bool) -> Response[None]:
+    """A keyed DELETE's 204 (documented without a body by ``openapi.NO_CONTENT``)."""
+    return Response(None, status_code=204, headers=replayed_headers(replayed))
 
 
 # Litestar resolves the dependencies of one depth in an anyio task group, a task each: with `store` and

@@ -40,7 +40,8 @@ async def metrics_endpoint(
     if not _allowed(request, settings.metrics_token):
         message = "/metrics needs the metrics token: Authorization: Bearer <token>"
         return error_response(401, "unauthenticated", message, headers={"WWW-Authenticate": "Bearer"})
-    return Response(await metrics.exposition(store), media_type=metrics.CONTENT_TYPE)
+    exposition = await metrics.exposition(store, max_pools=settings.metrics_max_pools)
+    return Response(exposition, media_type=metrics.CONTENT_TYPE)
 
 
 ops_routes = [metrics_endpoint]

@@ -1,6 +1,7 @@
 """The domain: what a promo code is and what may happen to it. No web framework, no SQL."""
 
 from promopool.domain import errors
+from promopool.domain.jobs import CliCommand, CliResult, CliRuns
 from promopool.domain.models import (
     Account,
     ApiKeyInfo,
@@ -28,6 +29,9 @@ __all__ = [
     "ApiKeyInfo",
     "BulkClaimed",
     "Claimed",
+    "CliCommand",
+    "CliResult",
+    "CliRuns",
     "Code",
     "CodeState",
     "ImportReport",

@@ -90,11 +90,12 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class ActivityPoint:
-    """Claims and redemptions of one pool in one UTC hour."""
+    """Claims, redemptions and codes imported of one pool in one UTC hour."""
 
     hour: datetime
     claims: int
     redemptions: int
+    imports: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,10 @@ class Level:
     full_at: float  # when it will be back at the full budget (then it can be forgotten)
 
 
+def _nothing() -> None:
+    pass
+
+
 # Given the callers' levels (those below a full budget), the levels to store (None: full again, forget).
 Change = Callable[[Mapping[str, Level]], Mapping[str, Level | None]]
 
@@ -81,8 +85,12 @@ class FailureBudget:
         clock: Callable[[], float] = time.monotonic,
         what: str = "failed code attempts",
         ledger: Ledger | None = None,
+        on_refused: Callable[[], None] = _nothing,
+        on_spent: Callable[[], None] = _nothing,
     ) -> None:
         self.budget = budget
+        self._on_refused = on_refused
+        self._on_spent = on_spent
         self.what = what  # named in the RateLimited message
         self.rate = budget / window_seconds if budget else 0.0  # attempts regained per second
         self._clock = clock  # shared ledgers need a clock all processes share: time.monotonic is (Linux)
@@ -137,7 +145,11 @@ class FailureBudget:
                 )
             return {caller: self._level(attempts - 1, now) for caller, attempts in left.items()}
 
-        self._update(callers, spend)
+        try:
+            self._update(callers, spend)
+        except RateLimited:
+            self._on_refused()  # (here, not in `spend`: a ledger may run a change more than once)
+            raise
 
     def give_back(self, callers: Sequence[str]) -> None:
         if not self.enabled:
@@ -158,6 +170,7 @@ class FailureBudget:
         try:
             yield
         except CodeUnusable:
+            self._on_spent()
             raise
         except BaseException:
             self.give_back(callers)

@@ -34,6 +34,29 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+class CliCommand(enum.StrEnum):
+    """The CLI commands that store codes, counted for /metrics (they run outside the server)."""
+
+    IMPORT = "import"
+    GENERATE = "generate"
+
+
+class CliResult(enum.StrEnum):
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CliRuns:
+    """How many runs of a CLI command ended (or started) so, and the codes those runs stored."""
+
+    command: str
+    result: str
+    runs: int
+    codes: int
+
+
 def stopped_error(reason: str, *, done: int, total: int) -> str:
     """The error of a job that ended unfinished: why, and how far it got (what it stored stays stored)."""
     return f"{reason}: {done} of {total} stored; ask again for the other {total - done}"

@@ -33,6 +33,17 @@ def lookup_key(value: str) -> str:
     return value.translate(_FOLD_ALL)
 
 
+# The largest code point, a noncharacter no real code holds: it closes every prefix's range.
+_LAST = "\U0010ffff"
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The lookup keys ``[low, high)`` of every value starting with ``prefix`` under the coarsest fold:
+    a range in code point order, which is UTF-8's byte order (how the index compares keys)."""
+    low = lookup_key(prefix)
+    return low, low + _LAST
+
+
 @dataclass(frozen=True, slots=True)
 class Normalization:
     """A pool's matching rules; with both off, a code matches only its exact value."""

@@ -136,6 +136,25 @@ def refusal_after(use: CodeUse | None, now: datetime) -> PromopoolError:
     return refused(refusal(use, now) or Refusal.NOT_FOUND, holder=use.holder)
 
 
+@dataclass(frozen=True, slots=True)
+class RedemptionFilter:
+    """Which of a pool's redemptions to list: made in ``[since, until)``, by the profile with this key, for
+    this order reference, rolled back or not (None: either)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    profile: str | None = None
+    order_ref: str | None = None
+    rolled_back: bool | None = None
+
+    def checked(self) -> RedemptionFilter:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise InvalidInput("the end of the date range must come after its start", field="until")
+        check_profile_key(self.profile)
+        check_order_ref(self.order_ref)
+        return self
+
+
 def check_profile_key(profile: str | None) -> str | None:
     if profile is None:
         return None

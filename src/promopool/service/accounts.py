@@ -8,6 +8,7 @@ from dataclasses import replace
 from promopool.domain import Account, ApiKeyInfo, NewAccount, NewApiKey
 from promopool.domain.codes import MAX_NAME_LENGTH, check_name, has_control_characters
 from promopool.domain.errors import AlreadyExists, StorageUnavailable, Unauthenticated
+from promopool.domain.idempotency import Once, keyed
 from promopool.domain.keys import (
     FIRST_KEY_NAME,
     LAST_USED_PRECISION,
@@ -19,6 +20,8 @@ from promopool.domain.keys import (
     new_public_key,
     same_secret,
 )
+from promopool.service.claims import check_idempotency_key
+from promopool.service.paging import Page, one_page
 from promopool.storage import Store
 
 DEFAULT_ACCOUNT_NAME = "default"
@@ -41,13 +44,35 @@ async def create_api_key(store: Store, *, account: Account) -> str:
 
 async def create_key(store: Store, *, account: Account, name: str, read_only: bool = False) -> NewApiKey:
     """Add a named API key to the account: its secret is in the answer, this once, and stored only hashed."""
+    created = await create_key_once(store, account=account, name=name, read_only=read_only)
+    assert isinstance(created.value, NewApiKey)  # without a key, never a replay
+    return created.value
+
+
+async def create_key_once(
+    store: Store, *, account: Account, name: str, read_only: bool = False, idempotency_key: str | None = None
+) -> Once[NewApiKey | ApiKeyInfo]:
+    """``create_key``, once per Idempotency-Key: the same request again gets the first key's metadata
+    (an ApiKeyInfo: the secret is never stored, so never shown again), replayed, and adds no key."""
     check_writable(account)
     name = check_name(name, "key")
+    request = keyed(check_idempotency_key(idempotency_key), name, read_only)
+    # The only moment the plaintext key exists on the server: its digest and its SuperSaaS checksum
+    # credential's digest are what is stored, with the key, in one transaction.
     api_key = new_api_key()
     key_hash = hash_api_key(api_key)
-    key = await store.add_api_key(account_id=account.id, key_hash=key_hash, name=name, read_only=read_only)
-    await _register_checksum(store, account=account, api_key=api_key, key_hash=key_hash)
-    return NewApiKey(key=key, api_key=api_key)
+    checksum_hash = hash_api_key(checksum_of(account.name, api_key))
+    created = await store.create_api_key(
+        account_id=account.id,
+        key_hash=key_hash,
+        checksum_hash=checksum_hash,
+        name=name,
+        read_only=read_only,
+        request=request,
+    )
+    if created.replayed:
+        return Once(created.value, replayed=True)
+    return Once(NewApiKey(key=created.value, api_key=api_key))
 
 
 async def list_keys(store: Store, *, account: Account) -> list[ApiKeyInfo]:
@@ -55,11 +80,30 @@ async def list_keys(store: Store, *, account: Account) -> list[ApiKeyInfo]:
     return await store.list_api_keys(account_id=account.id)
 
 
+async def list_keys_page(
+    store: Store, *, account: Account, after: int | None = None, limit: int = 100
+) -> Page[ApiKeyInfo]:
+    """A page of the account's API keys in id order (oldest first), those after the id ``after``."""
+
+    async def fetch(n: int) -> list[ApiKeyInfo]:
+        return await store.list_api_keys(account_id=account.id, after=after, limit=n)
+
+    return await one_page(fetch, limit)
+
+
 async def revoke_key(store: Store, *, account: Account, key_id: int) -> ApiKeyInfo:
     """Delete one of the account's keys (and its checksum credential); LastApiKey for its only key, so that
     an account is never locked out. Servers stop accepting it within ``auth_cache_seconds``."""
+    return (await revoke_key_once(store, account=account, key_id=key_id)).value
+
+
+async def revoke_key_once(
+    store: Store, *, account: Account, key_id: int, idempotency_key: str | None = None
+) -> Once[ApiKeyInfo]:
+    """``revoke_key``, once per Idempotency-Key: the same request again gets the first answer, replayed."""
     check_writable(account)
-    return await store.revoke_api_key(account_id=account.id, key_id=key_id)
+    request = keyed(check_idempotency_key(idempotency_key))
+    return await store.revoke_api_key(account_id=account.id, key_id=key_id, request=request)
 
 
 async def _register_checksum(store: Store, *, account: Account, api_key: str, key_hash: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from promopool.domain import Account, Code, Redemption
 from promopool.domain.alerts import ActivityPoint, days_until_empty, hour_of
+from promopool.domain.errors import InvalidInput
 from promopool.service.codes import get_code
 from promopool.service.pools import get_pool
 from promopool.storage import Store
@@ -49,6 +50,75 @@ async def pool_trend(store: Store, *, account: Account, pool_id: int, hours: int
         claims_last_24h=recent,
         claims_per_day=rate,
         days_until_empty=days_until_empty(pool.counts.available, rate),
+    )
+
+
+RANGES = (7, 30, 90)  # the chart's date ranges, in days: hourly buckets for the first, daily for the others
+HOURLY_UP_TO = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Activity of one hour or one UTC day (``start`` to ``start + span``); ``stock``: the available codes at
+    its end, estimated back from the pool's count by the imports and claims since (codes deleted, expired or
+    put back are not counted, so older values drift)."""
+
+    start: datetime
+    span: timedelta
+    claims: int
+    redemptions: int
+    imports: int
+    stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySeries:
+    days: int
+    buckets: list[Bucket]  # oldest first, the current hour or day last
+    now: datetime
+    available: int
+    trend: PoolTrend  # the last week's, whatever the range: its rate is the forecast's
+
+
+def _buckets(points: list[ActivityPoint], start: datetime, span: timedelta, count: int) -> list[list[int]]:
+    sums = [[0, 0, 0] for _ in range(count)]
+    for p in points:
+        index = int((p.hour - start) / span)
+        if 0 <= index < count:
+            sums[index][0] += p.claims
+            sums[index][1] += p.redemptions
+            sums[index][2] += p.imports
+    return sums
+
+
+async def activity_series(store: Store, *, account: Account, pool_id: int, days: int) -> ActivitySeries:
+    """Claims, redemptions, imports and the estimated stock of the pool over the last ``days`` days (one of
+    ``RANGES``): per hour up to a week, per UTC day beyond."""
+    if days not in RANGES:
+        raise InvalidInput(f"days must be one of {', '.join(map(str, RANGES))}", field="days")
+    trend = await pool_trend(store, account=account, pool_id=pool_id)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    now = store.clock()
+    if days <= HOURLY_UP_TO:
+        span, count = timedelta(hours=1), days * 24
+        current = hour_of(now)
+    else:
+        span, count = timedelta(days=1), days
+        current = hour_of(now).replace(hour=0)
+    start = current - span * (count - 1)
+    sums = _buckets(await store.pool_activity(pool_id=pool_id, since=start), start, span, count)
+    stock, buckets = pool.counts.available, []
+    for i in reversed(range(count)):  # the stock at a bucket's end, walking back from now
+        claims, redemptions, imports = sums[i]
+        buckets.append(Bucket(start + span * i, span, claims, redemptions, imports, max(stock, 0)))
+        stock += claims - imports
+    buckets.reverse()
+    return ActivitySeries(
+        days=days,
+        buckets=buckets,
+        now=now,
+        available=pool.counts.available,
+        trend=trend,
     )
 
 

@@ -14,8 +14,10 @@ from promopool.domain.alerts import (
     new_webhook_secret,
 )
 from promopool.domain.errors import Conflict, InvalidInput
+from promopool.domain.idempotency import Once, keyed
 from promopool.domain.keys import check_writable
-from promopool.service.pools import create_pool, get_pool, update_pool
+from promopool.service.claims import check_idempotency_key
+from promopool.service.pools import changed_pool, create_pool, get_pool
 from promopool.storage import Store
 
 MAX_DELIVERIES_PAGE = 200
@@ -78,37 +80,58 @@ async def update_pool_and_alert(
     pool_id: int,
     threshold: int | Keep | None = KEEP,
     webhook_url: str | Keep | None = KEEP,
+    idempotency_key: str | None = None,
     **changes: object,
-) -> tuple[Pool, PoolAlert | None]:
+) -> Once[tuple[Pool, PoolAlert | None]]:
     """Change a pool's name and settings (as ``update_pool``) and its low-stock alert (fields left as KEEP
-    keep their value); the alert is checked first, so a bad value of it changes nothing."""
+    keep their value), in one transaction, once per Idempotency-Key (the same request again gets the first
+    answer, replayed); everything is checked first, so a bad value changes nothing."""
     check_writable(account)
+    request = keyed(check_idempotency_key(idempotency_key), changes, _given(threshold), _given(webhook_url))
+    if request is not None:  # a replay answers before the checks, which read the pool as it is now
+        replay = await store.earlier_pool_change(account_id=account.id, pool_id=pool_id, request=request)
+        if replay is not None:
+            return replay
     current = await get_low_stock_alert(store, account=account, pool_id=pool_id)
     new_threshold, new_url = changed_alert(current, threshold=threshold, webhook_url=webhook_url)
+    name, settings = None, None
     if changes:
-        pool = await update_pool(store, account=account, pool_id=pool_id, **changes)  # type: ignore[arg-type]
-    else:
-        pool = await get_pool(store, account=account, pool_id=pool_id)
-    if current is not None and (current.threshold, current.webhook_url) == (new_threshold, new_url):
-        return pool, current
-    alert = await set_low_stock_alert(
-        store, account=account, pool_id=pool_id, threshold=new_threshold, webhook_url=new_url
+        name, settings = await changed_pool(store, account=account, pool_id=pool_id, **changes)  # type: ignore[arg-type]
+    alert = None
+    if current is None or (current.threshold, current.webhook_url) != (new_threshold, new_url):
+        alert = (new_threshold, new_url)
+        if new_url is not None:
+            await webhook_secret(store, account=account)  # events are signed from the first one on
+    return await store.change_pool(
+        account_id=account.id, pool_id=pool_id, name=name, settings=settings, alert=alert, request=request
     )
-    return pool, alert
 
 
-async def send_test_event(store: Store, *, account: Account, pool_id: int) -> Delivery:
-    """Queue a ``test`` event to the pool's webhook URL, sent and retried like any other delivery; Conflict
-    when the pool has no webhook URL."""
+def _given(value: object) -> tuple[bool, object]:
+    """A field of a change as a request's fingerprint sees it: whether it was given, and its value."""
+    return (False, None) if value is KEEP else (True, value)
+
+
+async def send_test_event(
+    store: Store, *, account: Account, pool_id: int, idempotency_key: str | None = None
+) -> Once[Delivery]:
+    """Queue a ``test`` event to the pool's webhook URL, sent and retried like any other delivery, once per
+    Idempotency-Key; Conflict when the pool has no webhook URL."""
     check_writable(account)
+    request = keyed(check_idempotency_key(idempotency_key))
     pool = await get_pool(store, account=account, pool_id=pool_id)
     alert = await store.get_pool_alert(pool_id=pool_id)
     if alert is None or alert.webhook_url is None:
         raise Conflict(f"pool {pool_id} has no webhook URL: set webhook_url first")
     await webhook_secret(store, account=account)
     data = {"pool_id": pool.id, "pool_name": pool.name, "threshold": alert.threshold}
-    return await store.enqueue_delivery(
-        account_id=account.id, pool_id=pool_id, event=TEST_EVENT, url=alert.webhook_url, data=data
+    return await store.enqueue_test_event(
+        account_id=account.id,
+        pool_id=pool_id,
+        event=TEST_EVENT,
+        url=alert.webhook_url,
+        data=data,
+        request=request,
     )
 
 

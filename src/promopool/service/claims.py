@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from promopool import metrics
@@ -10,6 +12,7 @@ from promopool.domain.claims import check_count
 from promopool.domain.errors import InvalidInput
 from promopool.domain.keys import check_writable
 from promopool.domain.leases import check_lease_seconds
+from promopool.domain.recipients import check_recipient, check_recipients, distinct, in_request_order
 from promopool.service.completion import to_completion
 from promopool.storage import Store
 
@@ -33,12 +36,24 @@ async def claim(
     pool_id: int,
     idempotency_key: str | None = None,
     lease_seconds: int | None = None,
+    recipient: str | None = None,
 ) -> Claimed:
     """Hand out the pool's next available code, exactly once, committed before it returns.
 
     With an idempotency key, a retry gets the code of the first claim back (``replayed``). With
     ``lease_seconds`` the code is only reserved that long (``Claimed.lease``): confirm it, or it goes back.
+    With a ``recipient``, that recipient's code of the pool (``claim_for_recipients``).
     """
+    if recipient is not None and (idempotency_key is not None or lease_seconds is not None):
+        [(_, claimed)] = await claim_for_recipients(
+            store,
+            account=account,
+            pool_id=pool_id,
+            recipients=[check_recipient(recipient)],
+            idempotency_key=idempotency_key,
+            lease_seconds=lease_seconds,
+        )
+        return claimed
     check_writable(account)
     return await claim_checked(
         store,
@@ -46,16 +61,29 @@ async def claim(
         pool_id=pool_id,
         idempotency_key=check_idempotency_key(idempotency_key),
         lease_seconds=lease_seconds,
+        recipient=recipient,
     )
 
 
 async def claim_checked(
-    store: Store, *, account: Account, pool_id: int, idempotency_key: str | None, lease_seconds: int | None
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    idempotency_key: str | None,
+    lease_seconds: int | None,
+    recipient: str | None = None,
 ) -> Claimed:
     """``claim`` after its checks (a fallback claim records a key no caller may send: ``fallback_key``)."""
     key = idempotency_key
+    started = time.perf_counter()
     try:
-        if lease_seconds is not None:
+        if recipient is not None:  # batched with concurrent recipient claims of the pool
+            wanted = check_recipient(recipient)
+            claimed = await store.claim_for_recipient(
+                account_id=account.id, pool_id=pool_id, recipient=wanted
+            )
+        elif lease_seconds is not None:
             seconds = check_lease_seconds(lease_seconds)
             lease = store.lease(account_id=account.id, pool_id=pool_id, seconds=seconds, idempotency_key=key)
             claimed = await to_completion(lease)
@@ -64,6 +92,8 @@ async def claim_checked(
     except Exception as exc:
         metrics.count_claim_error(pool_id, exc)
         raise
+    finally:
+        metrics.observe_claim(time.perf_counter() - started)
     metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued")
     return claimed
 
@@ -118,6 +148,40 @@ async def recorded_claim_many(
     return await store.recorded_claim(
         account_id=account.id, pool_id=pool_id, count=count, idempotency_key=idempotency_key
     )
+
+
+async def claim_for_recipients(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    recipients: Sequence[str],
+    idempotency_key: str | None = None,
+    lease_seconds: int | None = None,
+) -> list[tuple[str, Claimed]]:
+    """Each recipient its code of the pool, in request order, in one transaction: the same recipient always
+    gets the same code (``replayed`` after the first time; a repeat within the request gets it too), and
+    becomes its holder. With ``lease_seconds`` a new code is leased, and a released or run-out lease frees
+    its recipient for a new code. PoolExhausted, with nothing taken, when the pool cannot serve them all."""
+    check_writable(account)
+    wanted = check_recipients(recipients)
+    key = check_idempotency_key(idempotency_key)
+    seconds = None if lease_seconds is None else check_lease_seconds(lease_seconds)
+    try:
+        claim = store.claim_for_recipients(
+            account_id=account.id,
+            pool_id=pool_id,
+            recipients=distinct(wanted),
+            lease_seconds=seconds,
+            idempotency_key=key,
+        )
+        claimed = await to_completion(claim)
+    except Exception as exc:
+        metrics.count_claim_error(pool_id, exc)
+        raise
+    for result in claimed.values():
+        metrics.count_claim(pool_id, "replayed" if result.replayed else "issued")
+    return list(zip(wanted, in_request_order(wanted, claimed), strict=True))
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from promopool import metrics
 from promopool.domain import Account, Claimed
 from promopool.domain.codes import has_control_characters
@@ -53,10 +55,13 @@ async def fetch_for_device(store: Store, *, account: Account, pool_id: int, did:
         raise Forbidden(PUBLIC_FETCH_OFF)
     if did is None:  # no device to bind the code to: a plain claim, as a backend fetch
         return await claim(store, account=account, pool_id=pool_id)
+    started = time.perf_counter()
     try:
         claimed = await store.device_claim(account_id=account.id, pool_id=pool_id, did=did)
     except Exception as exc:
         metrics.count_claim_error(pool_id, exc)
         raise
+    finally:
+        metrics.observe_claim(time.perf_counter() - started)
     metrics.count_claim(pool_id, "replayed" if claimed.replayed else "issued")
     return claimed

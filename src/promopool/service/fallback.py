@@ -6,7 +6,9 @@ setting is made; a deleted or expired fallback pool ends the chain). A bulk clai
 pool: the first of the chain that can serve ``count`` (with ``partial``, the first that has any codes left,
 which then gives what it has, as without a fallback); a ``fallback_code`` answers ``count`` copies of it.
 The first time a pool falls back, its ``pool.fallback`` event is queued (``Store.start_fallback``).
-Leased claims never fall back: a shared code cannot be leased, and a lease names its pool.
+Leased claims never fall back: a shared code cannot be leased, and a lease names its pool. Nor do recipient
+claims (single or ``recipients``): a recipient's code is bound to the pool asked, and the same recipient must
+get the same code again; a recipient claim on an empty pool answers its 409.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from promopool.domain.errors import PoolExhausted, PoolExpired, PoolNotFound
 from promopool.domain.fallback import fallback_code, fallback_key
 from promopool.domain.keys import check_writable
 from promopool.service.claims import check_idempotency_key, claim_checked, claim_many_checked
+from promopool.service.claims import claim as service_claim
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -69,14 +72,21 @@ async def claim_with_fallback(
     pool_id: int,
     idempotency_key: str | None = None,
     lease_seconds: int | None = None,
+    recipient: str | None = None,
 ) -> Claimed:
-    """``claim``, and when the pool is empty its fallback (``Claimed.fallback``)."""
+    """``claim``, and when the pool is empty its fallback (``Claimed.fallback``); leased and recipient
+    claims are ``claim``'s alone."""
+    if lease_seconds is not None or recipient is not None:
+        return await service_claim(
+            store,
+            account=account,
+            pool_id=pool_id,
+            idempotency_key=idempotency_key,
+            lease_seconds=lease_seconds,
+            recipient=recipient,
+        )
     check_writable(account)
     key = check_idempotency_key(idempotency_key)
-    if lease_seconds is not None:
-        return await claim_checked(
-            store, account=account, pool_id=pool_id, idempotency_key=key, lease_seconds=lease_seconds
-        )
 
     async def claim(at: int, key: str | None) -> Claimed:
         claimed = await claim_checked(

@@ -10,8 +10,10 @@ from dataclasses import asdict
 from promopool.domain import Account
 from promopool.domain.errors import PromopoolError, StorageBusy
 from promopool.domain.generation import CodeSpec, check_key_space, generate
+from promopool.domain.idempotency import Once, keyed
 from promopool.domain.jobs import Job, JobKind
 from promopool.domain.keys import check_writable
+from promopool.service.claims import check_idempotency_key
 from promopool.service.pools import get_pool
 from promopool.storage import Store
 
@@ -35,11 +37,42 @@ async def start_generation(
 ) -> Job:
     """Check a request for ``count`` new codes against the key-space floor (counting the codes the pool
     already holds) and record it as a running job; ``run_generation`` does the work."""
+    started = await start_generation_once(
+        store, account=account, pool_id=pool_id, spec=spec, count=count, max_fill=max_fill
+    )
+    return started.value
+
+
+async def start_generation_once(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    spec: CodeSpec,
+    count: int,
+    max_fill: float = DEFAULT_MAX_FILL,
+    idempotency_key: str | None = None,
+) -> Once[Job]:
+    """``start_generation``, once per Idempotency-Key: the same request again gets the job it started (as
+    it is now), replayed, and starts none: run it only when not replayed."""
     check_writable(account)
+    request = keyed(check_idempotency_key(idempotency_key), asdict(spec), count)
     pool = await get_pool(store, account=account, pool_id=pool_id)
+    params = asdict(spec)
+    if request is None:
+        check_key_space(spec, existing=pool.counts.total, count=count, max_fill=max_fill)
+        job = await store.create_job(
+            account_id=account.id, kind=JobKind.GENERATE, pool_id=pool_id, total=count, params=params
+        )
+        return Once(job)
+    # A replay is answered whatever the pool holds now (the first request's codes count against it); a
+    # new request is checked against the key space first.
+    replayed = await store.generation_job_of(account_id=account.id, pool_id=pool_id, request=request)
+    if replayed is not None:
+        return Once(replayed, replayed=True)
     check_key_space(spec, existing=pool.counts.total, count=count, max_fill=max_fill)
-    return await store.create_job(
-        account_id=account.id, kind=JobKind.GENERATE, pool_id=pool_id, total=count, params=asdict(spec)
+    return await store.create_generation_job(
+        account_id=account.id, pool_id=pool_id, total=count, params=params, request=request
     )
 
 

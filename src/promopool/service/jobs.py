@@ -4,12 +4,13 @@ failed when the process that ran them stopped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from promopool.domain import Account
+from promopool.domain import Account, CliCommand, CliResult, CliRuns
 from promopool.domain.errors import JobNotFound
 from promopool.domain.jobs import Job
 from promopool.outages import OUTAGES, background_failure
@@ -32,6 +33,34 @@ async def get_job(store: Store, *, account: Account, job_id: int) -> Job:
     if job is None:
         raise JobNotFound(job_id)
     return job
+
+
+async def counted_cli_run(
+    store: Store,
+    *,
+    command: CliCommand,
+    run: Callable[[], Awaitable[T]],
+    stored: Callable[[T], int],
+    succeeded: Callable[[T], bool] = lambda _: True,
+) -> T:
+    """Run a CLI command's work, counted in the database (``cli_runs``: started, then succeeded or failed,
+    with the codes ``stored``) for the servers' /metrics: the CLI's own process has no scrape."""
+    await store.count_cli_run(command=command, result=CliResult.STARTED)
+    try:
+        value = await run()
+    except Exception:
+        # The run's own error is the one to tell (the database may be away).
+        with contextlib.suppress(Exception):
+            await store.count_cli_run(command=command, result=CliResult.FAILED)
+        raise
+    result = CliResult.SUCCEEDED if succeeded(value) else CliResult.FAILED
+    await store.count_cli_run(command=command, result=result, codes=stored(value))
+    return value
+
+
+async def cli_runs(store: Store) -> list[CliRuns]:
+    """How many imports and generations the CLI started, and how they ended."""
+    return await store.cli_runs()
 
 
 async def fail_stale_jobs(store: Store, *, stale_after: timedelta = STALE_AFTER) -> int:

@@ -25,7 +25,8 @@ from promopool.domain.errors import (
 from promopool.domain.fallback import with_validity
 from promopool.domain.keys import check_writable
 from promopool.domain.profiles import Identity
-from promopool.service.codes import MAX_PAGE, get_code
+from promopool.service.codes import get_code
+from promopool.service.paging import MAX_PAGE
 from promopool.service.pools import get_pool
 from promopool.service.redemptions import redeem, rollback_redemption
 from promopool.storage import Store

@@ -14,11 +14,12 @@ from typing import Any
 from promopool import metrics
 from promopool.domain import Account, Redeemed, Redemption
 from promopool.domain.codes import invalid_reason
-from promopool.domain.errors import InvalidInput, RedemptionNotFound
+from promopool.domain.errors import RedemptionNotFound
 from promopool.domain.keys import check_writable
 from promopool.domain.redemptions import (
     CodeUse,
     NewRedemption,
+    RedemptionFilter,
     Refusal,
     check_amount,
     check_metadata,
@@ -28,8 +29,10 @@ from promopool.domain.redemptions import (
     refused,
 )
 from promopool.service.claims import check_idempotency_key
-from promopool.service.codes import MAX_PAGE, get_code
+from promopool.service.codes import get_code
 from promopool.service.completion import to_completion
+from promopool.service.paging import Page, check_limit, one_page
+from promopool.service.pools import get_pool
 from promopool.storage import Store
 
 
@@ -129,7 +132,38 @@ async def list_redemptions(
     store: Store, *, account: Account, pool_id: int, code: str, after: int | None = None, limit: int = 100
 ) -> list[Redemption]:
     """A page of one code's redemptions (its exact value), oldest first, after the id ``after``."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    page = await list_redemptions_page(
+        store, account=account, pool_id=pool_id, code=code, after=after, limit=limit
+    )
+    return page.items
+
+
+async def list_redemptions_page(
+    store: Store, *, account: Account, pool_id: int, code: str, after: int | None = None, limit: int = 100
+) -> Page[Redemption]:
+    """``list_redemptions`` with whether more follow."""
+    check_limit(limit)
     found = await get_code(store, account=account, pool_id=pool_id, value=code)
-    return await store.list_redemptions(code_id=found.id, after=after, limit=limit)
+
+    async def fetch(n: int) -> list[Redemption]:
+        return await store.list_redemptions(code_id=found.id, after=after, limit=n)
+
+    return await one_page(fetch, limit)
+
+
+async def pool_redemptions(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    where: RedemptionFilter | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Redemption]:
+    """A page of the pool's redemptions matching ``where``, newest first, before the id ``before``."""
+    check_limit(limit)
+    await get_pool(store, account=account, pool_id=pool_id)
+    checked = (where or RedemptionFilter()).checked()
+    return await store.pool_redemptions(
+        account_id=account.id, pool_id=pool_id, where=checked, before=before, limit=limit
+    )

@@ -14,12 +14,14 @@ domain objects, tolerating each engine's types (timestamps as ``datetime`` or IS
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from promopool import metrics
 from promopool.domain import Code
 
 T = TypeVar("T")
@@ -127,16 +129,47 @@ class UniqueViolation(Exception):
     is then aborted: an operation may only turn it into a domain error, not go on."""
 
 
-class Steps:
-    """An operation being run, the part of running it that is the same for every driver: each step's result
-    (or the unique violation it raised) goes back in, until the operation returns its ``value``. A driver
-    loops ``step = steps.send(perform(step))`` until the step is None, calling ``fail`` for a unique
-    violation."""
+# How an engine performs each kind of step on its connection: ``perform[type(step)](conn, step)``, its
+# result sent back into the operation (an awaitable of it, for an async driver). Made by ``performers``.
+Performers = Mapping[type[Step], Callable[[Any, Any], Any]]
+IsUnique = Callable[[Exception], bool]  # whether the engine's error is a broken unique constraint
 
-    __slots__ = ("_op", "value")
 
-    def __init__(self, op: Op[Any]) -> None:
+def performers(
+    *,
+    fetch: Callable[[Any, Fetch], Any],
+    fetch_row: Callable[[Any, FetchRow], Any],
+    fetch_val: Callable[[Any, FetchVal], Any],
+    execute: Callable[[Any, Execute], Any],
+    take_codes: Callable[[Any, TakeCodes], Any],
+    stage_codes: Callable[[Any, StageCodes], Any],
+    insert_codes: Callable[[Any, InsertCodes], Any],
+    script: Callable[[Any, Script], Any],
+) -> Performers:
+    """An engine's way to perform each kind of step, named: a kind of step added here is one that every
+    engine is then told (by mypy, and at import) to perform."""
+    return {
+        Fetch: fetch,
+        FetchRow: fetch_row,
+        FetchVal: fetch_val,
+        Execute: execute,
+        TakeCodes: take_codes,
+        StageCodes: stage_codes,
+        InsertCodes: insert_codes,
+        Script: script,
+    }
+
+
+class _Steps:
+    """An operation being run: each step's result (or the unique violation it raised) goes back in, until the
+    operation returns its ``value``. The part of running it that is the same for every driver; ``run_steps``
+    and ``run_steps_async`` are its loop, without and with awaiting each step."""
+
+    __slots__ = ("_op", "_unique", "value")
+
+    def __init__(self, op: Op[Any], unique: IsUnique) -> None:
         self._op = op
+        self._unique = unique
         self.value: Any = None
 
     def send(self, result: Any) -> Step | None:
@@ -148,8 +181,10 @@ class Steps:
             return None
 
     def fail(self, error: Exception) -> Step | None:
-        """The next step after the last one broke a unique constraint: the engine's ``error``, thrown into
-        the operation as a UniqueViolation; raised as it is when the operation lets it through."""
+        """The next step after the last one raised ``error``: a broken unique constraint is thrown into the
+        operation as a UniqueViolation; any other error, or one the operation lets through, is raised."""
+        if not self._unique(error):
+            raise error
         violation = UniqueViolation(str(error))
         try:
             return self._op.throw(violation)
@@ -160,6 +195,45 @@ class Steps:
             if exc is violation:
                 raise error from None  # not the operation's to handle: the engine's own error
             raise
+
+
+def run_steps(conn: Any, op: Op[T], perform: Performers, unique: IsUnique) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
+    steps = _Steps(op, unique)
+    step = steps.send(None)
+    while step is not None:
+        try:
+            result = perform[type(step)](conn, step)
+        except Exception as exc:
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
+
+
+async def run_steps_async(conn: Any, op: Op[T], perform: Performers, unique: IsUnique) -> T:
+    """``run_steps`` for an engine whose performers return awaitables."""
+    steps = _Steps(op, unique)
+    step = steps.send(None)
+    while step is not None:
+        try:
+            result = await perform[type(step)](conn, step)
+        except Exception as exc:
+            step = steps.fail(exc)
+        else:
+            step = steps.send(result)
+    return steps.value  # type: ignore[no-any-return]
+
+
+async def _measured(operation: str, work: Awaitable[T]) -> T:
+    started = time.perf_counter()
+    try:
+        return await work
+    except BaseException as exc:
+        metrics.count_database_error(exc)
+        raise
+    finally:
+        metrics.observe_database(operation, time.perf_counter() - started)
 
 
 # Seconds a statement waits for a lock (a pool's row; SQLite's write lock) before StorageBusy: a claim must
@@ -187,14 +261,33 @@ class Driver(abc.ABC):
     async def migrate(self, now: datetime) -> list[int]:
         """Apply the engine's pending migrations; the versions applied now."""
 
-    @abc.abstractmethod
+    # The public write, read and claim time each operation and count its failures (promopool_database_*),
+    # in this one place for every engine; an engine implements the underscored methods.
     async def write(self, op: Op[T]) -> T:
         """Run ``op`` as one transaction, durable before this returns."""
+        return await _measured("write", self._write(op))
 
-    @abc.abstractmethod
     async def read(self, op: Op[T], *, paged: bool = False) -> T:
         """Run a read-only ``op``; ``paged``: in one snapshot, its ``ORDER BY … LIMIT`` pages walking their
         index."""
+        return await _measured("read", self._read(op, paged=paged))
+
+    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
+        PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
+        return await _measured("claim", self._claim(account_id, pool_id, wanted, now))
+
+    @abc.abstractmethod
+    async def _write(self, op: Op[T]) -> T: ...
+
+    @abc.abstractmethod
+    async def _read(self, op: Op[T], *, paged: bool) -> T: ...
+
+    async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        """Override when the engine has a faster way to run a claim batch without keys."""
+        from promopool.storage.ops.claims import take_fresh  # the operations import this module
+
+        return await self._write(take_fresh(account_id, pool_id, wanted, now))
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[SnapshotReader[Any]]:
@@ -212,10 +305,3 @@ class Driver(abc.ABC):
     async def gone_owners(self, owners: Collection[str]) -> set[str]:
         """Those of ``owners`` (``job_owner`` tokens) whose process has ended: told at once and exactly,
         never a live process, on this machine or another."""
-
-    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
-        """A claim batch without idempotency keys, its own transaction: the hot path, one round trip on
-        PostgreSQL (the ``claim_codes`` function). PoolNotFound, PoolExpired."""
-        from promopool.storage.ops.claims import take_fresh  # the operations import this module
-
-        return await self.write(take_fresh(account_id, pool_id, wanted, now))

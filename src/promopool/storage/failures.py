@@ -63,6 +63,8 @@ def postgres_hint(url: str, exc: BaseException) -> str:
         return f"allow the connection in the server's pg_hba.conf or {FIX}"
     if sqlstate in ("57P03", "53300"):  # starting up or shutting down; too many connections
         return "try again in a moment"
+    if type(exc).__name__ == "TargetServerAttributeNotMatched":  # asyncpg's, for target_session_attrs
+        return f"no writable primary among the hosts: promote a standby (or wait for the failover), or {FIX}"
     if isinstance(exc, OSError | TimeoutError):
         return f"start PostgreSQL there, or {FIX} (host and port)"
     return FIX

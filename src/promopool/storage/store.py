@@ -10,10 +10,13 @@ from promopool.storage.ops.devices import Devices
 from promopool.storage.ops.export import Export
 from promopool.storage.ops.jobs import Jobs
 from promopool.storage.ops.leases import Leases
+from promopool.storage.ops.listing import Listing
 from promopool.storage.ops.pools import Pools
 from promopool.storage.ops.profiles import Profiles
 from promopool.storage.ops.promotions import Promotions
+from promopool.storage.ops.recipients import Recipients
 from promopool.storage.ops.redemptions import Redemptions
+from promopool.storage.ops.search import Search
 from promopool.storage.ops.tables import Tables
 
 
@@ -23,13 +26,16 @@ class Store(
     Codes,
     Claims,
     Leases,
+    Listing,
     Profiles,
     Devices,
+    Recipients,
     Alerts,
     Export,
     Jobs,
     Promotions,
     Redemptions,
+    Search,
     Tables,
 ):
     """One database holding every account's data; every method is scoped by the caller's account."""

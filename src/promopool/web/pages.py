@@ -7,7 +7,6 @@ the API. Forms post and redirect (303) back; a refused form is shown again with 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,12 +17,15 @@ from litestar.response import Redirect, Stream
 from promopool import service
 from promopool.api.deps import PoolId, SettingsDep, StoreDep, limited_stream
 from promopool.api.errors import handle_domain_error, status_for
-from promopool.domain import Account, Code, PoolCounts, PoolSettings
+from promopool.domain import Account, ApiKeyInfo, Code, PoolCounts, PoolSettings
 from promopool.domain.alerts import standard_secret
 from promopool.domain.errors import CodeNotFound, Forbidden, InvalidInput, PromopoolError, Unauthenticated
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
+from promopool.service.activity import RANGES
 from promopool.service.sessions import session_account, sign_in
-from promopool.web.chart import activity_chart
+from promopool.web.chart import chart_context
+from promopool.web.forms import utc_moment, whole_number
+from promopool.web.pools_list import pools_list
 from promopool.web.render import render
 from promopool.web.session import (
     COOKIE_PATH,
@@ -47,10 +49,11 @@ class SignInRequired(Unauthenticated):
 
 
 class Admin:
-    """The signed-in account of a request, and its CSRF token."""
+    """The signed-in account of a request (as its key may act on it), the key, and the CSRF token."""
 
-    def __init__(self, account: Account, session: Session, signer: Signer) -> None:
+    def __init__(self, account: Account, key: ApiKeyInfo, session: Session, signer: Signer) -> None:
         self.account = account
+        self.key = key  # the API key this session was opened with
         self.session = session
         self.csrf = signer.csrf_token(session)
         self._signer = signer
@@ -65,18 +68,19 @@ def _signer(request: AnyRequest) -> Signer:
     return signer
 
 
-async def _admin(request: AnyRequest, store: StoreDep) -> Admin:
+async def signed_in(request: AnyRequest, store: StoreDep) -> Admin:
+    """The request's admin session; SignInRequired (a redirect to the sign-in form) without a valid one."""
     signer = _signer(request)
     session = signer.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise SignInRequired("sign in first")
     try:
-        account = await session_account(store, key_hash=session.key_hash)
+        account, key = await session_account(store, key_hash=session.key_hash)
     except Unauthenticated:
         raise SignInRequired("sign in again") from None
     if account.id != session.account_id:
         raise SignInRequired("sign in again")
-    return Admin(account, session, signer)
+    return Admin(account, key, session, signer)
 
 
 def _cookie(response: Response[Any], request: AnyRequest, key: str, value: str, max_age: int) -> None:
@@ -91,27 +95,7 @@ def _cookie(response: Response[Any], request: AnyRequest, key: str, value: str, 
     )
 
 
-def _number(form: dict[str, str], field: str, *, low: int = 0) -> int | None:
-    raw = form.get(field, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < low:
-        raise InvalidInput(f"{field.replace('_', ' ')} must be a whole number of at least {low}", field=field)
-    return int(raw)
-
-
-def _moment(form: dict[str, str], field: str) -> datetime | None:
-    raw = form.get(field, "").strip()
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{field.replace('_', ' ')} must be a date and time", field=field) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # the form's times are UTC
-
-
-async def _form(request: AnyRequest) -> dict[str, str]:
+async def form_of(request: AnyRequest) -> dict[str, str]:
     data = await request.form()
     return {key: str(value) for key, value in data.items()}
 
@@ -122,7 +106,8 @@ def handle_admin_error(request: AnyRequest, exc: PromopoolError) -> Response[Any
         return Redirect(f"{COOKIE_PATH}/login", status_code=303)
     if "text/html" not in request.headers.get("accept", ""):
         return handle_domain_error(request, exc)
-    return render("error.html", status_code=status_for(exc), message=exc.message, admin=None)
+    status = status_for(exc)
+    return render("error.html", status_code=status, status=status, message=exc.message, admin=None)
 
 
 class AdminController(Controller):
@@ -146,7 +131,7 @@ class AdminController(Controller):
 
     @post("/login", status_code=303)
     async def login(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        form = await _form(request)
+        form = await form_of(request)
         if not _signer(request).login_ok(request.cookies.get(LOGIN_COOKIE), form.get(CSRF_FIELD)):
             return self._login_form(request, error="The form expired; please try again.", status_code=403)
         try:
@@ -161,8 +146,8 @@ class AdminController(Controller):
 
     @post("/logout", status_code=303)
     async def logout(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        admin.check((await _form(request)).get(CSRF_FIELD))
+        admin = await signed_in(request, store)
+        admin.check((await form_of(request)).get(CSRF_FIELD))
         response: Response[Any] = Redirect(f"{COOKIE_PATH}/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
@@ -170,28 +155,26 @@ class AdminController(Controller):
     # -- pools -------------------------------------------------------------------------------------------
     @get("/")
     async def pools(self, request: AnyRequest, store: StoreDep) -> Response[str]:
-        admin = await _admin(request, store)
-        pools = await service.list_pools(store, account=admin.account)
-        return render("pools.html", admin=admin, pools=pools)
+        admin = await signed_in(request, store)
+        return await pools_list(store, admin, dict(request.query_params.items()))
 
     @get("/pools.json")
     async def pools_json(self, request: AnyRequest, store: StoreDep) -> dict[str, Any]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         pools = await service.list_pools(store, account=admin.account)
         return {"pools": [{"id": p.id, **_counts(p.counts)} for p in pools]}
 
     @post("/pools", status_code=303)
     async def create_pool(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
             pool = await service.create_pool(
                 store, account=admin.account, name=form.get("name", ""), settings=PoolSettings()
             )
         except InvalidInput as exc:
-            pools = await service.list_pools(store, account=admin.account)
-            return render("pools.html", status_code=400, admin=admin, pools=pools, error=exc.message)
+            return await pools_list(store, admin, {}, status_code=400, error=exc.message)
         return Redirect(f"{COOKIE_PATH}/pools/{pool.id}", status_code=303)
 
     @get("/pools/{pool_id:int}")
@@ -202,10 +185,11 @@ class AdminController(Controller):
         pool_id: PoolId,
         code: FromQuery[str | None] = None,
         saved: FromQuery[bool] = False,
+        days: FromQuery[int] = RANGES[0],
     ) -> Response[str]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         notice = "Settings saved." if saved else None
-        return await self._pool_page(store, admin, pool_id, code=code, notice=notice)
+        return await self._pool_page(store, admin, pool_id, code=code, notice=notice, days=days)
 
     async def _pool_page(
         self,
@@ -216,11 +200,13 @@ class AdminController(Controller):
         code: str | None = None,
         error: str | None = None,
         notice: str | None = None,
+        typed: dict[str, str] | None = None,
         status_code: int = 200,
+        days: int = RANGES[0],
     ) -> Response[str]:
         account = admin.account
         pool = await service.get_pool(store, account=account, pool_id=pool_id)
-        trend = await service.pool_trend(store, account=account, pool_id=pool_id)
+        series = await service.activity_series(store, account=account, pool_id=pool_id, days=days)
         alert = await service.get_low_stock_alert(store, account=account, pool_id=pool_id)
         deliveries = await service.list_deliveries(
             store, account=account, pool_id=pool_id, limit=DELIVERIES_SHOWN
@@ -237,8 +223,8 @@ class AdminController(Controller):
             status_code=status_code,
             admin=admin,
             pool=pool,
-            trend=trend,
-            chart=activity_chart(trend.hours),
+            trend=series.trend,
+            **chart_context(series),
             alert=alert,
             low=alert is not None and pool.counts.available <= alert.threshold,
             deliveries=deliveries,
@@ -249,49 +235,49 @@ class AdminController(Controller):
             missing=missing,
             error=error,
             notice=notice,
+            typed=typed,
         )
 
     @get("/pools/{pool_id:int}/summary.json")
     async def pool_summary(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> dict[str, Any]:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         pool = await service.get_pool(store, account=admin.account, pool_id=pool_id)
         return {"id": pool.id, **_counts(pool.counts)}
 
     @post("/pools/{pool_id:int}/settings", status_code=303)
     async def save_settings(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         try:
-            await service.update_pool(
+            # One call that checks the alert before changing anything: a refused form changes nothing.
+            await service.update_pool_and_alert(
                 store,
                 account=admin.account,
                 pool_id=pool_id,
                 name=form.get("name", ""),
-                max_uses=_number(form, "max_uses", low=1) or 1,
-                per_profile_limit=_number(form, "per_profile_limit", low=1),
-                expires_at=_moment(form, "expires_at"),
+                max_uses=whole_number(form, "max_uses", low=1) or 1,
+                per_profile_limit=whole_number(form, "per_profile_limit", low=1),
+                expires_at=utc_moment(form, "expires_at"),
                 public_fetch=form.get("public_fetch") == "on",
                 fallback_code=form.get("fallback_code", "").strip() or None,
-                fallback_pool_id=_number(form, "fallback_pool_id", low=1),
-                valid_for_seconds=_number(form, "valid_for_seconds", low=1),
-            )
-            await service.set_low_stock_alert(
-                store,
-                account=admin.account,
-                pool_id=pool_id,
-                threshold=_number(form, "threshold"),
+                fallback_pool_id=whole_number(form, "fallback_pool_id", low=1),
+                valid_for_seconds=whole_number(form, "valid_for_seconds", low=1),
+                threshold=whole_number(form, "threshold"),
                 webhook_url=form.get("webhook_url") or None,
             )
         except InvalidInput as exc:
-            return await self._pool_page(store, admin, pool_id, error=exc.message, status_code=400)
+            # Shown again as typed, so that one wrong field does not cost the others.
+            return await self._pool_page(
+                store, admin, pool_id, error=exc.message, typed=form, status_code=400
+            )
         return Redirect(f"{COOKIE_PATH}/pools/{pool_id}?saved=1", status_code=303)
 
     @post("/pools/{pool_id:int}/description", status_code=303)
     async def save_description(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Response[Any]:
         """The looked-up code's description, from the form beside its facts."""
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         code = form.get("code", "")
         try:
@@ -316,7 +302,7 @@ class AdminController(Controller):
         skip_invalid: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         """The page's upload script posts the file here as it is (text or CSV), with the CSRF header."""
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         admin.check(request.headers.get(CSRF_HEADER))
         lines = aiter_lines(limited_stream(request, settings.max_import_bytes))
         values = aiter_csv_codes(lines) if request.content_type[0] == "text/csv" else lines
@@ -338,7 +324,7 @@ class AdminController(Controller):
 
     @get("/pools/{pool_id:int}/export.csv")
     async def export(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Stream:
-        admin = await _admin(request, store)
+        admin = await signed_in(request, store)
         await service.get_pool(store, account=admin.account, pool_id=pool_id)
 
         async def rows() -> AsyncIterator[bytes]:
@@ -358,8 +344,8 @@ class AdminController(Controller):
 
     @post("/secret", status_code=303)
     async def rotate_secret(self, request: AnyRequest, store: StoreDep) -> Response[Any]:
-        admin = await _admin(request, store)
-        form = await _form(request)
+        admin = await signed_in(request, store)
+        form = await form_of(request)
         admin.check(form.get(CSRF_FIELD))
         await service.rotate_webhook_secret(store, account=admin.account)
         back = form.get("pool_id", "")

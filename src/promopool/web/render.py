@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import MediaType, Response
+
+from promopool.web.forms import UTC_HINT, utc_input
 
 # Pages carry the account's data: never cached, never framed, nothing loaded from elsewhere.
 SECURITY_HEADERS = {
@@ -22,7 +24,7 @@ SECURITY_HEADERS = {
 
 
 def _when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _number(value: int) -> str:
@@ -47,7 +49,8 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(when=_when, number=_number, days=_days)
+ENV.filters.update(when=_when, number=_number, days=_days, utc_input=utc_input)
+ENV.globals.update(utc_hint=UTC_HINT)
 
 
 def render(template: str, *, status_code: int = 200, **context: Any) -> Response[str]:

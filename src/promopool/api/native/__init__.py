@@ -8,6 +8,7 @@ from promopool.api.native.generation import GenerationController
 from promopool.api.native.keys import KeysController
 from promopool.api.native.leases import LeasesController
 from promopool.api.native.pools import PoolsController
+from promopool.api.native.recipients import RecipientsController
 from promopool.api.native.redemptions import RedemptionsController
 from promopool.api.native.system import AccountController, system_routes
 
@@ -18,6 +19,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *system_routes,
     RedemptionsController,
     LeasesController,
+    RecipientsController,
     GenerationController,
     ExportController,
     KeysController,

@@ -122,7 +122,9 @@ EXAMPLES: dict[str, Examples] = {
     "V1AccountGetAccount": Examples(
         responses={200: {"id": 1, "name": "default", "public_key": "pk_4f2a9c81e0", "created_at": AT}}
     ),
-    "V1PoolsListPools": Examples(responses={200: {"pools": [POOL]}}),
+    "V1PoolsListPools": Examples(
+        responses={200: {"pools": [POOL], "next_cursor": "Nw", "has_more": True}}  # "Nw": after pool 7
+    ),
     "V1KeysListKeys": Examples(
         responses={
             200: {
@@ -136,7 +138,9 @@ EXAMPLES: dict[str, Examples] = {
                         "fingerprint": "9c41d07be2a3",
                         "last_used_at": None,
                     },
-                ]
+                ],
+                "next_cursor": None,
+                "has_more": False,
             }
         }
     ),
@@ -182,7 +186,8 @@ EXAMPLES: dict[str, Examples] = {
         }
     ),
     "V1PoolsPoolIdDeletePool": Examples(responses={204: None}),
-    # (the 200 shows the bulk answer, to the bulk request; without a body the answer is CLAIM's shape)
+    # (the 200 shows the bulk answer, to the bulk request; without a body, or with a recipient, the answer is
+    # CLAIM's shape; docs/native-api.md shows the recipients' form)
     "V1PoolsPoolIdClaimClaim": Examples(
         requests={JSON: {"count": 3}},
         responses={
@@ -202,7 +207,7 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "V1PoolsPoolIdCodesDeleteCode": Examples(responses={204: None}),
     "V1PoolsPoolIdCodesListCodes": Examples(
-        responses={200: {"codes": [CODE], "next_cursor": "U1BSSU5HLTdLUTMtWE05UA"}}
+        responses={200: {"codes": [CODE], "next_cursor": "U1BSSU5HLTdLUTMtWE05UA", "has_more": True}}
     ),
     "V1PoolsPoolIdCodesImportCodes": Examples(
         requests={
@@ -222,7 +227,9 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "V1RedemptionsRedemptionIdGetRedemption": Examples(responses={200: REDEMPTION}),
     "V1PoolsPoolIdCodesRedemptionsListRedemptions": Examples(
-        responses={200: {"redemptions": [REDEMPTION], "next_after": None}}
+        responses={
+            200: {"redemptions": [REDEMPTION], "next_cursor": None, "has_more": False, "next_after": None}
+        }
     ),
     "V1CodesRedeemRedeem": Examples(
         requests={JSON: REDEEM},
@@ -255,6 +262,25 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "V1LeasesLeaseIdGetLease": Examples(responses={200: LEASE}),
+    "V1RecipientsCodesRecipientCodes": Examples(
+        responses={
+            200: {
+                "recipient": "customer-42",
+                "codes": [
+                    {
+                        "pool_id": 7,
+                        "code": "SPRING-7KQ3-XM9P",
+                        "state": "issued",
+                        "issued_at": LATER,
+                        "lease": None,
+                    },
+                    {"pool_id": 9, "code": "VIP-4HT8", "state": "redeemed", "issued_at": AT, "lease": None},
+                ],
+                "next_cursor": "9",
+                "has_more": True,
+            }
+        }
+    ),
     "V1LeasesLeaseIdConfirmConfirm": Examples(
         responses={200: {**LEASE, "state": "confirmed", "ended_at": "2026-03-01T09:40:00Z"}}
     ),

@@ -11,9 +11,10 @@ from litestar.response import Stream
 from promopool import service
 from promopool.api.deps import AccountDep, PoolId, StoreDep
 from promopool.api.native.openapi import ExportOperation, error_responses
-from promopool.domain import CodeState
+from promopool.domain import Account, CodeState
 from promopool.domain.export import ExportFormat
 from promopool.formats.export import MEDIA_TYPES, encode_export
+from promopool.storage import Store
 
 ExportState = Literal["all", "available", "issued", "redeemed"]
 
@@ -44,11 +45,18 @@ class ExportController(Controller):
         state_filter: Annotated[ExportState, QueryParameter(name="state")] = "all",
         export_format: Annotated[ExportFormat, QueryParameter(name="format")] = ExportFormat.CSV,
     ) -> Stream:
-        state = None if state_filter == "all" else CodeState(state_filter)
-        batches = await service.export_codes(store, account=account, pool_id=pool_id, state=state)
-        filename = f"pool-{pool_id}-{state_filter}.{export_format.value}"
-        return Stream(
-            encode_export(batches, export_format),
-            media_type=MEDIA_TYPES[export_format],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return await export_stream(store, account, pool_id, state_filter, export_format)
+
+
+async def export_stream(
+    store: Store, account: Account, pool_id: int, state_filter: ExportState, export_format: ExportFormat
+) -> Stream:
+    """The download of a pool's codes (the API's and the admin page's): checked before it starts."""
+    state = None if state_filter == "all" else CodeState(state_filter)
+    batches = await service.export_codes(store, account=account, pool_id=pool_id, state=state)
+    filename = f"pool-{pool_id}-{state_filter}.{export_format.value}"
+    return Stream(
+        encode_export(batches, export_format),
+        media_type=MEDIA_TYPES[export_format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

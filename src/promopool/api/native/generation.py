@@ -9,10 +9,20 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
 from promopool import service
-from promopool.api.deps import AccountDep, JobId, JobsDep, PoolId, SettingsDep, StoreDep
-from promopool.api.native.openapi import Documented, error_responses
+from promopool.api.deps import (
+    AccountDep,
+    IdempotencyKey,
+    JobId,
+    JobsDep,
+    PoolId,
+    SettingsDep,
+    StoreDep,
+    replayed_headers,
+)
+from promopool.api.native.openapi import KEYED, Documented, error_responses
 from promopool.api.native.schemas import GenerateCodes, JobOut
 from promopool.domain.generation import CodeSpec
+from promopool.domain.jobs import JobState
 
 GENERATE_DESCRIPTION = f"""\
 Add `count` new random codes to the pool. Shape them with `pattern` (`#` = a random character, anything
@@ -26,12 +36,12 @@ characters; prefix, pattern (or length), suffix and check character together fit
 neither starts nor ends with whitespace. Up to {service.GENERATE_SYNC_LIMIT:,} codes are generated before the
 answer (201, the finished job); more run as a background job (202): follow `Location`
 (`GET /v1/jobs/{{id}}`) for progress.
+
+With an `Idempotency-Key` the same request again starts nothing: it answers the job the first one started,
+as it is now (201 when that was generated before answering and has finished, 202 otherwise), with
+`Idempotent-Replayed: true`; another request with the key is refused (422 `idempotency_key_reused`).
+Without a key a retry after a lost answer asks for `count` more codes.
 """
-# Generation does not honour Idempotency-Key: a retry after a lost answer asks for `count` more codes.
-GENERATE_RETRY = (
-    "A retry may generate the codes a second time: look at the pool's counts (`GET /v1/pools/{id}`) before"
-    " asking again."
-)
 
 
 class GenerationController(Controller):
@@ -46,7 +56,7 @@ class GenerationController(Controller):
         status_code=202,
         responses={
             201: ResponseSpec(data_container=JobOut, description="Generated before answering"),
-            **error_responses(400, 403, 404, 409, 413, write=GENERATE_RETRY),
+            **error_responses(400, 403, 404, 409, 413, 422, write=KEYED),
         },
     )
     async def generate(
@@ -57,6 +67,7 @@ class GenerationController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         data: JSONBody[GenerateCodes],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[JobOut]:
         spec = CodeSpec.of(
             pattern=data.pattern,
@@ -67,20 +78,26 @@ class GenerationController(Controller):
             check_character=data.check_character,
             uppercase=data.uppercase,
         )
-        job = await service.start_generation(
+        started = await service.start_generation_once(
             store,
             account=account,
             pool_id=pool_id,
             spec=spec,
             count=data.count,
             max_fill=settings.max_keyspace_fill,
+            idempotency_key=idempotency_key,
         )
-        task = jobs.spawn(service.run_generation(store, job=job))
-        status = 202
-        if data.count <= service.GENERATE_SYNC_LIMIT:
-            # Shielded: a client that goes away does not stop the job, as it would not a background one.
-            job, status = await asyncio.shield(task), 201
-        return Response(JobOut.of(job), status_code=status, headers={"Location": f"/v1/jobs/{job.id}"})
+        job, status = started.value, 202
+        sync = data.count <= service.GENERATE_SYNC_LIMIT
+        if started.replayed:
+            status = 201 if sync and job.state is not JobState.RUNNING else 202
+        else:
+            task = jobs.spawn(service.run_generation(store, job=job))
+            if sync:
+                # Shielded: a client that goes away does not stop the job, as it would not a background one.
+                job, status = await asyncio.shield(task), 201
+        headers = {"Location": f"/v1/jobs/{job.id}", **(replayed_headers(started.replayed) or {})}
+        return Response(JobOut.of(job), status_code=status, headers=headers)
 
     @get(
         "/jobs/{job_id:int}",

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from promopool import service
-from promopool.api.deps import MAX_ID, AccountDep, StoreDep
-from promopool.api.native.openapi import BEARER, REPEATABLE, Documented, error_responses
+from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, StoreDep, no_content, replayed_headers
+from promopool.api.native.openapi import BEARER, KEYED, NO_CONTENT, Documented, error_responses
+from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import Name
 from promopool.domain import ApiKeyInfo, NewApiKey
 
@@ -48,16 +49,20 @@ class KeyOut(msgspec.Struct):
 
 
 class NewKeyOut(KeyOut):
-    api_key: str  # the secret: in this answer only, never stored
+    # The secret: in the first answer only, never stored; null in a replay (Idempotency-Key), which can only
+    # show the key's metadata.
+    api_key: str | None
 
     @classmethod
-    def made(cls, new: NewApiKey) -> NewKeyOut:
-        shown = KeyOut.of(new.key)
-        return cls(**msgspec.structs.asdict(shown), api_key=new.api_key)
+    def made(cls, new: NewApiKey | ApiKeyInfo) -> NewKeyOut:
+        key, secret = (new.key, new.api_key) if isinstance(new, NewApiKey) else (new, None)
+        return cls(**msgspec.structs.asdict(KeyOut.of(key)), api_key=secret)
 
 
 class KeyList(msgspec.Struct):
     keys: list[KeyOut]
+    next_cursor: str | None = None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool = False
 
 
 class KeysController(Controller):
@@ -67,34 +72,59 @@ class KeysController(Controller):
 
     @get(
         "/",
-        summary="List the account's API keys (never their secrets)",
-        responses=error_responses(),
+        summary="List the account's API keys, oldest first (never their secrets; cursor-paged)",
+        responses=error_responses(400),
         operation_class=Documented,
     )
-    async def list_keys(self, store: StoreDep, account: AccountDep) -> KeyList:
-        return KeyList(keys=[KeyOut.of(key) for key in await service.list_keys(store, account=account)])
+    async def list_keys(
+        self, store: StoreDep, account: AccountDep, limit: Limit = 100, cursor: Cursor = None
+    ) -> KeyList:
+        page = await service.list_keys_page(store, account=account, after=id_after(cursor), limit=limit)
+        return KeyList(
+            keys=[KeyOut.of(key) for key in page.items],
+            next_cursor=encode_cursor(page.items[-1].id) if page.has_more else None,
+            has_more=page.has_more,
+        )
 
     @post(
         "/",
         status_code=201,
         summary="Create an API key; its secret is in this answer only",
-        responses=error_responses(400, 403, 413, write="A retry creates another key: revoke the extra one."),
+        description="The secret (`api_key`) is shown in this answer only: it is never stored. With an"
+        " `Idempotency-Key`, the same request again creates no key and answers the first key's metadata"
+        " (201, `Idempotent-Replayed: true`) with `api_key` null: the secret cannot be shown twice. A"
+        " client that lost the first answer revokes that key (its `id`) and creates another. Without a key a"
+        " retry creates a second key.",
+        responses=error_responses(400, 403, 413, 422, write=KEYED),
         operation_class=Documented,
     )
-    async def create_key(self, store: StoreDep, account: AccountDep, data: JSONBody[KeyCreate]) -> NewKeyOut:
-        new = await service.create_key(store, account=account, name=data.name, read_only=data.read_only)
-        return NewKeyOut.made(new)
+    async def create_key(
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        data: JSONBody[KeyCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[NewKeyOut]:
+        new = await service.create_key_once(
+            store, account=account, name=data.name, read_only=data.read_only, idempotency_key=idempotency_key
+        )
+        return Response(NewKeyOut.made(new.value), status_code=201, headers=replayed_headers(new.replayed))
 
     @delete(
         "/{key_id:int}",
         summary="Revoke an API key",
         description="Every server refuses the key (and its SuperSaaS checksum) within its"
         " `auth_cache_seconds`; admin sessions opened with it end. The account's only key cannot be revoked"
-        " (409 `last_api_key`): create its replacement first.",
-        responses=error_responses(
-            400, 403, 404, 409, write=REPEATABLE.format("a key revoked already answers 404")
-        ),
+        " (409 `last_api_key`): create its replacement first. Without an `Idempotency-Key` a key revoked"
+        " already answers 404; with one, a retry gets the first answer (204, `Idempotent-Replayed: true`).",
+        status_code=204,
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 409, 422, write=KEYED)},
         operation_class=Documented,
     )
-    async def revoke_key(self, store: StoreDep, account: AccountDep, key_id: KeyId) -> None:
-        await service.revoke_key(store, account=account, key_id=key_id)
+    async def revoke_key(
+        self, store: StoreDep, account: AccountDep, key_id: KeyId, idempotency_key: IdempotencyKey = None
+    ) -> Response[None]:
+        revoked = await service.revoke_key_once(
+            store, account=account, key_id=key_id, idempotency_key=idempotency_key
+        )
+        return no_content(revoked.replayed)

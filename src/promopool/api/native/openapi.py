@@ -89,10 +89,17 @@ WRITE_UNAVAILABLE = (
     " (`storage_busy`, with `Retry-After`). The outcome of this write is unknown: it may have been done."
 )
 KEYED = (
-    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer"
-    " (`replayed`); if not, it is done now. Without a key a retry may do it twice."
+    "Retry with the same `Idempotency-Key`: if it was done, the retry gets its first answer (with an"
+    " `Idempotent-Replayed: true` header) and nothing is done again; if not, it is done now. Without a key a"
+    " retry may do it twice."
 )
 REPEATABLE = "Repeating it as it is is safe: {}."
+# A keyed DELETE answers a Response[None], which the framework would document with a JSON body: no body.
+NO_CONTENT = {
+    204: ResponseSpec(
+        None, description="Done; with an `Idempotency-Key` done before, `Idempotent-Replayed: true`."
+    )
+}
 
 
 def error_responses(*statuses: int, write: str | None = None) -> dict[int, ResponseSpec]:
@@ -216,6 +223,17 @@ class ImportOperation(Documented):
 
 
 @dataclass
+class OptionalBodyOperation(Documented):
+    """A route whose body may be left out (the claim: no body is the plain claim); the framework documents
+    every body as required."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+        super().__post_init__()
+
+
+@dataclass
 class ExportOperation(Documented):
     """The export streams CSV or JSON lines (by its ``format`` parameter); the framework would document a
     streamed answer as JSON, so its 200 is declared here by hand."""
@@ -249,6 +267,7 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
             schema.additional_properties = False
         _restore_union_patterns(field_definition.type_, schema)
         _restore_zero_bounds(field_definition.type_, schema)
+        _restore_item_rules(field_definition.type_, schema)
         _state_no_nul(field_definition.type_, schema, schema_creator)
         return schema
 
@@ -320,3 +339,32 @@ def _restore_zero_bounds(struct: type, schema: Schema) -> None:
                 member = member.type
             if isinstance(member, msgspec.inspect.IntType) and member.ge == 0 and prop.minimum is None:
                 prop.minimum = 0
+
+
+def _restore_item_rules(struct: type, schema: Schema) -> None:
+    """The framework documents a list of constrained strings (``list[Reference]``) as a list of any strings;
+    state the items' rules, which the decoder enforces."""
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    for field in info.fields:
+        members = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        prop = (schema.properties or {}).get(field.encode_name)
+        if not isinstance(prop, Schema):
+            continue
+        for member in members:
+            if isinstance(member, msgspec.inspect.Metadata):
+                member = member.type
+            if not isinstance(member, msgspec.inspect.ListType):
+                continue
+            item = member.item_type
+            if not isinstance(item, msgspec.inspect.StrType):
+                continue
+            for target in [*(prop.one_of or []), prop]:
+                if isinstance(target, Schema) and target.type == OpenAPIType.ARRAY:
+                    target.items = Schema(
+                        type=OpenAPIType.STRING,
+                        min_length=item.min_length,
+                        max_length=item.max_length,
+                        pattern=item.pattern,
+                    )

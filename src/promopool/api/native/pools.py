@@ -8,8 +8,17 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from promopool import service
-from promopool.api.deps import AccountDep, IdempotencyKey, PoolId, StoreDep
-from promopool.api.native.openapi import BEARER, KEYED, REPEATABLE, Documented, error_responses
+from promopool.api.deps import (
+    REPLAYED,
+    AccountDep,
+    IdempotencyKey,
+    PoolId,
+    StoreDep,
+    no_content,
+    replayed_headers,
+)
+from promopool.api.native.openapi import BEARER, KEYED, NO_CONTENT, Documented, error_responses
+from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import DeliveryOut, PoolCreate, PoolList, PoolOut, PoolUpdate
 from promopool.domain import PoolSettings
 from promopool.domain.alerts import KEEP
@@ -55,14 +64,25 @@ class PoolsController(Controller):
             store, account=account, name=data.name, settings=settings, idempotency_key=idempotency_key
         )
         if replayed:
-            return Response(PoolOut.of(pool), status_code=200, headers={"Idempotent-Replayed": "true"})
+            return Response(PoolOut.of(pool), status_code=200, headers=REPLAYED)
         return Response(PoolOut.of(pool), status_code=201)
 
-    @get("/", operation_class=Documented, summary="List pools with their counts", responses=error_responses())
-    async def list_pools(self, store: StoreDep, account: AccountDep) -> PoolList:
+    @get(
+        "/",
+        operation_class=Documented,
+        summary="List pools with their counts (cursor-paged, in id order)",
+        responses=error_responses(400),
+    )
+    async def list_pools(
+        self, store: StoreDep, account: AccountDep, limit: Limit = 100, cursor: Cursor = None
+    ) -> PoolList:
+        page = await service.list_pools_page(store, account=account, after=id_after(cursor), limit=limit)
         alerts = await service.list_low_stock_alerts(store, account=account)
-        pools = await service.list_pools(store, account=account)
-        return PoolList(pools=[PoolOut.of(p, alerts.get(p.id)) for p in pools])
+        return PoolList(
+            pools=[PoolOut.of(p, alerts.get(p.id)) for p in page.items],
+            next_cursor=encode_cursor(page.items[-1].id) if page.has_more else None,
+            has_more=page.has_more,
+        )
 
     @get(
         "/{pool_id:int}",
@@ -79,21 +99,33 @@ class PoolsController(Controller):
         operation_class=Documented,
         summary="Change a pool's name, settings or low-stock alert",
         description="`low_stock_threshold` and `webhook_url` set the pool's low-stock alert; `null` clears"
-        " either (clearing the threshold removes the alert and its URL). A refused value changes nothing.",
-        responses=error_responses(
-            400, 403, 404, 413, write=REPEATABLE.format("it sets the same values again")
-        ),
+        " either (clearing the threshold removes the alert and its URL). A refused value changes nothing."
+        " With an `Idempotency-Key` the same body again gets the first answer (`Idempotent-Replayed: true`),"
+        " another body with that key 422 `idempotency_key_reused`.",
+        responses=error_responses(400, 403, 404, 413, 422, write=KEYED),
     )
     async def update_pool(
-        self, store: StoreDep, account: AccountDep, pool_id: PoolId, data: JSONBody[PoolUpdate]
-    ) -> PoolOut:
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        pool_id: PoolId,
+        data: JSONBody[PoolUpdate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[PoolOut]:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         threshold = changes.pop("low_stock_threshold", KEEP)
         webhook_url = changes.pop("webhook_url", KEEP)
-        pool, alert = await service.update_pool_and_alert(
-            store, account=account, pool_id=pool_id, threshold=threshold, webhook_url=webhook_url, **changes
+        changed = await service.update_pool_and_alert(
+            store,
+            account=account,
+            pool_id=pool_id,
+            threshold=threshold,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            **changes,
         )
-        return PoolOut.of(pool, alert)
+        pool, alert = changed.value
+        return Response(PoolOut.of(pool, alert), headers=replayed_headers(changed.replayed))
 
     @post(
         "/{pool_id:int}/webhook/test",
@@ -101,19 +133,31 @@ class PoolsController(Controller):
         status_code=202,
         summary="Send a test event to the pool's webhook URL",
         description="Queues a `test` event, signed and retried like every delivery; 409 when the pool has no"
-        " webhook URL.",
-        responses=error_responses(400, 403, 404, 409, write="A retry may queue a second test event."),
+        " webhook URL. With an `Idempotency-Key` a retry queues no second event and gets the first answer"
+        " (`Idempotent-Replayed: true`).",
+        responses=error_responses(400, 403, 404, 409, 422, write=KEYED),
     )
-    async def send_test_event(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> DeliveryOut:
-        return DeliveryOut.of(await service.send_test_event(store, account=account, pool_id=pool_id))
+    async def send_test_event(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, idempotency_key: IdempotencyKey = None
+    ) -> Response[DeliveryOut]:
+        sent = await service.send_test_event(
+            store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
+        )
+        return Response(DeliveryOut.of(sent.value), status_code=202, headers=replayed_headers(sent.replayed))
 
     @delete(
         "/{pool_id:int}",
         operation_class=Documented,
         summary="Delete a pool and all its codes",
-        responses=error_responses(
-            400, 403, 404, write=REPEATABLE.format("a pool deleted already answers 404")
-        ),
+        description="Without an `Idempotency-Key` a pool deleted already answers 404; with one, a retry gets"
+        " the first answer (204, `Idempotent-Replayed: true`).",
+        status_code=204,
+        responses={**NO_CONTENT, **error_responses(400, 403, 404, 422, write=KEYED)},
     )
-    async def delete_pool(self, store: StoreDep, account: AccountDep, pool_id: PoolId) -> None:
-        await service.delete_pool(store, account=account, pool_id=pool_id)
+    async def delete_pool(
+        self, store: StoreDep, account: AccountDep, pool_id: PoolId, idempotency_key: IdempotencyKey = None
+    ) -> Response[None]:
+        replayed = await service.delete_pool(
+            store, account=account, pool_id=pool_id, idempotency_key=idempotency_key
+        )
+        return no_content(replayed)

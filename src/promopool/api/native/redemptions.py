@@ -15,6 +15,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from promopool import service
 from promopool.api.deps import MAX_ID, AccountDep, IdempotencyKey, PoolId, StoreDep
 from promopool.api.native.openapi import KEYED, REPEATABLE, Documented, error_responses
+from promopool.api.native.paging import Cursor, Limit, encode_cursor, id_after
 from promopool.api.native.schemas import (
     CodeCheck,
     RedeemIn,
@@ -154,7 +155,7 @@ class RedemptionsController(Controller):
     @get(
         "/pools/{pool_id:int}/codes/{code:str}/redemptions",
         operation_class=Documented,
-        summary="A code's redemptions, oldest first (paged by id)",
+        summary="A code's redemptions, oldest first (cursor-paged)",
         responses=error_responses(400, 404),
     )
     async def list_redemptions(
@@ -163,14 +164,27 @@ class RedemptionsController(Controller):
         account: AccountDep,
         pool_id: PoolId,
         code: Annotated[str, PathParameter(description="The code's exact value.")],
-        # ge=0 is enforced, but the framework leaves a falsy bound out of the document: stated explicitly.
-        after: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID, schema_extra={"minimum": 0})] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 100,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        # Deprecated alias of cursor (the numeric id of the last redemption seen). ge=0 is enforced, but the
+        # framework leaves a falsy bound out of the document: stated explicitly.
+        after: Annotated[
+            int | None,
+            QueryParameter(
+                ge=0,
+                le=MAX_ID,
+                schema_extra={"minimum": 0},
+                description="Deprecated: use `cursor`. The id of the last redemption seen (`next_after`).",
+            ),
+        ] = None,
     ) -> RedemptionPage:
-        found = await service.list_redemptions(
-            store, account=account, pool_id=pool_id, code=code, after=after, limit=limit
+        page = await service.list_redemptions_page(
+            store, account=account, pool_id=pool_id, code=code, after=id_after(cursor, after), limit=limit
         )
+        last = page.items[-1].id if page.has_more else None
         return RedemptionPage(
-            redemptions=[RedemptionOut.of(r) for r in found],
-            next_after=found[-1].id if len(found) == limit else None,
+            redemptions=[RedemptionOut.of(r) for r in page.items],
+            next_cursor=None if last is None else encode_cursor(last),
+            has_more=page.has_more,
+            next_after=last,
         )

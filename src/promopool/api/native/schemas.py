@@ -29,6 +29,8 @@ from promopool.domain.codes import MAX_CODE_LENGTH, MAX_DESCRIPTION
 from promopool.domain.fallback import MAX_VALID_FOR_SECONDS
 from promopool.domain.generation import MAX_COUNT
 from promopool.domain.jobs import Job, JobKind, JobState
+from promopool.domain.leases import MAX_LEASE_SECONDS
+from promopool.domain.recipients import MAX_RECIPIENTS
 from promopool.domain.redemptions import MAX_PROFILE_KEY, CodeUse
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
@@ -166,6 +168,8 @@ class PoolOut(msgspec.Struct):
 
 class PoolList(msgspec.Struct):
     pools: list[PoolOut]
+    next_cursor: str | None = None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool = False
 
 
 class DeliveryOut(msgspec.Struct):
@@ -227,7 +231,8 @@ class CodeUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
 class CodePage(msgspec.Struct):
     codes: list[CodeOut]
-    next_cursor: str | None
+    next_cursor: str | None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool = False
 
 
 class ImportCodes(msgspec.Struct, forbid_unknown_fields=True):
@@ -295,10 +300,14 @@ class ClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only 
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
-    """The claim's optional body: no body (or ``{}``) claims one code; ``count`` claims that many."""
+    """A claim's options, all optional (no body, or ``{}``: the pool's next code). ``count`` claims that many;
+    ``recipient`` that recipient's code; ``recipients`` many recipients' codes at once."""
 
     count: Annotated[int, msgspec.Meta(ge=1, le=MAX_BULK_CLAIM)] | None = None
     partial: bool = False  # with count: fewer left than asked takes what is left instead of answering 409
+    recipient: Reference | None = None  # this recipient's code of the pool, always the same one
+    recipients: Recipients | None = None  # many recipients' codes at once, one transaction
+    lease_seconds: LeaseSeconds | None = None  # reserve the code only; confirm or release the lease
 
 
 class BulkClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only when true
@@ -356,6 +365,8 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 # The rules of domain/redemptions.py (check_profile_key, check_order_ref), stated exactly for the document.
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROFILE_KEY, pattern=VISIBLE_TEXT)]
+Recipients = Annotated[list[Reference], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
+LeaseSeconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_LEASE_SECONDS)]
 # Money as a decimal string ("19.90") or a whole JSON number; no floats, whose binary value is not the amount
 # written. The bounds keep within domain.redemptions.MAX_AMOUNT_DIGITS (30), stated exactly for the document.
 DecimalText = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$")]
@@ -460,7 +471,9 @@ class RedeemOut(msgspec.Struct):
 
 class RedemptionPage(msgspec.Struct):
     redemptions: list[RedemptionOut]
-    next_after: int | None
+    next_cursor: str | None  # pass back as `cursor` for the next page; null on the last
+    has_more: bool
+    next_after: int | None  # deprecated: the last id, for the deprecated `after`; use next_cursor
 
 
 # -- generation, jobs ------------------------------------------------------------------------------------

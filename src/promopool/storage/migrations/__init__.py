@@ -44,8 +44,6 @@ def apply(migrations: list[Migration], now: datetime) -> Op[list[int]]:
     for migration in migrations:
         if migration.version not in done:
             yield Script(migration.sql)
-            yield Execute(
-                "INSERT INTO schema_migrations VALUES ($1, $2, $3)", migration.version, migration.name, now
-            )
+            yield Execute(RECORD, migration.version, migration.name, now)
             applied.append(migration.version)
     return applied

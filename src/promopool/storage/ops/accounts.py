@@ -6,9 +6,11 @@ from datetime import datetime
 
 from promopool.domain import Account, ApiKeyInfo
 from promopool.domain.errors import AlreadyExists, ApiKeyNotFound, LastApiKey
+from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.keys import FIRST_KEY_NAME
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op, UniqueViolation
+from promopool.storage.ops import idempotency
 from promopool.storage.rows import ACCOUNT_COLUMNS, API_KEY_COLUMNS, account_of, api_key_of, qualified
 
 
@@ -23,6 +25,15 @@ def add_api_key(account_id: int, key_hash: str, name: str, read_only: bool, now:
         now,
     )
     return api_key_of(row)
+
+
+def add_api_key_with_checksum(
+    account_id: int, key_hash: str, name: str, read_only: bool, checksum_hash: str, now: datetime
+) -> Op[ApiKeyInfo]:
+    """A new key with its SuperSaaS checksum credential, in one transaction."""
+    key = yield from add_api_key(account_id, key_hash, name, read_only, now)
+    yield from set_key_checksum(key_hash, checksum_hash)
+    return key
 
 
 def create_account(name: str, public_key: str, key_hash: str, now: datetime) -> Op[Account]:
@@ -40,11 +51,15 @@ def create_account(name: str, public_key: str, key_hash: str, now: datetime) -> 
     return account_of(row)
 
 
-def list_api_keys(account_id: int) -> Op[list[ApiKeyInfo]]:
-    rows = yield Fetch(
-        f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id", account_id
-    )
-    return [api_key_of(row) for row in rows]
+def list_api_keys(
+    account_id: int, after: int | None = None, limit: int | None = None
+) -> Op[list[ApiKeyInfo]]:
+    sql = f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND id > $2 ORDER BY id"
+    args: list[object] = [account_id, after or 0]
+    if limit is not None:
+        sql += " LIMIT $3"
+        args.append(limit)
+    return [api_key_of(row) for row in (yield Fetch(sql, *args))]
 
 
 def revoke_api_key(account_id: int, key_id: int) -> Op[ApiKeyInfo]:
@@ -123,14 +138,40 @@ class Accounts(StoreCore):
     ) -> ApiKeyInfo:
         return await self._driver.write(add_api_key(account_id, key_hash, name, read_only, self.clock()))
 
-    async def list_api_keys(self, *, account_id: int) -> list[ApiKeyInfo]:
-        """The account's API keys, oldest first: fingerprints, never secrets."""
-        return await self._driver.read(list_api_keys(account_id))
+    async def create_api_key(
+        self,
+        *,
+        account_id: int,
+        key_hash: str,
+        checksum_hash: str,
+        name: str,
+        read_only: bool,
+        request: Keyed | None = None,
+    ) -> Once[ApiKeyInfo]:
+        """Add a key with its checksum credential, once per keyed request: the same request again gets the
+        first key's metadata, replayed, and adds none (its secret was never stored: the caller has it)."""
+        now = self.clock()
+        op = add_api_key_with_checksum(account_id, key_hash, name, read_only, checksum_hash, now)
+        scope = idempotency.CREATE_KEY_SCOPE
+        return await self._driver.write(idempotency.once(account_id, request, scope, now, op, ApiKeyInfo))
 
-    async def revoke_api_key(self, *, account_id: int, key_id: int) -> ApiKeyInfo:
-        """Delete the account's key ``key_id`` with its checksum credential. ApiKeyNotFound; LastApiKey for
-        the account's only key."""
-        return await self._driver.write(revoke_api_key(account_id, key_id))
+    async def list_api_keys(
+        self, *, account_id: int, after: int | None = None, limit: int | None = None
+    ) -> list[ApiKeyInfo]:
+        """The account's API keys, oldest first (those after the id ``after``, at most ``limit``):
+        fingerprints, never secrets."""
+        return await self._driver.read(list_api_keys(account_id, after, limit), paged=limit is not None)
+
+    async def revoke_api_key(
+        self, *, account_id: int, key_id: int, request: Keyed | None = None
+    ) -> Once[ApiKeyInfo]:
+        """Delete the account's key ``key_id`` with its checksum credential, once per keyed request.
+        ApiKeyNotFound; LastApiKey for the account's only key."""
+        scope = idempotency.revoke_key_scope(key_id)
+        op = idempotency.once(
+            account_id, request, scope, self.clock(), revoke_api_key(account_id, key_id), ApiKeyInfo
+        )
+        return await self._driver.write(op)
 
     async def key_by_hash(self, key_hash: str) -> tuple[Account, ApiKeyInfo] | None:
         """The key whose digest this is, and its account as the key may act on it (``read_only``)."""

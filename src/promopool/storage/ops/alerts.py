@@ -13,8 +13,12 @@ from typing import Any
 from promopool.domain.alerts import ActivityPoint, Delivery, InventoryRow, PoolAlert, hour_of
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
-from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of
+from promopool.storage.rows import DELIVERY_COLUMNS, at, delivery_of, leased_delivery_of
 
+COUNT_IMPORTS = (
+    "INSERT INTO pool_activity (pool_id, hour, imports) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
+    " DO UPDATE SET imports = pool_activity.imports + excluded.imports"
+)
 COUNT_REDEMPTIONS = (
     "INSERT INTO pool_activity (pool_id, hour, redemptions) VALUES ($1, $2, $3) ON CONFLICT (pool_id, hour)"
     " DO UPDATE SET redemptions = pool_activity.redemptions + excluded.redemptions"
@@ -50,6 +54,11 @@ FINISH = (
 def record_redemptions(pool_id: int, count: int, now: datetime) -> Op[None]:
     """Count ``count`` redemptions (negative: rollbacks) in the pool's activity of ``now``'s hour."""
     yield Execute(COUNT_REDEMPTIONS, pool_id, hour_of(now), count)
+
+
+def record_imports(pool_id: int, count: int, now: datetime) -> Op[None]:
+    """Count ``count`` codes added to the pool in the pool's activity of ``now``'s hour."""
+    yield Execute(COUNT_IMPORTS, pool_id, hour_of(now), count)
 
 
 def get_pool_alert(pool_id: int) -> Op[PoolAlert | None]:
@@ -100,7 +109,7 @@ def any_due(now: datetime) -> Op[bool]:
 
 def lease_deliveries(now: datetime, lease_until: datetime, limit: int) -> Op[list[Delivery]]:
     rows = yield Fetch(LEASE, now, lease_until, limit)
-    return sorted((delivery_of(row, row["secret"]) for row in rows), key=lambda d: d.id)
+    return sorted(map(leased_delivery_of, rows), key=lambda d: d.id)
 
 
 def finish_attempt(
@@ -123,18 +132,21 @@ def purge_deliveries(older_than: datetime) -> Op[int]:
 
 def pool_activity(pool_id: int, since: datetime) -> Op[list[ActivityPoint]]:
     sql = (
-        "SELECT hour, claims, redemptions FROM pool_activity WHERE pool_id = $1 AND hour >= $2 ORDER BY hour"
+        "SELECT hour, claims, redemptions, imports FROM pool_activity WHERE pool_id = $1 AND hour >= $2"
+        " ORDER BY hour"
     )
     rows = yield Fetch(sql, pool_id, since)
-    return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"]) for row in rows]
+    return [ActivityPoint(at(row["hour"]), row["claims"], row["redemptions"], row["imports"]) for row in rows]
 
 
-def pool_inventory() -> Op[list[InventoryRow]]:
+def pool_inventory(limit: int) -> Op[tuple[list[InventoryRow], int]]:
     rows = yield Fetch(
         "SELECT a.name, p.id, p.name, p.n_available, p.n_issued, p.n_redeemed"
-        " FROM pools p JOIN accounts a ON a.id = p.account_id ORDER BY p.id"
+        " FROM pools p JOIN accounts a ON a.id = p.account_id ORDER BY p.id LIMIT $1",
+        limit,
     )
-    return [InventoryRow(*row) for row in rows]
+    total = yield FetchVal("SELECT count(*) FROM pools")
+    return [InventoryRow(*row) for row in rows], total
 
 
 class Alerts(StoreCore):
@@ -195,6 +207,7 @@ class Alerts(StoreCore):
         """Hourly claims and redemptions of the pool from ``since`` on, oldest first (hours with any)."""
         return await self._driver.read(pool_activity(pool_id, since))
 
-    async def pool_inventory(self) -> list[InventoryRow]:
-        """Every pool's counters, across accounts (one cheap query: the counters live in the pool row)."""
-        return await self._driver.read(pool_inventory())
+    async def pool_inventory(self, *, limit: int) -> tuple[list[InventoryRow], int]:
+        """The counters of the first ``limit`` pools by id, across accounts (cheap: the counters live in the
+        pool row), and how many pools there are."""
+        return await self._driver.read(pool_inventory(limit))

@@ -11,28 +11,31 @@ from promopool.domain import BulkClaimed, Claimed, Code
 from promopool.domain.errors import CodeNotFound, PoolExhausted, PoolExpired, PoolNotFound, PromopoolError
 from promopool.storage.coalesce import ClaimCoalescer
 from promopool.storage.core import Clock, StoreCore, utc_now
-from promopool.storage.driver import Driver, Fetch, FetchRow, FetchVal, Op, TakeCodes
+from promopool.storage.driver import Driver, Op, TakeCodes
 from promopool.storage.ops import idempotency
+from promopool.storage.ops.codes import code_where, codes_by_id
 from promopool.storage.ops.idempotency import Earlier, claim_scope, key_reused
-from promopool.storage.rows import CODE_COLUMNS, code_of, dt
+from promopool.storage.ops.pools import locked_pool
+from promopool.storage.rows import Row, dt
 
 ClaimResult = Claimed | PromopoolError
 
 
-def lock_claimable(account_id: int, pool_id: int, now: datetime) -> Op[int]:
-    """Take the account's pool row for a claim (which orders the claims of one pool across processes) and
-    return its cursor; PoolNotFound, PoolExpired."""
-    pool = yield FetchRow(
-        "SELECT next_seq, expires_at FROM pools WHERE id = $1 AND account_id = $2 FOR UPDATE",
-        pool_id,
-        account_id,
-    )
+def claimable_pool(account_id: int, pool_id: int, now: datetime, columns: str = "next_seq") -> Op[Row]:
+    """Take the account's pool row for a claim (which orders the claims of one pool across processes): its
+    ``columns``; PoolNotFound, PoolExpired."""
+    pool = yield from locked_pool(pool_id, account_id, f"{columns}, expires_at")
     if pool is None:
         raise PoolNotFound(pool_id)
     expires = dt(pool["expires_at"])
     if expires is not None and expires <= now:
         raise PoolExpired(pool_id)
-    return int(pool["next_seq"])
+    return pool
+
+
+def lock_claimable(account_id: int, pool_id: int, now: datetime) -> Op[int]:
+    """Take the account's pool row for a claim (``claimable_pool``) and return its cursor."""
+    return int((yield from claimable_pool(account_id, pool_id, now))["next_seq"])
 
 
 def take(pool_id: int, cursor: int, wanted: int, now: datetime) -> Op[list[Code]]:
@@ -52,8 +55,7 @@ def take_fresh(account_id: int, pool_id: int, wanted: int, now: datetime) -> Op[
 def replay(key: str, scope: str, earlier: Earlier) -> Op[ClaimResult]:
     if earlier.scope != scope:
         return key_reused(key)
-    row = yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", earlier.result_id)
-    code = None if row is None else code_of(row)
+    code = yield from code_where("id = $1", earlier.result_id)
     if code is None or not idempotency.replays_claim(scope, code):
         return CodeNotFound("the code claimed with this Idempotency-Key has since been deleted", key=key)
     return Claimed(code, replayed=True)
@@ -63,7 +65,7 @@ def claim_many(
     account_id: int, pool_id: int, count: int, partial: bool, key: str | None, now: datetime
 ) -> Op[BulkClaimed]:
     """A bulk claim: ``count`` codes in one transaction, or (``partial``) what is left of them."""
-    cursor = yield from lock_claimable(account_id, pool_id, now)
+    pool = yield from claimable_pool(account_id, pool_id, now, "next_seq, n_available")
     if key is not None:
         scope = idempotency.bulk_claim_scope(pool_id, count, partial)
         earlier = yield from idempotency.reserve_one(account_id, key, scope, now)
@@ -72,10 +74,10 @@ def claim_many(
     if not partial:
         # The counter is exact under the pool's row and counts every code take could find (and expired ones
         # it skips), so a claim that cannot be served whole is refused before it takes anything.
-        available: int = yield FetchVal("SELECT n_available FROM pools WHERE id = $1", pool_id)
+        available = int(pool["n_available"])
         if available < count:
             raise PoolExhausted(pool_id, requested=count, available=available)
-    codes = yield from take(pool_id, cursor, count, now)
+    codes = yield from take(pool_id, int(pool["next_seq"]), count, now)
     if not codes:
         raise PoolExhausted(pool_id)  # which also rolls the key's reservation back
     if len(codes) < count and not partial:  # expired codes skipped: raising rolls back what was taken
@@ -106,13 +108,6 @@ def recorded_claim(account_id: int, pool_id: int, count: int, key: str) -> Op[Bu
     return (
         BulkClaimed(pool_id, codes, True) if idempotency.replays_bulk_claim(scope, codes, len(ids)) else None
     )
-
-
-def codes_by_id(ids: list[int]) -> Op[list[Code]]:
-    """The codes of ``ids`` still there, in the order of ``ids``."""
-    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", ids)
-    found = {code.id: code for code in map(code_of, rows)}
-    return [found[id_] for id_ in ids if id_ in found]
 
 
 def claim_keyed(account_id: int, pool_id: int, plan: ClaimPlan, now: datetime) -> Op[None]:
@@ -189,7 +184,7 @@ class ClaimPlan:
 class Claims(StoreCore):
     def __init__(self, driver: Driver, *, clock: Clock = utc_now) -> None:
         super().__init__(driver, clock=clock)
-        self._claims = ClaimCoalescer(self.claim_batch)
+        self._claims = ClaimCoalescer[str | None](self.claim_batch)
 
     async def claim(self, *, account_id: int, pool_id: int, idempotency_key: str | None) -> Claimed:
         """Hand out the pool's next available code exactly once (coalesced with concurrent claims)."""

@@ -7,17 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from promopool.domain import Code, CodeState
-from promopool.domain.errors import PoolNotFound
+from promopool.domain import Code, CodeState, ImportReport
+from promopool.domain.errors import CodeNotFound, PoolNotFound
 from promopool.domain.export import ExportRow, ImportRow, holder_keys
-from promopool.domain.normalization import Normalization, lookup_key, new_values
+from promopool.domain.idempotency import Keyed, Once
+from promopool.domain.normalization import lookup_key, new_values
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, Fetch, FetchRow, FetchVal, InsertCodes, Op, StageCodes
+from promopool.storage.ops import idempotency
+from promopool.storage.ops.alerts import record_imports
 from promopool.storage.ops.holders import profile_id
-from promopool.storage.ops.pools import lock_pool
-from promopool.storage.rows import CODE_COLUMNS, code_of
-
-COUNTER = {"available": "n_available", "issued": "n_issued", "redeemed": "n_redeemed"}
+from promopool.storage.ops.pools import lock_pool, locked_pool, once_in_pool
+from promopool.storage.rows import CODE_COLUMNS, code_of, normalization_of
 
 
 def stored_alike(pool_id: int, values: Sequence[str]) -> Op[list[str]]:
@@ -50,12 +51,10 @@ def insert_codes(
             raise PoolNotFound(pool_id)
         for key in holder_keys(states):
             holders[key] = yield from profile_id(account_id, key, create_at=now)
-    pool = yield FetchRow(
-        "SELECT last_seq, case_insensitive, ignore_separators FROM pools WHERE id = $1 FOR UPDATE", pool_id
-    )
+    pool = yield from locked_pool(pool_id, None, "last_seq, case_insensitive, ignore_separators")
     if pool is None:
         raise PoolNotFound(pool_id)
-    normalization = Normalization(bool(pool["case_insensitive"]), bool(pool["ignore_separators"]))
+    normalization = normalization_of(pool)
     fresh = None
     if normalization.folds:  # a value equal to a stored code under the pool's settings is a duplicate
         stored = yield from stored_alike(pool_id, values)
@@ -70,6 +69,8 @@ def insert_codes(
         len(values),
         inserted,
     )
+    if inserted:
+        yield from record_imports(pool_id, inserted, now)
     if states is not None:
         yield from carry_states(pool_id, pool["last_seq"] + 1, states, holders)
         yield from carry_descriptions(pool_id, pool["last_seq"] + 1, states)
@@ -172,11 +173,27 @@ def list_codes(pool_id: int, state: CodeState | None, after: str | None, limit: 
     return [code_of(row) for row in rows]
 
 
-def get_code(pool_id: int, value: str) -> Op[Code | None]:
-    row = yield FetchRow(
-        f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2", pool_id, value
-    )
+def code_where(condition: str, *args: Any) -> Op[Code | None]:
+    """The code meeting ``condition`` (read from ``codes``), or None."""
+    row = yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE {condition}", *args)
     return None if row is None else code_of(row)
+
+
+def code_by_id(code_id: int) -> Op[Code]:
+    """The code a row read in this transaction points at (its foreign key keeps the code there)."""
+    return code_of((yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)))
+
+
+def codes_by_id(ids: Sequence[int]) -> Op[list[Code]]:
+    """The codes of ``ids`` still there, in the order of ``ids`` (a code may have been deleted since the ids
+    were recorded: ``code_by_id`` is for ids a foreign key guards)."""
+    rows = yield Fetch(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = ANY($1::bigint[])", list(ids))
+    found = {code.id: code for code in map(code_of, rows)}
+    return [found[id_] for id_ in ids if id_ in found]
+
+
+def get_code(pool_id: int, value: str) -> Op[Code | None]:
+    return (yield from code_where("pool_id = $1 AND value = $2", pool_id, value))
 
 
 def set_description(account_id: int, pool_id: int, value: str, description: str) -> Op[Code | None]:
@@ -191,6 +208,14 @@ def set_description(account_id: int, pool_id: int, value: str, description: str)
         description,
     )
     return None if row is None else code_of(row)
+
+
+def describe_code(account_id: int, pool_id: int, value: str, description: str) -> Op[Code]:
+    """``set_description``; CodeNotFound when there is no such code (raised: a keyed change keeps no key)."""
+    code = yield from set_description(account_id, pool_id, value, description)
+    if code is None:
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    return code
 
 
 def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = None) -> Op[int | None]:
@@ -213,6 +238,35 @@ def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = N
         by_state["redeemed"],
     )
     return len(rows)
+
+
+def delete_code(pool_id: int, value: str) -> Op[bool]:
+    """Delete one code; CodeNotFound when the pool has none such (raised: a keyed delete keeps no key)."""
+    if not (yield from delete_codes(pool_id, [value])):
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    return True
+
+
+def insert_first_codes(
+    account_id: int,
+    pool_id: int,
+    values: Sequence[str],
+    now: datetime,
+    request: Keyed,
+    states: Sequence[ExportRow] | None = None,
+) -> Op[int | ImportReport]:
+    """A keyed import's first batch: the key reserved with it (under the pool's row), then ``insert_codes``;
+    how many were inserted, or the first answer when the import was done before (nothing inserted). A key
+    reserved by an import that never finished (a crash, a broken upload) is taken over: the retry imports
+    again, the codes stored before count as duplicates."""
+    if not (yield from lock_pool(pool_id, account_id)):
+        raise PoolNotFound(pool_id)
+    scope = idempotency.import_scope(pool_id)
+    earlier = yield from idempotency.reserve_request(account_id, request, scope, now)
+    if earlier is not None and earlier.answer is not None:  # else an import that never finished: resumed
+        replayed: ImportReport = idempotency.decode(earlier.answer, ImportReport)
+        return replayed
+    return (yield from insert_codes(pool_id, values, now, False, states))
 
 
 def purge_available(account_id: int, pool_id: int) -> Op[int | None]:
@@ -254,13 +308,53 @@ class Codes(StoreCore):
         return await self._driver.read(get_code(pool_id, value))
 
     async def set_description(
-        self, *, account_id: int, pool_id: int, value: str, description: str
-    ) -> Code | None:
-        """Set the code's description; None when the account's pool holds no such code."""
-        return await self._driver.write(set_description(account_id, pool_id, value, description))
+        self, *, account_id: int, pool_id: int, value: str, description: str, request: Keyed | None = None
+    ) -> Once[Code]:
+        """Set the code's description, once per keyed request (the same request again gets the code as the
+        first answer gave it); CodeNotFound when the account's pool holds no such code, PoolNotFound."""
+        scope = idempotency.describe_code_scope(pool_id)
+        write = describe_code(account_id, pool_id, value, description)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, self.clock(), write, Code)
+        )
 
     async def delete_code(self, *, pool_id: int, value: str) -> bool:
         return bool(await self._driver.write(delete_codes(pool_id, [value])))
+
+    async def delete_code_once(
+        self, *, account_id: int, pool_id: int, value: str, request: Keyed | None
+    ) -> Once[bool]:
+        """Delete one code of the account's pool, once per keyed request; CodeNotFound, PoolNotFound."""
+        scope = idempotency.delete_code_scope(pool_id)
+        write = delete_code(pool_id, value)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, self.clock(), write, bool)
+        )
+
+    async def insert_first_codes(
+        self,
+        *,
+        account_id: int,
+        pool_id: int,
+        values: Sequence[str],
+        request: Keyed,
+        states: Sequence[ExportRow] | None = None,
+    ) -> int | ImportReport:
+        """``insert_codes`` as the first batch of a keyed import: the key reserved in its transaction; the
+        first answer instead (nothing inserted) when that import was answered before. IdempotencyKeyReused
+        when the key was used for another request."""
+        op = insert_first_codes(account_id, pool_id, values, self.clock(), request, states)
+        return await self._driver.write(op)
+
+    async def finish_import(
+        self, *, account_id: int, pool_id: int, request: Keyed, report: ImportReport
+    ) -> Once[ImportReport]:
+        """Keep ``report`` as the keyed import's answer (reserving the key if no batch did), unless a twin
+        kept one first: then that one, replayed."""
+        op = idempotency.finish(
+            account_id, request, idempotency.import_scope(pool_id), self.clock(), report, ImportReport
+        )
+        return await self._driver.write(op)
 
     async def delete_codes(self, *, account_id: int, pool_id: int, values: Sequence[str]) -> int | None:
         """Delete the pool's codes with these exact (distinct, valid) values, counters adjusted; how many were

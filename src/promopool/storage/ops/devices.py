@@ -11,23 +11,18 @@ from datetime import datetime
 from promopool.domain import Claimed, CodeState
 from promopool.domain.errors import PoolExhausted
 from promopool.storage.core import StoreCore
-from promopool.storage.driver import Execute, FetchRow, Op
+from promopool.storage.driver import Execute, Op
 from promopool.storage.ops.claims import lock_claimable, take
-from promopool.storage.rows import CODE_COLUMNS, code_of
+from promopool.storage.ops.codes import code_where
 
 
 def device_claim(account_id: int, pool_id: int, did: str, now: datetime) -> Op[Claimed]:
     cursor = yield from lock_claimable(account_id, pool_id, now)
-    row = yield FetchRow(
-        f"SELECT {CODE_COLUMNS} FROM codes WHERE id ="
-        " (SELECT code_id FROM device_codes WHERE pool_id = $1 AND did = $2)",
-        pool_id,
-        did,
+    bound = yield from code_where(
+        "id = (SELECT code_id FROM device_codes WHERE pool_id = $1 AND did = $2)", pool_id, did
     )
-    if row is not None:
-        bound = code_of(row)
-        if bound.usage_count == 0 and bound.state != CodeState.REDEEMED:
-            return Claimed(bound, replayed=True)
+    if bound is not None and bound.usage_count == 0 and bound.state != CodeState.REDEEMED:
+        return Claimed(bound, replayed=True)
     codes = yield from take(pool_id, cursor, 1, now)
     if not codes:
         raise PoolExhausted(pool_id)

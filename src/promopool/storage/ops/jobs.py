@@ -1,5 +1,6 @@
 """Generation jobs: their rows, code batches committed together with the job's progress, and the sweep that
-fails the jobs whose process is gone (docs/design.md, "When a server stops").
+fails the jobs whose process is gone (docs/design.md, "When a server stops"). And the count of the CLI's
+imports and generations (``cli_runs``), which /metrics reads.
 
 A job's owner, the process running it, is named and judged gone by the driver (``job_owner``,
 ``gone_owners``): the one thing about jobs the engines do their own way.
@@ -12,11 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from promopool.domain.errors import Conflict
-from promopool.domain.jobs import Job, JobKind, JobState, stopped_error
+from promopool.domain.errors import Conflict, JobNotFound, PoolNotFound
+from promopool.domain.idempotency import Keyed, Once
+from promopool.domain.jobs import CliRuns, Job, JobKind, JobState, stopped_error
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, Op, UniqueViolation
+from promopool.storage.ops import idempotency
 from promopool.storage.ops.codes import insert_codes
+from promopool.storage.ops.pools import lock_pool
 from promopool.storage.rows import JOB_COLUMNS, job_of
 
 # The params as JSON text; the owner as the driver's token, which PostgreSQL keeps as its lock's bigint key.
@@ -36,6 +40,10 @@ STALE = (
     " AND (updated_at < $1 OR id = ANY($2::bigint[])) FOR UPDATE SKIP LOCKED"
 )
 FAIL = "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, updated_at = $3 WHERE id = $1"
+COUNT_CLI_RUN = (
+    "INSERT INTO cli_runs (command, result, runs, codes) VALUES ($1, $2, 1, $3)"
+    " ON CONFLICT (command, result) DO UPDATE SET runs = cli_runs.runs + 1, codes = cli_runs.codes + $3"
+)
 
 
 def create_job(
@@ -46,6 +54,37 @@ def create_job(
     except UniqueViolation as exc:  # jobs_running_pool: one running job per pool
         raise Conflict(f"a job is already running on pool {pool_id}", pool_id=pool_id) from exc
     return job_of(row)
+
+
+def create_generation_job(
+    account_id: int, pool_id: int, total: int, params: str, owner: str, now: datetime, request: Keyed
+) -> Op[Once[Job]]:
+    """``create_job`` for a keyed generation, once per request: the same request again gets the job it
+    created (as it is now: its progress, or its end), replayed, and creates none."""
+    if not (yield from lock_pool(pool_id, account_id)):
+        raise PoolNotFound(pool_id)
+    scope = idempotency.generate_scope(pool_id)
+    earlier = yield from idempotency.reserve_request(account_id, request, scope, now)
+    if earlier is not None:
+        return Once((yield from generated_job(account_id, pool_id, earlier)), replayed=True)
+    job = yield from create_job(account_id, JobKind.GENERATE, pool_id, total, params, owner, now)
+    yield from idempotency.record(account_id, [(request.key, job.id)])
+    return Once(job)
+
+
+def generated_job(account_id: int, pool_id: int, earlier: idempotency.Earlier) -> Op[Job]:
+    """The job a keyed generation's record points at, checked to be a generation of that pool."""
+    job = yield from get_job(account_id, earlier.result_id or 0)
+    if job is None or job.kind is not JobKind.GENERATE or job.pool_id != pool_id:
+        raise JobNotFound(earlier.result_id or 0)
+    return job
+
+
+def generation_job_of(account_id: int, pool_id: int, request: Keyed) -> Op[Job | None]:
+    earlier = yield from idempotency.earlier_request(account_id, request, idempotency.generate_scope(pool_id))
+    if earlier is None or earlier.result_id is None:
+        return None
+    return (yield from generated_job(account_id, pool_id, earlier))
 
 
 def get_job(account_id: int, job_id: int) -> Op[Job | None]:
@@ -81,6 +120,15 @@ def fail_stale_jobs(silent_since: datetime, orphans: list[int], error: str, now:
     return len(stale)
 
 
+def count_cli_run(command: str, result: str, codes: int) -> Op[None]:
+    yield Execute(COUNT_CLI_RUN, command, result, codes)
+
+
+def cli_runs() -> Op[list[CliRuns]]:
+    rows = yield Fetch("SELECT command, result, runs, codes FROM cli_runs ORDER BY command, result")
+    return [CliRuns(*row) for row in rows]
+
+
 class Jobs(StoreCore):
     async def create_job(
         self, *, account_id: int, kind: JobKind, pool_id: int, total: int, params: dict[str, Any]
@@ -90,6 +138,20 @@ class Jobs(StoreCore):
         owner = await self._driver.job_owner()
         op = create_job(account_id, kind, pool_id, total, json.dumps(params), owner, self.clock())
         return await self._driver.write(op)
+
+    async def create_generation_job(
+        self, *, account_id: int, pool_id: int, total: int, params: dict[str, Any], request: Keyed
+    ) -> Once[Job]:
+        """``create_job`` of a generation, once per keyed request: the same request again gets the job it
+        created, replayed (JobNotFound should that job be gone). Conflict, PoolNotFound."""
+        owner = await self._driver.job_owner()
+        params_json = json.dumps(params)
+        op = create_generation_job(account_id, pool_id, total, params_json, owner, self.clock(), request)
+        return await self._driver.write(op)
+
+    async def generation_job_of(self, *, account_id: int, pool_id: int, request: Keyed) -> Job | None:
+        """The job a keyed generation started before, None when the key is new; IdempotencyKeyReused."""
+        return await self._driver.read(generation_job_of(account_id, pool_id, request))
 
     async def get_job(self, *, account_id: int, job_id: int) -> Job | None:
         return await self._driver.read(get_job(account_id, job_id))
@@ -113,3 +175,11 @@ class Jobs(StoreCore):
         gone = await self._driver.gone_owners(set(owners.values()))
         orphans = [job_id for job_id, owner in owners.items() if owner in gone]
         return await self._driver.write(fail_stale_jobs(silent_since, orphans, error, self.clock()))
+
+    async def count_cli_run(self, *, command: str, result: str, codes: int = 0) -> None:
+        """Count one run of a CLI command as ``result`` (and the codes it stored)."""
+        await self._driver.write(count_cli_run(command, result, codes))
+
+    async def cli_runs(self) -> list[CliRuns]:
+        """The CLI's runs, by command and result."""
+        return await self._driver.read(cli_runs())

@@ -15,8 +15,11 @@ from promopool.domain.errors import AlreadyExists, CodeNotFound, Conflict, PoolE
 from promopool.domain.profiles import Identity, Matching
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import SQL, Execute, FetchRow, FetchVal, Op, UniqueViolation
+from promopool.storage.ops.bindings import unbind
 from promopool.storage.ops.claims import take
+from promopool.storage.ops.codes import code_where
 from promopool.storage.ops.lookup import same_code
+from promopool.storage.ops.pools import locked_pool
 from promopool.storage.rows import CODE_COLUMNS, PROFILE_COLUMNS, Row, code_of, normalization_of, profile_of
 
 FIND = f"SELECT {PROFILE_COLUMNS} FROM profiles WHERE database_id = $1 AND {{}} ORDER BY id LIMIT 1"
@@ -59,12 +62,13 @@ def ensure_profile(database_id: int, identity: Identity, external_id: str, now: 
     return profile_of(row)
 
 
+# What attach needs of the pool it locks: its cursor, max_uses and normalization.
+LOCKED = "next_seq, max_uses, case_insensitive, ignore_separators"
+
+
 def lock_pool_row(account_id: int, pool_id: int) -> Op[Row]:
-    row = yield FetchRow(
-        "SELECT next_seq, max_uses, case_insensitive, ignore_separators FROM pools"
-        " WHERE id = $1 AND account_id = $2 FOR UPDATE",
-        pool_id,
-        account_id,
+    row = yield from locked_pool(
+        pool_id, account_id, "next_seq, max_uses, case_insensitive, ignore_separators"
     )
     if row is None:
         raise PoolNotFound(pool_id)
@@ -72,10 +76,7 @@ def lock_pool_row(account_id: int, pool_id: int) -> Op[Row]:
 
 
 def code_by_value(pool_id: int, value: str) -> Op[Code | None]:
-    row = yield FetchRow(
-        f"SELECT {CODE_COLUMNS} FROM codes WHERE pool_id = $1 AND value = $2 FOR UPDATE", pool_id, value
-    )
-    return None if row is None else code_of(row)
+    return (yield from code_where("pool_id = $1 AND value = $2 FOR UPDATE", pool_id, value))
 
 
 def held_code(account_id: int, pool_id: int, value: str) -> Op[Code]:
@@ -164,6 +165,7 @@ def detach_code(account_id: int, pool_id: int, value: str, profile_id: int | Non
             "UPDATE pools SET n_available = n_available + 1, n_issued = n_issued - 1 WHERE id = $1", pool_id
         )
         yield from to_tail(pool_id, code.id)
+    yield from unbind(pool_id, [code.id])  # no longer its recipient's either
     return (yield from set_profile(code.id, None))
 
 

@@ -8,6 +8,7 @@ from promopool.domain import Code
 from promopool.domain.errors import AlreadyExists
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
+from promopool.storage.ops.codes import code_where
 from promopool.storage.ops.lookup import same_code_in_pool
 from promopool.storage.ops.pools import lock_pool
 from promopool.storage.rows import CODE_COLUMNS, code_of
@@ -45,12 +46,7 @@ def list_account_codes(account_id: int, after: CodeKey | None, offset: int, limi
 
 
 def find_account_code(account_id: int, value: str) -> Op[Code | None]:
-    row = yield FetchRow(
-        f"SELECT {CODE_COLUMNS} FROM codes WHERE value = $1 AND {IN_ACCOUNT} ORDER BY pool_id LIMIT 1",
-        value,
-        account_id,
-    )
-    return None if row is None else code_of(row)
+    return (yield from code_where(f"value = $1 AND {IN_ACCOUNT} ORDER BY pool_id LIMIT 1", value, account_id))
 
 
 def duplicate_code(account_id: int, template_id: int, value: str, now: datetime) -> Op[Code | None]:

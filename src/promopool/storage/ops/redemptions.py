@@ -13,14 +13,23 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from promopool.domain import Code, CodeState, Redeemed, Redemption
 from promopool.domain.errors import AlreadyRolledBack, PoolNotFound, RedemptionNotFound
-from promopool.domain.redemptions import CodeUse, NewRedemption, Refusal, refusal_after, refused
+from promopool.domain.redemptions import (
+    CodeUse,
+    NewRedemption,
+    RedemptionFilter,
+    Refusal,
+    refusal_after,
+    refused,
+)
 from promopool.storage.core import StoreCore
 from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.alerts import record_redemptions
+from promopool.storage.ops.codes import code_by_id
 from promopool.storage.ops.holders import profile_id
 from promopool.storage.ops.idempotency import redeem_scope, rollback_scope
 from promopool.storage.ops.lookup import find_code
@@ -79,10 +88,6 @@ INSERT_SQL = (
 )
 
 
-def code_by_id(code_id: int) -> Op[Code]:
-    return code_of((yield FetchRow(f"SELECT {CODE_COLUMNS} FROM codes WHERE id = $1", code_id)))
-
-
 def get_redemption(account_id: int, redemption_id: int) -> Op[Redemption | None]:
     row = yield FetchRow(f"{SELECT} WHERE r.id = $1 AND p.account_id = $2", redemption_id, account_id)
     return None if row is None else redemption_of(row)
@@ -91,6 +96,29 @@ def get_redemption(account_id: int, redemption_id: int) -> Op[Redemption | None]
 def list_redemptions(code_id: int, after: int | None, limit: int) -> Op[list[Redemption]]:
     sql = f"{SELECT} WHERE r.code_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3"
     return [redemption_of(row) for row in (yield Fetch(sql, code_id, after or 0, limit))]
+
+
+def pool_redemptions(
+    account_id: int, pool_id: int, where: RedemptionFilter, before: int | None, limit: int
+) -> Op[list[Redemption]]:
+    # Only the conditions given, as list_codes does: each absent filter costs nothing.
+    args: list[Any] = [pool_id, account_id]
+    sql = f"{SELECT} WHERE c.pool_id = $1 AND p.account_id = $2"
+    for condition, value in (
+        ("r.created_at >= ${}", where.since),
+        ("r.created_at < ${}", where.until),
+        ("pr.external_id = ${}", where.profile),
+        ("r.order_ref = ${}", where.order_ref),
+        ("r.id < ${}", before),
+    ):
+        if value is not None:
+            args.append(value)
+            sql += " AND " + condition.format(len(args))
+    if where.rolled_back is not None:
+        sql += f" AND r.rolled_back_at IS {'NOT ' if where.rolled_back else ''}NULL"
+    args.append(limit)
+    rows = yield Fetch(f"{sql} ORDER BY r.id DESC LIMIT ${len(args)}", *args)
+    return [redemption_of(row) for row in rows]
 
 
 def code_use(account_id: int, request: NewRedemption) -> Op[CodeUse | None]:
@@ -245,3 +273,9 @@ class Redemptions(StoreCore):
     async def list_redemptions(self, *, code_id: int, after: int | None, limit: int) -> list[Redemption]:
         """The code's redemptions in id order, those after ``after`` only."""
         return await self._driver.read(list_redemptions(code_id, after, limit))
+
+    async def pool_redemptions(
+        self, *, account_id: int, pool_id: int, where: RedemptionFilter, before: int | None, limit: int
+    ) -> list[Redemption]:
+        """The pool's redemptions matching ``where``, newest first, those with an id below ``before`` only."""
+        return await self._driver.read(pool_redemptions(account_id, pool_id, where, before, limit))

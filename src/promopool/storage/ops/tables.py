@@ -47,10 +47,12 @@ TABLES = (
     Table("codes", ("id",)),
     Table("redemptions", ("id",)),
     Table("leases", ("id",)),
+    Table("recipient_codes", ("pool_id", "recipient")),
     Table("device_codes", ("pool_id", "did")),
     Table("idempotency_keys", ("account_id", "key")),
     Table("jobs", ("id",)),
     Table("webhook_deliveries", ("id",)),
+    Table("cli_runs", ("command", "result")),
 )
 # Made by the migrations, never copied: the target's own record of its migrations.
 NOT_DATA = frozenset({"schema_migrations"})

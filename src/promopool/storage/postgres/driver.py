@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from promopool import metrics
 from promopool.domain import Code
 from promopool.domain.alerts import hour_of
 from promopool.domain.errors import PoolExpired, PoolNotFound, StorageBusy, StorageUnavailable
@@ -21,17 +23,14 @@ from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
     Execute,
-    Fetch,
-    FetchRow,
-    FetchVal,
     InsertCodes,
     Op,
-    Script,
     SnapshotReader,
     StageCodes,
     Statement,
-    Steps,
     TakeCodes,
+    performers,
+    run_steps_async,
 )
 from promopool.storage.failures import cannot_open, postgres_hint
 from promopool.storage.migrations import apply, load_migrations
@@ -46,7 +45,13 @@ CONNECTION_ERRORS = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
+    # A multi-host URL none of whose hosts is the writable primary (target_session_attrs=read-write): during
+    # a failover, before the standby is promoted.
+    asyncpg.TargetServerAttributeNotMatched,
 )
+# A write on a read-only server (SQLSTATE 25006): a standby, or a primary being demoted.
+READ_ONLY_ERRORS = (asyncpg.ReadOnlySQLTransactionError,)
+READ_ONLY_SETTINGS = ("in_hot_standby", "default_transaction_read_only")
 MIGRATION_LOCK = 7_311_820_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 # A job's owner is a process holding the session advisory lock (JOB_OWNERS, its key) on a connection of its
 # own for as long as it lives: PostgreSQL frees it the moment that session ends, however the process died, so
@@ -88,13 +93,28 @@ def _connection_lost(conn: asyncpg.Connection) -> bool:
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
-    """Take promopool's own ``schema`` parameter out of the URL; the rest goes to asyncpg."""
+    """Take promopool's own ``schema`` parameter out of the URL; the rest goes to asyncpg.
+
+    A URL naming several hosts (``postgresql://h1:5432,h2:5432/db``, as libpq writes them) connects to the
+    writable primary among them, whichever that is now: promopool writes, and libpq's default (``any``) would
+    as soon take a standby. A ``target_session_attrs`` given in the URL or the environment is kept.
+    """
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in query if k == "schema"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    rest = [(k, v) for k, v in query if k != "schema"]
+    given = any(k == "target_session_attrs" for k, _ in rest) or "PGTARGETSESSIONATTRS" in os.environ
+    if "," in parts.netloc.rpartition("@")[2] and not given:
+        rest.append(("target_session_attrs", "read-write"))
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+
+
+def _read_only(conn: asyncpg.Connection) -> bool:
+    """Whether the server says (PostgreSQL 14 and later report it, at no cost) that it takes no writes: a
+    standby, or one told to refuse them. Reached through a proxy or a single-host URL during a failover."""
+    settings = conn.get_settings()
+    return "on" in (getattr(settings, name, "off") for name in READ_ONLY_SETTINGS)
 
 
 @contextmanager
@@ -112,52 +132,26 @@ def _in_order(rows: Sequence[asyncpg.Record]) -> list[Code]:
     return [code_of(row) for row in sorted(rows, key=lambda row: row["seq"])]
 
 
-async def run(conn: asyncpg.Connection, op: Op[T]) -> T:
-    """Run ``op`` to its end on ``conn``, in the caller's transaction (if any)."""
-    steps = Steps(op)
-    step = steps.send(None)
-    while step is not None:
-        try:
-            result = await _step(conn, step)
-        except asyncpg.UniqueViolationError as exc:
-            step = steps.fail(exc)
-        else:
-            step = steps.send(result)
-    return steps.value  # type: ignore[no-any-return]
-
-
-async def _step(conn: asyncpg.Connection, step: Any) -> Any:
-    kind = type(step)
-    if kind is FetchRow:
-        return await conn.fetchrow(_text(step.sql), *step.args)
-    if kind is Fetch:
-        return await conn.fetch(_text(step.sql), *step.args)
-    if kind is FetchVal:
-        return await conn.fetchval(_text(step.sql), *step.args)
-    if kind is Execute:
-        status = await conn.execute(_text(step.sql), *step.args)
-        count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
-        return int(count) if count.isdigit() else 0
-    if kind is TakeCodes:
-        now = step.now
-        return _in_order(
-            await conn.fetch(TAKE_SQL, step.pool_id, step.cursor, step.wanted, now, hour_of(now))
-        )
-    if kind is StageCodes:
-        await conn.execute(STAGE_TABLE)
-        # Binary COPY into a session-private table: the pool's row is locked only for the INSERT … SELECT.
-        records = list(enumerate(step.values, start=1))
-        await conn.copy_records_to_table("import_codes", records=records, columns=["ord", "value"])
-        return None
-    if kind is InsertCodes:
-        return await _insert_staged(conn, step)
-    if kind is Script:
-        return await conn.execute(step.sql)
-    raise TypeError(f"unknown step {step!r}")
-
-
 def _text(sql: Statement) -> str:
     return sql if isinstance(sql, str) else sql.postgres
+
+
+async def _execute(conn: asyncpg.Connection, step: Execute) -> int:
+    status = await conn.execute(_text(step.sql), *step.args)
+    count = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 3"; "CREATE TABLE" changes no row
+    return int(count) if count.isdigit() else 0
+
+
+async def _take(conn: asyncpg.Connection, step: TakeCodes) -> list[Code]:
+    now = step.now
+    return _in_order(await conn.fetch(TAKE_SQL, step.pool_id, step.cursor, step.wanted, now, hour_of(now)))
+
+
+async def _stage(conn: asyncpg.Connection, step: StageCodes) -> None:
+    await conn.execute(STAGE_TABLE)
+    # Binary COPY into a session-private table: the pool's row is locked only for the INSERT … SELECT.
+    records = list(enumerate(step.values, start=1))
+    await conn.copy_records_to_table("import_codes", records=records, columns=["ord", "value"])
 
 
 async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
@@ -185,6 +179,35 @@ async def _insert_staged(conn: asyncpg.Connection, step: InsertCodes) -> int:
     return int(status.rpartition(" ")[2])
 
 
+PERFORM = performers(
+    fetch=lambda conn, step: conn.fetch(_text(step.sql), *step.args),
+    fetch_row=lambda conn, step: conn.fetchrow(_text(step.sql), *step.args),
+    fetch_val=lambda conn, step: conn.fetchval(_text(step.sql), *step.args),
+    execute=_execute,
+    take_codes=_take,
+    stage_codes=_stage,
+    insert_codes=_insert_staged,
+    script=lambda conn, step: conn.execute(step.sql),
+)
+
+
+def _unique(exc: Exception) -> bool:
+    return isinstance(exc, asyncpg.UniqueViolationError)
+
+
+async def run(conn: asyncpg.Connection, op: Op[T]) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's transaction (if any)."""
+    return await run_steps_async(conn, op, PERFORM, _unique)
+
+
+def _standby(conn: asyncpg.Connection, reason: str) -> StorageUnavailable:
+    """The error for a connection found on a server that takes no writes, which is closed: the pool's next
+    connection goes through the choice of host again (or the proxy's), and finds the primary."""
+    if not conn.is_closed():
+        conn.terminate()
+    return StorageUnavailable(f"PostgreSQL is unavailable: no writable primary ({reason})")
+
+
 class PostgresDriver(Driver):
     engine = "postgresql"
 
@@ -195,6 +218,7 @@ class PostgresDriver(Driver):
         self._owner_conn: asyncpg.Connection | None = None
         self._owner_key: int | None = None
         self._owner_guard = asyncio.Lock()
+        self._open_reported = 0  # this pool's part of promopool_database_connections{state="open"}
 
     async def connect(self) -> None:
         # lock_timeout: a statement waiting longer for a lock (a pool's row held by another transaction)
@@ -213,6 +237,16 @@ class PostgresDriver(Driver):
         # Any refusal (no such database or role, a wrong password, a malformed URL) as well as an outage.
         except (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise cannot_open("PostgreSQL", self.url, exc, postgres_hint(self.url, exc)) from exc
+        metrics.CONNECTIONS_MAX.inc(self.pool_size)
+        self._report_open()
+
+    def _report_open(self) -> None:
+        """Bring this pool's part of the open-connections gauge up to date (asked at each acquire: the pool
+        opens connections then, and closes idle ones between)."""
+        size = self._pool.get_size() if self._pool is not None else 0
+        if size != self._open_reported:
+            metrics.CONNECTIONS_OPEN.inc(size - self._open_reported)
+            self._open_reported = size
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -225,16 +259,30 @@ class PostgresDriver(Driver):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+            metrics.CONNECTIONS_MAX.dec(self.pool_size)
+            self._report_open()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; connection failures become StorageUnavailable."""
+        """A pooled connection to a writable server; connection failures become StorageUnavailable."""
         if self._pool is None:
             raise StorageUnavailable("store is not connected")
         conn: asyncpg.Connection | None = None
         try:
             async with self._pool.acquire() as conn:
-                yield conn
+                self._report_open()
+                metrics.CONNECTIONS_IN_USE.inc()
+                try:
+                    if _read_only(conn):
+                        raise _standby(conn, "the server takes no writes")
+                    try:
+                        yield conn
+                    except READ_ONLY_ERRORS as exc:
+                        # The server was demoted under us (or never was the primary): closed before the pool
+                        # takes it back, so that the pool's next connection finds the primary.
+                        raise _standby(conn, str(exc)) from exc
+                finally:
+                    metrics.CONNECTIONS_IN_USE.dec()
         except asyncpg.LockNotAvailableError as exc:  # lock_timeout; the transaction was rolled back
             raise StorageBusy(
                 f"the database is busy: a lock was not granted within {self.lock_timeout:g} s; retry"
@@ -270,15 +318,15 @@ class PostgresDriver(Driver):
         async with self.paged() as conn:
             yield lambda op: run(conn, op)
 
-    async def write(self, op: Op[T]) -> T:
+    async def _write(self, op: Op[T]) -> T:
         async with self.transaction() as conn:
             return await run(conn, op)
 
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
+    async def _read(self, op: Op[T], *, paged: bool) -> T:
         async with self.paged() if paged else self.connection() as conn:
             return await run(conn, op)
 
-    async def claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+    async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
         async with self.connection() as conn:
             with _pool_refusals(pool_id):
                 rows = await conn.fetch(CLAIM_SQL, account_id, pool_id, wanted, now, hour_of(now))

@@ -26,19 +26,16 @@ from promopool.domain.errors import InvalidInput, StorageUnavailable
 from promopool.storage.driver import (
     DEFAULT_LOCK_TIMEOUT,
     Driver,
-    Execute,
     Fetch,
     FetchRow,
-    FetchVal,
     InsertCodes,
     Op,
     Script,
     SnapshotReader,
-    StageCodes,
     Statement,
-    Step,
-    Steps,
     TakeCodes,
+    performers,
+    run_steps,
 )
 from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.migrations import Migration, apply, load_migrations
@@ -94,50 +91,10 @@ def _path_from_url(url: str) -> str:
     return path[1:]
 
 
-def run(conn: sqlite3.Connection, op: Op[T]) -> T:
-    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
-    steps = Steps(op)
-    step = steps.send(None)
-    while step is not None:
-        try:
-            result = _step(conn, step)
-        except sqlite3.IntegrityError as exc:
-            if not str(exc).startswith("UNIQUE"):
-                raise
-            step = steps.fail(exc)
-        else:
-            step = steps.send(result)
-    return steps.value  # type: ignore[no-any-return]
-
-
-def _cursor(conn: sqlite3.Connection, sql: Statement, args: tuple[Any, ...]) -> sqlite3.Cursor:
+def _cursor(conn: sqlite3.Connection, step: Fetch | FetchRow) -> sqlite3.Cursor:
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row  # rows by column name, as asyncpg's records
-    return cursor.execute(_text(sql), args)
-
-
-def _step(conn: sqlite3.Connection, step: Step) -> Any:
-    kind = type(step)
-    if kind is FetchRow:
-        return _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
-    if kind is Fetch:
-        return _cursor(conn, step.sql, step.args).fetchall()  # type: ignore[attr-defined]
-    if kind is FetchVal:
-        row = _cursor(conn, step.sql, step.args).fetchone()  # type: ignore[attr-defined]
-        return None if row is None else row[0]
-    if kind is Execute:
-        return _cursor(conn, step.sql, step.args).rowcount  # type: ignore[attr-defined]
-    if kind is TakeCodes:
-        return take(conn, step)  # type: ignore[arg-type]
-    if kind is InsertCodes:
-        return _insert_codes(conn, step)  # type: ignore[arg-type]
-    if kind is StageCodes:
-        return None  # the values stay in memory until InsertCodes
-    if kind is Script:
-        for statement in _statements(step.sql):  # type: ignore[attr-defined]
-            conn.execute(statement)
-        return None
-    raise TypeError(f"unknown step {step!r}")
+    return cursor.execute(_text(step.sql), step.args)
 
 
 # The crossing rule: available went from above the threshold (before the batch: available + taken) to at or
@@ -213,6 +170,48 @@ def _insert_codes(conn: sqlite3.Connection, step: InsertCodes) -> int:
         ((pool_id, seq, value, now) for seq, value in numbered),
     )
     return conn.total_changes - before
+
+
+def _script(conn: sqlite3.Connection, step: Script) -> None:
+    for statement in _statements(step.sql):
+        conn.execute(statement)
+
+
+PERFORM = performers(
+    fetch=lambda conn, step: _cursor(conn, step).fetchall(),
+    fetch_row=lambda conn, step: _cursor(conn, step).fetchone(),
+    fetch_val=lambda conn, step: (conn.execute(_text(step.sql), step.args).fetchone() or (None,))[0],
+    execute=lambda conn, step: conn.execute(_text(step.sql), step.args).rowcount,
+    take_codes=take,
+    stage_codes=lambda conn, step: None,  # the values stay in memory until InsertCodes
+    insert_codes=_insert_codes,
+    script=_script,
+)
+
+
+def _unique(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and str(exc).startswith("UNIQUE")
+
+
+def run(conn: sqlite3.Connection, op: Op[T]) -> T:
+    """Run ``op`` to its end on ``conn``, in the caller's thread and transaction."""
+    return run_steps(conn, op, PERFORM, _unique)
+
+
+def _read_on(connection: Callable[[], sqlite3.Connection], op: Op[T], paged: bool = False) -> T:
+    """Run a read-only ``op`` on a reader's connection; ``paged``: in a transaction of its own (one
+    snapshot). A failure is StorageUnavailable."""
+    try:
+        conn = connection()
+        if not paged:
+            return run(conn, op)
+        conn.execute("BEGIN")
+        try:
+            return run(conn, op)
+        finally:
+            conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"database read failed: {exc}") from exc
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -293,7 +292,7 @@ class SQLiteDriver(Driver):
             raise StorageUnavailable("store is not connected")
         return self._writer.submit(fn)
 
-    async def write(self, op: Op[T]) -> T:
+    async def _write(self, op: Op[T]) -> T:
         return await self.submit(lambda conn: run(conn, op))
 
     def _reader(self) -> sqlite3.Connection:
@@ -306,31 +305,11 @@ class SQLiteDriver(Driver):
                 self._reader_conns.append(conn)
         return conn
 
-    async def read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a reader thread's connection."""
+    async def _read(self, op: Op[T], *, paged: bool) -> T:
         if self._readers is None:
             raise StorageUnavailable("store is not connected")
-
-        def call() -> T:
-            try:
-                return fn(self._reader())
-            except sqlite3.Error as exc:
-                raise StorageUnavailable(f"database read failed: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
-
-    async def read(self, op: Op[T], *, paged: bool = False) -> T:
-        if not paged:
-            return await self.read_with(lambda conn: run(conn, op))
-
-        def in_snapshot(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN")
-            try:
-                return run(conn, op)
-            finally:
-                conn.execute("COMMIT")
-
-        return await self.read_with(in_snapshot)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _read_on, self._reader, op, paged)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SnapshotReader[Any]]:
@@ -351,15 +330,9 @@ class SQLiteDriver(Driver):
                 conn.execute("COMMIT")
                 conn.close()
 
-            def read(op: Op[Any]) -> Any:
-                try:
-                    return run(conn, op)
-                except sqlite3.Error as exc:
-                    raise StorageUnavailable(f"database read failed: {exc}") from exc
-
             conn = await loop.run_in_executor(thread, begin)
             try:
-                yield lambda op: loop.run_in_executor(thread, read, op)
+                yield lambda op: loop.run_in_executor(thread, _read_on, lambda: conn, op)
             finally:
                 await loop.run_in_executor(thread, end, conn)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from promopool import metrics
 from promopool.domain.errors import PromopoolError, StorageBusy, StorageUnavailable
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ class Writer:
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        metrics.SQLITE_WRITES_PENDING.inc()  # down again when its commit is over (_commit)
         self._queue.put(_Op(fn, future, loop))
         return future
 
@@ -109,6 +111,7 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(False, _unavailable(exc))] * len(ops)
+        metrics.SQLITE_WRITES_PENDING.dec(len(ops))
         for op, (ok, value) in zip(ops, outcomes, strict=True):
             # RuntimeError: the caller's event loop is gone (shutdown); the write stands regardless.
             with contextlib.suppress(RuntimeError):
