@@ -90,6 +90,7 @@ def test_every_native_write_says_what_a_503_means(openapi: dict[str, Any]) -> No
         "delete /v1/pools/{pool_id}",
         "delete /v1/pools/{pool_id}/codes/{code}",
         "patch /v1/pools/{pool_id}",
+        "patch /v1/pools/{pool_id}/codes/{code}",
         "post /v1/codes/redeem",
         "post /v1/keys",
         "post /v1/leases/{lease_id}/confirm",

@@ -80,6 +80,11 @@ async def delete_code(client: Client, tenant: Tenant) -> Keyed:
     return Keyed("DELETE", f"{base}/CODE001", other_url=f"{base}/CODE002")
 
 
+async def describe_code(client: Client, tenant: Tenant) -> Keyed:
+    url = f"/v1/pools/{tenant.pool.id}/codes/CODE001"
+    return Keyed("PATCH", url, {"description": "Spring"}, other_body={"description": "Autumn"})
+
+
 async def generate(client: Client, tenant: Tenant) -> Keyed:
     url = f"/v1/pools/{tenant.pool.id}/generate"
     return Keyed("POST", url, {"count": 1000}, other_body={"count": 1000, "prefix": "X"})
@@ -140,6 +145,7 @@ CASES = [
     patch_pool,
     delete_pool,
     delete_code,
+    describe_code,
     generate,
     import_json,
     import_text,

@@ -19,6 +19,7 @@ from tests.test_bad_input import snapshot
 BODIES = {
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+    ("PATCH", "/v1/pools/{pool_id:int}/codes/{code:str}"): {"json": {"description": "owned"}},
     ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 5}},
 }
 

@@ -350,35 +350,69 @@ def pools_set(
     clear_alert: Annotated[
         bool, typer.Option("--clear-alert", help="Remove the low-stock alert and its webhook URL.")
     ] = False,
+    fallback_code: Annotated[
+        str | None, typer.Option(help="A shared code the empty pool answers claims with; '' removes it.")
+    ] = None,
+    fallback_pool: Annotated[
+        int | None, typer.Option(help="Continue claims from this pool once empty; 0 removes it.", min=0)
+    ] = None,
+    valid_for: Annotated[
+        int | None,
+        typer.Option(help="Claimed codes expire this many seconds after issue; 0 removes it.", min=0),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a pool's low-stock alert; options not given keep their value. Prints the alert."""
+    """Change a pool's low-stock alert, fallback and relative expiry; options not given keep their value.
+    Prints the alert (and the fallback settings when one of them was given)."""
     if clear_alert and (low_stock_threshold is not None or webhook_url is not None):
         raise typer.BadParameter("--clear-alert takes no --low-stock-threshold or --webhook-url")
+    changes: dict[str, Any] = {}  # PoolSettings fields by name (Any: they go in as keywords)
+    if fallback_code is not None:
+        changes["fallback_code"] = fallback_code or None
+    if fallback_pool is not None:
+        changes["fallback_pool_id"] = fallback_pool or None
+    if valid_for is not None:
+        changes["valid_for_seconds"] = valid_for or None
 
-    async def work(store: Store) -> PoolAlert | None:
+    async def work(store: Store) -> tuple[Pool, PoolAlert | None]:
         changed = await service.update_pool_and_alert(
             store,
             account=await _account(store, account),
             pool_id=pool_id,
             threshold=None if clear_alert else KEEP if low_stock_threshold is None else low_stock_threshold,
             webhook_url=KEEP if webhook_url is None else webhook_url,
+            **changes,
         )
-        return changed.value[1]
+        return changed.value
 
-    alert = _run(_settings(ctx), work)
-    document = {
+    pool, alert = _run(_settings(ctx), work)
+    document: dict[str, Any] = {
         "pool_id": pool_id,
         "low_stock_threshold": None if alert is None else alert.threshold,
         "webhook_url": None if alert is None else alert.webhook_url,
     }
+    if changes:
+        document.update(_fallback_document(pool))
     if as_json:
         _print_json(document)
-    elif alert is None:
+        return
+    if alert is None:
         console.print(f"pool {pool_id}: no low-stock alert")
     else:
         url = escape(alert.webhook_url) if alert.webhook_url else "no webhook URL"
         console.print(f"pool {pool_id}: low-stock alert at {alert.threshold} available, {url}")
+    if changes:
+        shown = ", ".join(f"{key} {escape(str(value))}" for key, value in _fallback_document(pool).items())
+        console.print(f"pool {pool_id}: {shown}")
+
+
+def _fallback_document(pool: Pool) -> dict[str, Any]:
+    s = pool.settings
+    return {
+        "fallback_code": s.fallback_code,
+        "fallback_pool_id": s.fallback_pool_id,
+        "valid_for_seconds": s.valid_for_seconds,
+    }
 
 
 def _print_id(created: int, as_json: bool) -> None:

@@ -94,6 +94,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/pools"): {"json": {"name": "intruder-pool"}},
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},
     ("PATCH", "/v1/pools/{pool_id:int}"): {"json": {"name": "owned", "max_uses": 99}},
+    ("PATCH", "/v1/pools/{pool_id:int}/codes/{code:str}"): {"json": {"description": "owned"}},
     ("POST", "/v1/pools/{pool_id:int}/generate"): {"json": {"count": 1}},
     # PersonaClick names the owner's list (the first pool of an empty database) in the query or body.
     ("POST", "/promo_codes"): {"json": {"id": 1, "codes": ["INTRUDER"]}},

@@ -37,7 +37,7 @@ from promopool.api.app import create_app
 from promopool.api.deps import MAX_ID
 from promopool.api.native.keys import KeyCreate
 from promopool.api.native.openapi import TEXT_LINES
-from promopool.api.native.schemas import ClaimIn, PoolCreate, PoolUpdate
+from promopool.api.native.schemas import ClaimIn, CodeUpdate, PoolCreate, PoolUpdate
 from promopool.config import Settings
 from promopool.storage import Store, open_store
 from tests.conftest import connected, drop_schema, make_tenant, with_schema
@@ -163,6 +163,7 @@ LAX_BODIES: dict[tuple[str, str], type[msgspec.Struct]] = {
     ("PATCH", "/v1/pools/{pool_id}"): PoolUpdate,
     ("POST", "/v1/keys"): KeyCreate,
     ("POST", "/v1/pools/{pool_id}/claim"): ClaimIn,
+    ("PATCH", "/v1/pools/{pool_id}/codes/{code}"): CodeUpdate,
 }
 
 
@@ -199,7 +200,9 @@ def negative_data_rejection(ctx: Any, response: Any, case: Any) -> bool | None:
 # key-space floor, which depends on the codes the pool already holds (the route's description states both);
 # a webhook URL's http(s) scheme, and that a URL needs a low-stock threshold (its field's description);
 # the claim's `partial` only with `count`, `lease_seconds` only without it and in the query or the body,
-# not both, and `recipient` or `recipients`, not both (the route's description).
+# not both, and `recipient` or `recipients`, not both (the route's description); a pool's fallback: a code
+# without surrounding spaces, or a pool of the same account that does not fall back to it, not both (the
+# claim route's description).
 UNSCHEMATIC_FIELDS = {
     "cursor",
     "expires_at",
@@ -213,6 +216,8 @@ UNSCHEMATIC_FIELDS = {
     "partial",
     "recipients",
     "lease_seconds",
+    "fallback_code",
+    "fallback_pool_id",
 }
 
 

@@ -48,6 +48,28 @@ def check_expiry(value: datetime, field: str = "expires_at") -> datetime:
     return value
 
 
+# A code's description (the SuperSaaS dialect shows it): one line of text, room for a campaign's wording.
+MAX_DESCRIPTION = 500
+
+
+def description_refusal(text: str) -> str | None:
+    """Why ``text`` cannot be a description, or None when it can ("" clears it)."""
+    if len(text) > MAX_DESCRIPTION:
+        return "description_too_long"
+    if has_control_characters(text):
+        return "invalid_description"
+    return None
+
+
+def check_description(text: str) -> str:
+    if description_refusal(text) is not None:
+        raise InvalidInput(
+            f"description must be at most {MAX_DESCRIPTION} characters, no control characters",
+            field="description",
+        )
+    return text
+
+
 def invalid_reason(value: str) -> str | None:
     """Why ``value`` (already stripped) cannot be a code, or None when it can."""
     if not value:

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from promopool.domain.codes import EARLIEST_EXPIRY, LATEST_EXPIRY, has_control_characters, invalid_reason
+from promopool.domain.codes import (
+    EARLIEST_EXPIRY,
+    LATEST_EXPIRY,
+    description_refusal,
+    has_control_characters,
+    invalid_reason,
+)
 from promopool.domain.models import CodeState
 from promopool.domain.redemptions import MAX_PROFILE_KEY
 
@@ -33,6 +39,14 @@ class ExportRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRow(ExportRow):
+    """A row of an upload as an import stores it: an export's columns and the code's description (which an
+    export does not list)."""
+
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StateFields:
     """A row of an upload that carries states (a CSV whose header names a ``state`` column), as read: its
     line in the file and its columns, unchecked; a column the header does not name is empty."""
@@ -43,9 +57,10 @@ class StateFields:
     issued_at: str = ""
     profile: str = ""
     usage_count: str = ""
+    description: str = ""
 
 
-def imported_row(fields: StateFields, now: datetime) -> ExportRow | str:
+def imported_row(fields: StateFields, now: datetime) -> ImportRow | str:
     """The code ``fields`` describe, or why it cannot be stored (a reason as ``invalid_reason`` gives).
 
     Only what the system itself could have written is taken, so an imported code obeys the rules of every
@@ -82,7 +97,11 @@ def imported_row(fields: StateFields, now: datetime) -> ExportRow | str:
     profile = fields.profile or None
     if profile is not None and (len(profile) > MAX_PROFILE_KEY or has_control_characters(profile)):
         return "invalid_profile"
-    return ExportRow(code, state, issued_at, profile, usage_count)
+    description = fields.description.strip()
+    refusal = description_refusal(description)
+    if refusal is not None:
+        return refusal
+    return ImportRow(code, state, issued_at, profile, usage_count, description)
 
 
 def holder_keys(rows: Iterable[ExportRow]) -> list[str]:

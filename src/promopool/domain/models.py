@@ -67,6 +67,11 @@ class PoolSettings:
     case_insensitive: bool = False  # `ab12cd` finds `AB12CD` (ASCII letters)
     ignore_separators: bool = False  # `AB-12 CD` finds `AB12CD` (dashes and spaces)
     holder_only: bool = False  # a code attached to a profile may be redeemed by that profile only
+    # What an empty pool answers a claim with (at most one of the two): a shared code, never marked issued,
+    # or claims continued from another pool of the account.
+    fallback_code: str | None = None
+    fallback_pool_id: int | None = None
+    valid_for_seconds: int | None = None  # a claimed code expires this long after its issued_at
 
     @property
     def normalization(self) -> Normalization:
@@ -92,6 +97,7 @@ class Pool:
     settings: PoolSettings
     counts: PoolCounts
     created_at: datetime
+    fallback_since: datetime | None = None  # when the empty pool started serving its fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,7 @@ class Claimed:
     code: Code
     replayed: bool = False
     lease: Lease | None = None  # set for a claim with lease_seconds
+    fallback: bool = False  # the pool was empty: ``code`` is its shared fallback code or of its fallback pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,7 @@ class BulkClaimed:
     pool_id: int
     codes: list[Code]
     replayed: bool = False
+    fallback: bool = False  # the pool could not serve the claim: its fallback pool (``pool_id``) did
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from promopool.domain.errors import (
     ProfileLimitReached,
     PromopoolError,
 )
+from promopool.domain.fallback import valid_until
 from promopool.domain.models import Code, Pool, Redemption
 
 MAX_PROFILE_KEY = 255
@@ -91,8 +92,10 @@ class CodeUse:
 
     @property
     def expires_at(self) -> datetime | None:
-        """When the code stops being usable: its own expiry or its pool's, whichever comes first."""
-        ends = [t for t in (self.code.expires_at, self.pool.settings.expires_at) if t is not None]
+        """When the code stops being usable: its own expiry, its relative one (``valid_for_seconds`` after it
+        was issued) or its pool's, whichever comes first."""
+        own = valid_until(self.code, self.pool.settings.valid_for_seconds)
+        ends = [t for t in (own, self.pool.settings.expires_at) if t is not None]
         return min(ends, default=None)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
-from promopool.domain.codes import MAX_CODE_LENGTH
+from promopool.domain.codes import MAX_CODE_LENGTH, MAX_DESCRIPTION
 from promopool.domain.errors import InvalidInput
 from promopool.domain.export import EXPORT_COLUMNS, StateFields
 
 # A line longer than this is certainly not a code: it is cut here (and then reported as too long) instead
 # of being buffered whole, so a 10 MB line costs no more memory than a short one.
-MAX_LINE_BYTES = 4 * MAX_CODE_LENGTH + 16
+MAX_LINE_BYTES = 4 * (MAX_CODE_LENGTH + MAX_DESCRIPTION) + 16  # a CSV row may carry a description
 
 
 class LineSplitter:
@@ -100,7 +100,8 @@ class CsvCodes:
     """Reads a CSV upload a line at a time: each row's first column is a code (further columns are ignored)
     and a header row, a first line whose first column is ``code``, is skipped. When that header names a
     ``state`` column, the file carries states (as an export writes it): its rows are read as StateFields,
-    with the columns of EXPORT_COLUMNS the header names, and blank lines are passed over."""
+    with the columns of EXPORT_COLUMNS the header names, and blank lines are passed over. A ``description``
+    column is read the same way, with or without states (without: each row is an available code)."""
 
     def __init__(self) -> None:
         self._line = 0
@@ -123,6 +124,8 @@ class CsvCodes:
         if not any(field.strip() for field in fields):
             return None
         found = {name: fields[i] for name, i in self._columns.items() if i < len(fields)}
+        if "state" not in self._columns:  # only descriptions carried: the codes come in available
+            found["state"] = "available"
         return StateFields(line=self._line, code=fields[0], **found)
 
 
@@ -138,8 +141,8 @@ def _state_columns(header: list[str]) -> dict[str, int] | None:
                 " (available, issued or redeemed); nothing was imported",
                 line=1,
             )
-        return None
-    return {name: header.index(name) for name in EXPORT_COLUMNS[1:] if name in header}
+        return {"description": header.index("description")} if "description" in header else None
+    return {name: header.index(name) for name in (*EXPORT_COLUMNS[1:], "description") if name in header}
 
 
 async def aiter_csv_codes(lines: AsyncIterable[str]) -> AsyncIterator[str | StateFields]:

@@ -58,6 +58,7 @@ from promopool.service.codes import (
     import_codes_once,
     list_codes,
     list_codes_page,
+    set_code_description,
 )
 from promopool.service.copying import CopyReport, copy_database
 from promopool.service.devices import (
@@ -66,6 +67,7 @@ from promopool.service.devices import (
     fetch_for_device,
 )
 from promopool.service.export import EXPORT_BATCH, export_codes
+from promopool.service.fallback import claim_many_with_fallback, claim_with_fallback
 from promopool.service.generation import (
     GENERATE_BATCH,
     GENERATE_SYNC_LIMIT,
@@ -161,6 +163,8 @@ __all__ = [
     "claim",
     "claim_for_recipients",
     "claim_many",
+    "claim_many_with_fallback",
+    "claim_with_fallback",
     "cli_runs",
     "code_details",
     "code_history",
@@ -231,6 +235,7 @@ __all__ = [
     "search",
     "select_pools",
     "send_test_event",
+    "set_code_description",
     "set_code_expiry",
     "set_low_stock_alert",
     "start_generation",

@@ -88,6 +88,10 @@ async def update_pool_and_alert(
     answer, replayed); everything is checked first, so a bad value changes nothing."""
     check_writable(account)
     request = keyed(check_idempotency_key(idempotency_key), changes, _given(threshold), _given(webhook_url))
+    if request is not None:  # a replay answers before the checks, which read the pool as it is now
+        replay = await store.earlier_pool_change(account_id=account.id, pool_id=pool_id, request=request)
+        if replay is not None:
+            return replay
     current = await get_low_stock_alert(store, account=account, pool_id=pool_id)
     new_threshold, new_url = changed_alert(current, threshold=threshold, webhook_url=webhook_url)
     name, settings = None, None

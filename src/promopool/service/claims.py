@@ -55,7 +55,27 @@ async def claim(
         )
         return claimed
     check_writable(account)
-    key = check_idempotency_key(idempotency_key)
+    return await claim_checked(
+        store,
+        account=account,
+        pool_id=pool_id,
+        idempotency_key=check_idempotency_key(idempotency_key),
+        lease_seconds=lease_seconds,
+        recipient=recipient,
+    )
+
+
+async def claim_checked(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    idempotency_key: str | None,
+    lease_seconds: int | None,
+    recipient: str | None = None,
+) -> Claimed:
+    """``claim`` after its checks (a fallback claim records a key no caller may send: ``fallback_key``)."""
+    key = idempotency_key
     started = time.perf_counter()
     try:
         if recipient is not None:  # batched with concurrent recipient claims of the pool
@@ -93,8 +113,21 @@ async def claim_many(
     (PoolExhausted when nothing is). With an idempotency key a retry gets the same codes (``replayed``).
     """
     check_writable(account)
-    wanted = check_count(count)
-    key = check_idempotency_key(idempotency_key)
+    return await claim_many_checked(
+        store,
+        account=account,
+        pool_id=pool_id,
+        count=check_count(count),
+        partial=partial,
+        idempotency_key=check_idempotency_key(idempotency_key),
+    )
+
+
+async def claim_many_checked(
+    store: Store, *, account: Account, pool_id: int, count: int, partial: bool, idempotency_key: str | None
+) -> BulkClaimed:
+    """``claim_many`` after its checks."""
+    wanted, key = count, idempotency_key
     try:
         claimed = await to_completion(
             store.claim_many(

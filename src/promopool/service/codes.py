@@ -15,9 +15,10 @@ import msgspec
 
 from promopool import metrics
 from promopool.domain import Account, Code, CodeState, ImportReport
-from promopool.domain.codes import has_control_characters, invalid_reason
+from promopool.domain.codes import check_description, has_control_characters, invalid_reason
 from promopool.domain.errors import CodeNotFound, InvalidCode, InvalidInput
-from promopool.domain.export import ExportRow, StateFields, imported_row
+from promopool.domain.export import ExportRow, ImportRow, StateFields, imported_row
+from promopool.domain.fallback import with_validity
 from promopool.domain.idempotency import Keyed, Once, fingerprint, keyed
 from promopool.domain.keys import check_writable
 from promopool.service.claims import check_idempotency_key
@@ -179,11 +180,11 @@ async def _insert_keyed(
 @dataclass(frozen=True, slots=True)
 class _Spooled:
     size: int  # bytes
-    rows: bool  # ExportRow JSON lines, not plain codes
+    rows: bool  # ImportRow JSON lines, not plain codes
 
 
 _rows_encoder = msgspec.json.Encoder()
-_rows_decoder = msgspec.json.Decoder(ExportRow)
+_rows_decoder = msgspec.json.Decoder(ImportRow)  # an upload's rows: states and descriptions
 
 
 async def _spooled(spool: IO[bytes], batches: AsyncIterator[list[Checked]]) -> AsyncIterator[_Spooled]:
@@ -305,22 +306,47 @@ async def list_codes_page(
     check_limit(limit)
     if after is not None and has_control_characters(after):
         raise InvalidInput("invalid cursor", field="cursor")
-    await get_pool(store, account=account, pool_id=pool_id)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
 
     async def fetch(n: int) -> list[Code]:
-        return await store.list_codes(pool_id=pool_id, state=state, after=after, limit=n)
+        codes = await store.list_codes(pool_id=pool_id, state=state, after=after, limit=n)
+        return [with_validity(code, pool.settings) for code in codes]
 
     return await one_page(fetch, limit)
 
 
 async def get_code(store: Store, *, account: Account, pool_id: int, value: str) -> Code:
-    """One code of a pool; CodeNotFound otherwise."""
-    await get_pool(store, account=account, pool_id=pool_id)
+    """One code of a pool, its expiry the earlier of its own and its pool's relative one; CodeNotFound
+    otherwise."""
+    pool = await get_pool(store, account=account, pool_id=pool_id)
     # A value no code could have is simply not there (and must not reach the database as a query).
     code = None if invalid_reason(value) else await store.get_code(pool_id=pool_id, value=value)
     if code is None:
         raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
-    return code
+    return with_validity(code, pool.settings)
+
+
+async def set_code_description(
+    store: Store,
+    *,
+    account: Account,
+    pool_id: int,
+    value: str,
+    description: str,
+    idempotency_key: str | None = None,
+) -> Once[Code]:
+    """Set (or with "" clear) one code's description, once per Idempotency-Key; CodeNotFound when the pool
+    holds no such code."""
+    check_writable(account)
+    text = check_description(description)
+    request = keyed(check_idempotency_key(idempotency_key), value, text)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    if invalid_reason(value) is not None:
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    changed = await store.set_description(
+        account_id=account.id, pool_id=pool_id, value=value, description=text, request=request
+    )
+    return Once(with_validity(changed.value, pool.settings), changed.replayed)
 
 
 async def delete_code(

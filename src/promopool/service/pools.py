@@ -7,6 +7,7 @@ from dataclasses import replace
 from promopool.domain import Account, Pool, PoolSettings
 from promopool.domain.codes import check_expiry, check_name
 from promopool.domain.errors import InvalidInput, PoolNotFound
+from promopool.domain.fallback import check_fallback
 from promopool.domain.idempotency import keyed
 from promopool.domain.keys import check_writable
 from promopool.service.claims import check_idempotency_key
@@ -14,7 +15,7 @@ from promopool.service.paging import Page, one_page
 from promopool.storage import Store
 
 
-def _check_pool(name: str, settings: PoolSettings) -> str:
+def _check_pool(name: str, settings: PoolSettings, pool_id: int | None = None) -> str:
     name = check_name(name, "pool")
     if settings.max_uses < 1:
         raise InvalidInput("max_uses must be at least 1", field="max_uses")
@@ -24,6 +25,7 @@ def _check_pool(name: str, settings: PoolSettings) -> str:
         )
     if settings.expires_at is not None:
         check_expiry(settings.expires_at)
+    check_fallback(settings, pool_id)
     return name
 
 
@@ -81,7 +83,7 @@ async def changed_pool(
     if unknown:
         raise InvalidInput(f"unknown pool setting(s): {', '.join(sorted(unknown))}")
     settings = replace(pool.settings, **changes)  # type: ignore[arg-type]
-    return _check_pool(pool.name if name is None else name, settings), settings
+    return _check_pool(pool.name if name is None else name, settings, pool_id), settings
 
 
 async def update_pool(

@@ -22,6 +22,7 @@ from promopool.domain.errors import (
     NotFound,
     ProfileNotFound,
 )
+from promopool.domain.fallback import with_validity
 from promopool.domain.keys import check_writable
 from promopool.domain.profiles import Identity
 from promopool.service.codes import get_code
@@ -189,10 +190,11 @@ async def set_code_expiry(
     if expires_at is not None:
         check_expiry(expires_at)
     value = _value(code)
-    await get_pool(store, account=account, pool_id=pool_id)
-    return await store.set_code_expiry(
+    pool = await get_pool(store, account=account, pool_id=pool_id)
+    changed = await store.set_code_expiry(
         account_id=account.id, pool_id=pool_id, value=value, expires_at=expires_at
     )
+    return with_validity(changed, pool.settings)
 
 
 async def code_details(store: Store, *, account: Account, pool_id: int, code: str) -> CodeDetails:
@@ -212,12 +214,12 @@ async def code_pages(
     store: Store, *, account: Account, pool_id: int, page_size: int = MAX_PAGE
 ) -> AsyncIterator[list[Code]]:
     """Every code of the pool in value order, a keyset page at a time (constant memory)."""
-    await get_pool(store, account=account, pool_id=pool_id)
+    pool = await get_pool(store, account=account, pool_id=pool_id)
     after = None
     while True:
         page = await store.list_codes(pool_id=pool_id, state=None, after=after, limit=page_size)
         if page:
-            yield page
+            yield [with_validity(code, pool.settings) for code in page]
         if len(page) < page_size:
             return
         after = page[-1].value

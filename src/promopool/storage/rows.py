@@ -34,7 +34,8 @@ ACCOUNT_COLUMNS = "id, name, public_key, created_at"
 API_KEY_COLUMNS = "id, name, read_only, key_hash, created_at, last_used_at"
 POOL_COLUMNS = (
     "id, account_id, name, max_uses, per_profile_limit, expires_at, public_fetch,"
-    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only"
+    " n_available, n_issued, n_redeemed, created_at, case_insensitive, ignore_separators, holder_only,"
+    " fallback_code, fallback_pool_id, valid_for_seconds, fallback_since"
 )
 # A pool's settings (domain.PoolSettings), each a column of its row.
 POOL_SETTINGS = (
@@ -45,6 +46,9 @@ POOL_SETTINGS = (
     "case_insensitive",
     "ignore_separators",
     "holder_only",
+    "fallback_code",
+    "fallback_pool_id",
+    "valid_for_seconds",
 )
 CODE_COLUMNS = (
     "id, pool_id, value, state, description, usage_count, expires_at, issued_at, profile_id, created_at"
@@ -152,6 +156,7 @@ def pool_of(row: Row) -> Pool:
         settings=settings_of(row),
         counts=PoolCounts(available=row["n_available"], issued=row["n_issued"], redeemed=row["n_redeemed"]),
         created_at=at(row["created_at"]),
+        fallback_since=dt(row["fallback_since"]),
     )
 
 

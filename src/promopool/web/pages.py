@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
@@ -259,6 +260,9 @@ class AdminController(Controller):
                 per_profile_limit=whole_number(form, "per_profile_limit", low=1),
                 expires_at=utc_moment(form, "expires_at"),
                 public_fetch=form.get("public_fetch") == "on",
+                fallback_code=form.get("fallback_code", "").strip() or None,
+                fallback_pool_id=whole_number(form, "fallback_pool_id", low=1),
+                valid_for_seconds=whole_number(form, "valid_for_seconds", low=1),
                 threshold=whole_number(form, "threshold"),
                 webhook_url=form.get("webhook_url") or None,
             )
@@ -268,6 +272,25 @@ class AdminController(Controller):
                 store, admin, pool_id, error=exc.message, typed=form, status_code=400
             )
         return Redirect(f"{COOKIE_PATH}/pools/{pool_id}?saved=1", status_code=303)
+
+    @post("/pools/{pool_id:int}/description", status_code=303)
+    async def save_description(self, request: AnyRequest, store: StoreDep, pool_id: PoolId) -> Response[Any]:
+        """The looked-up code's description, from the form beside its facts."""
+        admin = await signed_in(request, store)
+        form = await form_of(request)
+        admin.check(form.get(CSRF_FIELD))
+        code = form.get("code", "")
+        try:
+            await service.set_code_description(
+                store,
+                account=admin.account,
+                pool_id=pool_id,
+                value=code,
+                description=form.get("description", "").strip(),
+            )
+        except InvalidInput as exc:
+            return await self._pool_page(store, admin, pool_id, code=code, error=exc.message, status_code=400)
+        return Redirect(f"{COOKIE_PATH}/pools/{pool_id}?{urlencode({'code': code})}", status_code=303)
 
     @post("/pools/{pool_id:int}/codes", status_code=200, request_max_body_size=None)
     async def upload(

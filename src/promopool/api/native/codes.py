@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -38,6 +38,7 @@ from promopool.api.native.schemas import (
     ClaimOut,
     CodeOut,
     CodePage,
+    CodeUpdate,
     ImportCodes,
     ImportOut,
 )
@@ -92,6 +93,13 @@ new code is leased: a re-send while the lease lives gets the same code; once the
 out, the recipient's next claim gets a new one. `{"recipients": [...]}` (up to 10,000, repeats allowed) does
 the same for each in one transaction and answers them in request order; when the pool cannot serve every
 recipient that has no code yet, 409 `pool_exhausted` and nothing is taken.
+
+**Fallback**: a pool with `fallback_code` answers a claim it cannot serve with that shared code and
+`"fallback": true` (nothing is marked issued); one with `fallback_pool_id` continues the claim from that pool
+(`pool_id` in the answer says which pool served, `fallback` is true). A bulk claim is served whole by one
+pool: the first of the chain that can serve `count` (with `partial`: the first with any code left, which gives
+what it has); a `fallback_code` answers `count` copies of it. Leased and recipient claims do not fall back: a
+recipient's code belongs to the pool asked, so an empty pool answers them 409 `pool_exhausted`.
 """
 
 
@@ -181,6 +189,33 @@ class CodesController(Controller):
     ) -> CodeOut:
         return CodeOut.of(await service.get_code(store, account=account, pool_id=pool_id, value=code))
 
+    @patch(
+        "/codes/{code:str}",
+        operation_class=Documented,
+        summary="Change one code's description",
+        description="With an `Idempotency-Key` the same body again gets the first answer"
+        " (`Idempotent-Replayed: true`).",
+        responses=error_responses(400, 403, 404, 413, 422, write=KEYED),
+    )
+    async def update_code(
+        self,
+        store: StoreDep,
+        account: AccountDep,
+        pool_id: PoolId,
+        code: FromPath[str],
+        data: JSONBody[CodeUpdate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[CodeOut]:
+        changed = await service.set_code_description(
+            store,
+            account=account,
+            pool_id=pool_id,
+            value=code,
+            description=data.description,
+            idempotency_key=idempotency_key,
+        )
+        return Response(CodeOut.of(changed.value), headers=replayed_headers(changed.replayed))
+
     @delete(
         "/codes/{code:str}",
         operation_class=Documented,
@@ -245,7 +280,7 @@ class CodesController(Controller):
             out = RecipientClaimsOut.of(pool_id, answers)
         else:
             out = ClaimOut.of(
-                await service.claim(
+                await service.claim_with_fallback(
                     store,
                     account=account,
                     pool_id=pool_id,
@@ -269,7 +304,7 @@ async def _claim_many(
         raise InvalidInput("lease_seconds is for a claim of one code, not with count", field="lease_seconds")
     if body.recipient is not None or body.recipients is not None:
         raise InvalidInput("count does not go with recipient or recipients", field="count")
-    claimed = await service.claim_many(
+    claimed = await service.claim_many_with_fallback(
         store,
         account=account,
         pool_id=pool_id,

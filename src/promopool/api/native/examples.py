@@ -44,7 +44,13 @@ POOL = {
     "created_at": AT,
     "low_stock_threshold": None,
     "webhook_url": None,
+    "fallback_code": None,
+    "fallback_pool_id": None,
+    "fallback_since": None,
+    "valid_for_seconds": None,
 }
+# An empty pool falling back to pool 8, its claimed codes valid for 30 days
+FALLBACK = {"fallback_pool_id": 8, "valid_for_seconds": 2_592_000}
 ALERT = {"low_stock_threshold": 500, "webhook_url": "https://shop.example/hooks/promopool"}
 CODE = {
     "code": "SPRING-7KQ3-XM9P",
@@ -162,8 +168,10 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "V1PoolsPoolIdGetPool": Examples(responses={200: POOL}),
     "V1PoolsPoolIdUpdatePool": Examples(
-        requests={JSON: {"expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT}},
-        responses={200: {**POOL, "expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT}},
+        requests={JSON: {"expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT, **FALLBACK}},
+        responses={
+            200: {**POOL, "expires_at": "2026-04-01T00:00:00Z", "per_profile_limit": 1, **ALERT, **FALLBACK}
+        },
     ),
     "V1PoolsPoolIdWebhookTestSendTestEvent": Examples(
         responses={
@@ -193,6 +201,10 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "V1PoolsPoolIdCodesGetCode": Examples(responses={200: CODE}),
+    "V1PoolsPoolIdCodesUpdateCode": Examples(
+        requests={JSON: {"description": "10% off, spring 2026"}},
+        responses={200: {**CODE, "description": "10% off, spring 2026"}},
+    ),
     "V1PoolsPoolIdCodesDeleteCode": Examples(responses={204: None}),
     "V1PoolsPoolIdCodesListCodes": Examples(
         responses={200: {"codes": [CODE], "next_cursor": "U1BSSU5HLTdLUTMtWE05UA", "has_more": True}}
@@ -201,7 +213,7 @@ EXAMPLES: dict[str, Examples] = {
         requests={
             JSON: {"codes": ["SPRING-0001", "SPRING-0002", "SPRING-0003"]},
             "text/plain": "SPRING-0001\nSPRING-0002\nSPRING-0003\n",
-            "text/csv": "SPRING-0001\nSPRING-0002\nSPRING-0003\n",
+            "text/csv": "code,description\nSPRING-0001,10% off\nSPRING-0002,10% off\nSPRING-0003,\n",
         },
         responses={200: {"inserted": 3, "duplicates": 0, "invalid": 0, "invalid_samples": []}},
     ),

@@ -77,7 +77,9 @@ def fast_claims(app: ASGIApp, *, store: Store, auth: Authenticator) -> ASGIApp:
         scope["path_template"] = ROUTE  # for the request metrics and the access log (api.observe)
         headers: dict[str, str] = {}
         try:
-            claimed = await service.claim(store, account=account, pool_id=pool_id, idempotency_key=key)
+            claimed = await service.claim_with_fallback(
+                store, account=account, pool_id=pool_id, idempotency_key=key
+            )
         except PromopoolError as exc:
             status, body, headers = domain_error(exc)
             payload = _encode(body)

@@ -56,6 +56,9 @@ class PoolsController(Controller):
             case_insensitive=data.case_insensitive,
             ignore_separators=data.ignore_separators,
             holder_only=data.holder_only,
+            fallback_code=data.fallback_code,
+            fallback_pool_id=data.fallback_pool_id,
+            valid_for_seconds=data.valid_for_seconds,
         )
         pool, replayed = await service.create_pool_once(
             store, account=account, name=data.name, settings=settings, idempotency_key=idempotency_key

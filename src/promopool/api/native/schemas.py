@@ -25,7 +25,8 @@ from promopool.domain import (
 )
 from promopool.domain.alerts import MAX_THRESHOLD, MAX_URL_LENGTH, Delivery, DeliveryState, PoolAlert
 from promopool.domain.claims import MAX_BULK_CLAIM
-from promopool.domain.codes import MAX_CODE_LENGTH
+from promopool.domain.codes import MAX_CODE_LENGTH, MAX_DESCRIPTION
+from promopool.domain.fallback import MAX_VALID_FOR_SECONDS
 from promopool.domain.generation import MAX_COUNT
 from promopool.domain.jobs import Job, JobKind, JobState
 from promopool.domain.leases import MAX_LEASE_SECONDS
@@ -47,6 +48,25 @@ AwareDatetime = Annotated[
 ]
 
 
+FallbackCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_CODE_LENGTH,
+        pattern=VISIBLE_TEXT,
+        description="A shared code an empty pool answers claims with (`fallback: true`), never issued.",
+    ),
+]
+ValidFor = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1,
+        le=MAX_VALID_FOR_SECONDS,
+        description="A claimed code expires this many seconds after its `issued_at`.",
+    ),
+]
+
+
 class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     max_uses: PositiveInt = 1
@@ -56,6 +76,9 @@ class PoolCreate(msgspec.Struct, forbid_unknown_fields=True):
     case_insensitive: bool = False
     ignore_separators: bool = False
     holder_only: bool = False
+    fallback_code: FallbackCode | None = None
+    fallback_pool_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
+    valid_for_seconds: ValidFor | None = None
 
 
 Threshold = Annotated[
@@ -86,6 +109,9 @@ class PoolUpdate(msgspec.Struct, forbid_unknown_fields=True):
     case_insensitive: bool | UnsetType = UNSET
     ignore_separators: bool | UnsetType = UNSET
     holder_only: bool | UnsetType = UNSET
+    fallback_code: FallbackCode | UnsetType | None = UNSET
+    fallback_pool_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | UnsetType | None = UNSET
+    valid_for_seconds: ValidFor | UnsetType | None = UNSET
     low_stock_threshold: Threshold | UnsetType | None = UNSET  # null removes the alert and its webhook URL
     webhook_url: WebhookUrl | UnsetType | None = UNSET
 
@@ -111,6 +137,10 @@ class PoolOut(msgspec.Struct):
     created_at: datetime
     low_stock_threshold: int | None = None
     webhook_url: str | None = None
+    fallback_code: str | None = None
+    fallback_pool_id: int | None = None
+    fallback_since: datetime | None = None  # when the empty pool started serving its fallback
+    valid_for_seconds: int | None = None
 
     @classmethod
     def of(cls, pool: Pool, alert: PoolAlert | None = None) -> PoolOut:
@@ -129,6 +159,10 @@ class PoolOut(msgspec.Struct):
             created_at=pool.created_at,
             low_stock_threshold=None if alert is None else alert.threshold,
             webhook_url=None if alert is None else alert.webhook_url,
+            fallback_code=s.fallback_code,
+            fallback_pool_id=s.fallback_pool_id,
+            fallback_since=pool.fallback_since,
+            valid_for_seconds=s.valid_for_seconds,
         )
 
 
@@ -184,6 +218,17 @@ class CodeOut(msgspec.Struct):
         )
 
 
+class CodeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    description: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_DESCRIPTION,
+            pattern=f"^[^{CONTROL}]*$",
+            description='What the code is for (the SuperSaaS dialect shows it); `""` clears it.',
+        ),
+    ]
+
+
 class CodePage(msgspec.Struct):
     codes: list[CodeOut]
     next_cursor: str | None  # pass back as `cursor` for the next page; null on the last
@@ -233,12 +278,13 @@ class LeaseOut(msgspec.Struct):
         )
 
 
-class ClaimOut(msgspec.Struct):
+class ClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only when true
     code: str
     pool_id: int
     issued_at: datetime | None
     replayed: bool
-    lease: LeaseOut | None = None  # a claim with lease_seconds
+    lease: LeaseOut | None  # a claim with lease_seconds (always shown, null otherwise)
+    fallback: bool = False  # the pool was empty: its fallback code, or a code of its fallback pool (pool_id)
 
     @classmethod
     def of(cls, claimed: Claimed) -> ClaimOut:
@@ -249,6 +295,7 @@ class ClaimOut(msgspec.Struct):
             issued_at=code.issued_at,
             replayed=claimed.replayed,
             lease=None if claimed.lease is None else LeaseOut.of(claimed.lease),
+            fallback=claimed.fallback,
         )
 
 
@@ -263,12 +310,13 @@ class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     lease_seconds: LeaseSeconds | None = None  # reserve the code only; confirm or release the lease
 
 
-class BulkClaimOut(msgspec.Struct):
+class BulkClaimOut(msgspec.Struct, omit_defaults=True):  # `fallback` is shown only when true
     pool_id: int
     count: int  # how many codes were handed out (fewer than asked only with partial)
     codes: list[str]
     issued_at: datetime | None  # one transaction: every code of the claim was issued at this time
     replayed: bool
+    fallback: bool = False  # the pool could not serve it: its fallback (pool_id says which pool served)
 
     @classmethod
     def of(cls, claimed: BulkClaimed) -> BulkClaimOut:
@@ -278,6 +326,7 @@ class BulkClaimOut(msgspec.Struct):
             codes=[code.value for code in claimed.codes],
             issued_at=claimed.codes[0].issued_at,
             replayed=claimed.replayed,
+            fallback=claimed.fallback,
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from promopool.domain import Code, CodeState, ImportReport
 from promopool.domain.errors import CodeNotFound, PoolNotFound
-from promopool.domain.export import ExportRow, holder_keys
+from promopool.domain.export import ExportRow, ImportRow, holder_keys
 from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.normalization import lookup_key, new_values
 from promopool.storage.core import StoreCore
@@ -61,8 +61,10 @@ def insert_codes(
         fresh = [index for index, _ in new_values(values, stored, normalization)]
     inserted: int = yield InsertCodes(pool_id, pool["last_seq"] + 1, values, fresh, now, expect_duplicates)
     # Skipped values keep their seq numbers unused, which costs a claim nothing (it seeks along the index).
+    # New codes end the pool's fallback: the next time it runs dry starts it (and its event) again.
+    refilled = ", fallback_since = NULL" if inserted else ""
     yield Execute(
-        "UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3 WHERE id = $1",
+        f"UPDATE pools SET last_seq = last_seq + $2, n_available = n_available + $3{refilled} WHERE id = $1",
         pool_id,
         len(values),
         inserted,
@@ -71,6 +73,7 @@ def insert_codes(
         yield from record_imports(pool_id, inserted, now)
     if states is not None:
         yield from carry_states(pool_id, pool["last_seq"] + 1, states, holders)
+        yield from carry_descriptions(pool_id, pool["last_seq"] + 1, states)
     return inserted
 
 
@@ -94,6 +97,31 @@ CARRY_STATES = SQL(
     " JOIN u ON u.key = s.key JOIN p ON p.key = s.key) v"
     " WHERE codes.pool_id = $1 AND codes.seq = v.seq RETURNING codes.state",
 )
+
+
+CARRY_DESCRIPTIONS = SQL(
+    postgres="UPDATE codes c SET description = v.description"
+    " FROM unnest($2::bigint[], $3::text[]) AS v (seq, description) WHERE c.pool_id = $1 AND c.seq = v.seq",
+    # materialized as in CARRY_STATES, for the same reason
+    sqlite="WITH s AS MATERIALIZED (SELECT key, value FROM json_each($2)),"
+    " d AS MATERIALIZED (SELECT key, value FROM json_each($3))"
+    " UPDATE codes SET description = v.description"
+    " FROM (SELECT s.value AS seq, d.value AS description FROM s JOIN d ON d.key = s.key) v"
+    " WHERE codes.pool_id = $1 AND codes.seq = v.seq",
+)
+
+
+def carry_descriptions(pool_id: int, first_seq: int, rows: Sequence[ExportRow]) -> Op[None]:
+    """Give the codes just inserted the descriptions their rows carry (numbered as in ``carry_states``)."""
+    described = [
+        (first_seq + i, row.description)
+        for i, row in enumerate(rows)
+        if isinstance(row, ImportRow) and row.description
+    ]
+    if described:
+        yield Execute(
+            CARRY_DESCRIPTIONS, pool_id, [seq for seq, _ in described], [text for _, text in described]
+        )
 
 
 def carry_states(
@@ -166,6 +194,28 @@ def codes_by_id(ids: Sequence[int]) -> Op[list[Code]]:
 
 def get_code(pool_id: int, value: str) -> Op[Code | None]:
     return (yield from code_where("pool_id = $1 AND value = $2", pool_id, value))
+
+
+def set_description(account_id: int, pool_id: int, value: str, description: str) -> Op[Code | None]:
+    """The code with its new description, or None when the account's pool holds no such code. (No state
+    changes, so no pool row to take first.)"""
+    row = yield FetchRow(
+        f"UPDATE codes SET description = $4 WHERE pool_id = $1 AND value = $2"
+        f" AND pool_id IN (SELECT id FROM pools WHERE account_id = $3) RETURNING {CODE_COLUMNS}",
+        pool_id,
+        value,
+        account_id,
+        description,
+    )
+    return None if row is None else code_of(row)
+
+
+def describe_code(account_id: int, pool_id: int, value: str, description: str) -> Op[Code]:
+    """``set_description``; CodeNotFound when there is no such code (raised: a keyed change keeps no key)."""
+    code = yield from set_description(account_id, pool_id, value, description)
+    if code is None:
+        raise CodeNotFound(f"code {value!r} not found in pool {pool_id}", pool_id=pool_id)
+    return code
 
 
 def delete_codes(pool_id: int, values: Sequence[str], account_id: int | None = None) -> Op[int | None]:
@@ -256,6 +306,17 @@ class Codes(StoreCore):
 
     async def get_code(self, *, pool_id: int, value: str) -> Code | None:
         return await self._driver.read(get_code(pool_id, value))
+
+    async def set_description(
+        self, *, account_id: int, pool_id: int, value: str, description: str, request: Keyed | None = None
+    ) -> Once[Code]:
+        """Set the code's description, once per keyed request (the same request again gets the code as the
+        first answer gave it); CodeNotFound when the account's pool holds no such code, PoolNotFound."""
+        scope = idempotency.describe_code_scope(pool_id)
+        write = describe_code(account_id, pool_id, value, description)
+        return await self._driver.write(
+            once_in_pool(account_id, pool_id, request, scope, self.clock(), write, Code)
+        )
 
     async def delete_code(self, *, pool_id: int, value: str) -> bool:
         return bool(await self._driver.write(delete_codes(pool_id, [value])))

@@ -83,6 +83,10 @@ def delete_code_scope(pool_id: int) -> str:  # the code's value is in the finger
     return f"delete_code:{pool_id}"
 
 
+def describe_code_scope(pool_id: int) -> str:  # the code's value and description are in the fingerprint
+    return f"describe_code:{pool_id}"
+
+
 def import_scope(pool_id: int) -> str:
     return f"import:{pool_id}"
 

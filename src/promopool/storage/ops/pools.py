@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 from promopool.domain import Pool, PoolSettings
 from promopool.domain.alerts import Delivery, PoolAlert
 from promopool.domain.errors import PoolNotFound
+from promopool.domain.fallback import FALLBACK_EVENT, fallback_refusal
 from promopool.domain.idempotency import Keyed, Once
 from promopool.domain.normalization import Normalization, collision_error, collisions
 from promopool.storage.core import StoreCore
-from promopool.storage.driver import Execute, Fetch, FetchRow, Op
+from promopool.storage.driver import Execute, Fetch, FetchRow, FetchVal, Op
 from promopool.storage.ops import idempotency
 from promopool.storage.ops.alerts import enqueue_delivery, get_pool_alert, set_pool_alert
 from promopool.storage.rows import POOL_COLUMNS, POOL_SETTINGS, Row, normalization_of, pool_of
@@ -71,6 +72,7 @@ def create_pool(
             if pool is None:
                 raise PoolNotFound(earlier.result_id or 0)
             return pool, True
+    yield from check_fallback_pool(account_id, None, settings.fallback_pool_id)
     row = yield FetchRow(
         f"INSERT INTO pools (account_id, name, created_at, {', '.join(POOL_SETTINGS)})"
         f" VALUES ($1, $2, $3, {', '.join(f'${i}' for i, _ in enumerate(POOL_SETTINGS, 4))})"
@@ -83,6 +85,60 @@ def create_pool(
     if request is not None:
         yield from idempotency.record(account_id, [(request.key, row["id"])])
     return pool_of(row), False
+
+
+def account_turn(account_id: int) -> Op[None]:
+    """Take the account's row: fallback changes take turns on it. Not FOR UPDATE, so that the key share lock
+    a new pool or a claim's event takes on it does not wait (as in ``duplicate_code``)."""
+    yield FetchVal("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE", account_id)
+
+
+def fallback_turn_first(account_id: int, settings: PoolSettings | None, write: Op[T]) -> Op[T]:
+    """``write`` after the account's row when it sets a fallback pool: the lock order is the account's row,
+    then the pool's, and a keyed change takes the pool's row before it reaches ``update_pool``."""
+    if settings is not None and settings.fallback_pool_id is not None:
+        yield from account_turn(account_id)
+    return (yield from write)
+
+
+def check_fallback_pool(account_id: int, pool_id: int | None, target: int | None) -> Op[None]:
+    """Refuse ``target`` as the fallback of ``pool_id`` (None: a pool being created) unless it is a pool of
+    the account whose own fallbacks never lead back. The account's row is taken first, so two changes that
+    would close a cycle together take turns (SQLite: its writer already runs one write at a time)."""
+    if target is None:
+        return
+    yield from account_turn(account_id)
+    rows = yield Fetch("SELECT id, fallback_pool_id FROM pools WHERE account_id = $1", account_id)
+    refusal = fallback_refusal(pool_id or 0, target, {row["id"]: row["fallback_pool_id"] for row in rows})
+    if refusal is not None:
+        raise refusal
+
+
+def start_fallback(pool_id: int, now: datetime) -> Op[bool]:
+    """Mark the pool as serving its fallback and queue its ``pool.fallback`` event (to the low-stock alert's
+    webhook URL, if any) in the same transaction; True only for the call that starts it, so one event per
+    start however many claims find the pool empty. An import that adds codes ends it (``insert_codes``)."""
+    row = yield FetchRow(
+        "UPDATE pools SET fallback_since = $2 WHERE id = $1 AND fallback_since IS NULL"
+        " RETURNING account_id, name, n_available, fallback_code, fallback_pool_id",
+        pool_id,
+        now,
+    )
+    if row is None:
+        return False
+    url = yield FetchVal(
+        "SELECT webhook_url FROM pool_alerts WHERE pool_id = $1 AND webhook_url IS NOT NULL", pool_id
+    )
+    if url is not None:
+        data = {
+            "pool_id": pool_id,
+            "pool_name": row["name"],
+            "available": row["n_available"],
+            "fallback_code": row["fallback_code"] is not None,
+            "fallback_pool_id": row["fallback_pool_id"],
+        }
+        yield from enqueue_delivery(row["account_id"], pool_id, FALLBACK_EVENT, url, data, now)
+    return True
 
 
 def list_pools(account_id: int, after: int | None = None, limit: int | None = None) -> Op[list[Pool]]:
@@ -116,7 +172,9 @@ def refuse_collisions(pool_id: int, old: Normalization, new: Normalization) -> O
 
 
 def update_pool(account_id: int, pool_id: int, name: str, settings: PoolSettings) -> Op[Pool | None]:
-    # The row lock keeps imports (which take it too) out while the codes are checked for collisions.
+    # The account's row first (fallback changes take turns on it, as in ``duplicate_code``), then the pool's:
+    # the row lock keeps imports (which take it too) out while the codes are checked for collisions.
+    yield from check_fallback_pool(account_id, pool_id, settings.fallback_pool_id)
     old = yield from locked_pool(pool_id, account_id, "case_insensitive, ignore_separators")
     if old is None:
         return None
@@ -152,6 +210,21 @@ def change_pool(
     return pool, (yield from get_pool_alert(pool_id))
 
 
+PoolChange = tuple[Pool, PoolAlert | None]
+
+
+def earlier_pool_change(account_id: int, pool_id: int, request: Keyed) -> Op[Once[PoolChange] | None]:
+    """The first answer of this keyed change of the pool, replayed; None when it has none yet. A read ahead of
+    the change, for the checks a replay must skip: they read the pool as it is now (a fallback code set since
+    would refuse the replay of a change that set a fallback pool)."""
+    earlier = yield from idempotency.earlier_request(
+        account_id, request, idempotency.update_pool_scope(pool_id)
+    )
+    if earlier is None or earlier.answer is None:
+        return None
+    return Once(idempotency.decode(earlier.answer, PoolChange), replayed=True)
+
+
 def delete_pool(account_id: int, pool_id: int) -> Op[bool]:
     """Delete the pool; PoolNotFound when there is none (raised, so that a keyed delete keeps no key)."""
     if not (yield Execute("DELETE FROM pools WHERE id = $1 AND account_id = $2", pool_id, account_id)):
@@ -183,6 +256,10 @@ class Pools(StoreCore):
     ) -> Pool | None:
         return await self._driver.write(update_pool(account_id, pool_id, name, settings))
 
+    async def start_fallback(self, *, pool_id: int) -> bool:
+        """The pool starts serving its fallback: True (and its event queued) for the first call only."""
+        return await self._driver.write(start_fallback(pool_id, self.clock()))
+
     async def change_pool(
         self,
         *,
@@ -199,7 +276,15 @@ class Pools(StoreCore):
         op = change_pool(account_id, pool_id, name, settings, alert)
         kind = tuple[Pool, PoolAlert | None]
         scope = idempotency.update_pool_scope(pool_id)
-        return await self._driver.write(once_in_pool(account_id, pool_id, request, scope, now, op, kind))
+        write = once_in_pool(account_id, pool_id, request, scope, now, op, kind)
+        return await self._driver.write(fallback_turn_first(account_id, settings, write))
+
+    async def earlier_pool_change(
+        self, *, account_id: int, pool_id: int, request: Keyed
+    ) -> Once[PoolChange] | None:
+        """The first answer of this keyed change (``change_pool``), replayed, or None; IdempotencyKeyReused
+        when the key was used for another request."""
+        return await self._driver.read(earlier_pool_change(account_id, pool_id, request))
 
     async def enqueue_test_event(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from promopool.domain import Code, CodeState, Redeemed, Redemption
@@ -46,16 +46,20 @@ SELECT = (
 # One use, if the rules allow it (domain.redemptions.refusal lists the same rules). PostgreSQL evaluates the
 # WHERE clause on the row's latest version, under its lock: the check and the count are one step. (SQLite's
 # RETURNING reads no alias, hence `codes.`; a NULL $3, no profile, is never the holder.)
-REDEEM_SQL = f"""
+_REDEEM = f"""
 UPDATE codes SET usage_count = codes.usage_count + 1, state = 'redeemed'
 FROM pools p
 WHERE codes.id = $1 AND p.id = codes.pool_id
   AND codes.usage_count < p.max_uses
   AND (codes.expires_at IS NULL OR codes.expires_at > $2)
   AND (p.expires_at IS NULL OR p.expires_at > $2)
-  AND (NOT p.holder_only OR codes.profile_id IS NULL OR codes.profile_id = $3)
+  AND (NOT p.holder_only OR codes.profile_id IS NULL OR codes.profile_id = $3){{relative}}
 RETURNING {qualified(CODE_COLUMNS, "codes")}
 """
+# A pool with valid_for_seconds: a code issued at or before $4 (now - valid_for_seconds) has expired. Added
+# only for such pools, as a condition on the row's latest version like the others.
+REDEEM_SQL = _REDEEM.format(relative="")
+REDEEM_RELATIVE_SQL = _REDEEM.format(relative="\n  AND (codes.issued_at IS NULL OR codes.issued_at > $4)")
 
 # One more use by the profile, if below the pool's per-profile limit (the upsert re-checks the latest row).
 PROFILE_USE_SQL = """
@@ -160,7 +164,12 @@ def redeem(account_id: int, request: NewRedemption, key: str | None, now: dateti
         raise PoolNotFound(pool.id)  # deleted meanwhile
     if (replay := (yield from reserve_key(account_id, key, redeem_scope(code.id), now))) is not None:
         return replay
-    row = yield FetchRow(REDEEM_SQL, code.id, now, profile)
+    valid_for = pool.settings.valid_for_seconds
+    if valid_for is None:
+        row = yield FetchRow(REDEEM_SQL, code.id, now, profile)
+    else:
+        issued_after = now - timedelta(seconds=valid_for)
+        row = yield FetchRow(REDEEM_RELATIVE_SQL, code.id, now, profile, issued_after)
     if row is None:
         raise refusal_after((yield from code_use(account_id, request)), now)
     used = code_of(row)
