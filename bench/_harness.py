@@ -149,11 +149,25 @@ def measured_run(ctx: Context, name: str, command: Sequence[str]) -> MeasuredRun
     return MeasuredRun(seconds, peak_mb, sampler.peak, len(sampler.samples), child.stdout_text())
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
 def _parser(
-    doc: str | None, arguments: Callable[[argparse.ArgumentParser], None] | None
+    doc: str | None, arguments: Callable[[argparse.ArgumentParser], None] | None, codes: int | None
 ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--pg-url", default=None, help="PostgreSQL server (default: the tests' one)")
+    if codes is not None:
+        parser.add_argument("--codes", type=at_least(1), default=codes, help=f"default {codes:,}")
     if arguments is not None:
         arguments(parser)
     return parser
@@ -164,19 +178,21 @@ def main(
     doc: str | None,
     run: Callable[[Context, str], R],
     *,
+    codes: int | None = None,
     arguments: Callable[[argparse.ArgumentParser], None] | None = None,
     check: Callable[[argparse.Namespace], str | None] | None = None,
     table: Callable[[list[R]], None] | None = None,
 ) -> int:
     """A script run once per engine (``--engine sqlite|postgresql|both``): each result written to
-    bench/results/<bench>-<engine>-<UTC timestamp>.json, then ``table`` of them all printed."""
+    bench/results/<bench>-<engine>-<UTC timestamp>.json, then ``table`` of them all printed. ``codes``: the
+    default of a ``--codes`` argument (at least 1), for the scripts sized by a number of codes."""
 
     def engine_argument(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
         if arguments is not None:
             arguments(parser)
 
-    args = _checked(_parser(doc, engine_argument), check)
+    args = _checked(_parser(doc, engine_argument, codes), check)
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
     runs = [(engine, lambda ctx, engine=engine: run(ctx, engine)) for engine in engines]
     return _execute(bench, args, runs, table)
@@ -187,12 +203,13 @@ def main_once(
     doc: str | None,
     run: Callable[[Context], R],
     *,
+    codes: int | None = None,
     arguments: Callable[[argparse.ArgumentParser], None] | None = None,
     check: Callable[[argparse.Namespace], str | None] | None = None,
     table: Callable[[list[R]], None] | None = None,
 ) -> int:
     """A script run once (its result covers every engine it uses): bench/results/<bench>-<UTC>.json."""
-    args = _checked(_parser(doc, arguments), check)
+    args = _checked(_parser(doc, arguments, codes), check)
     return _execute(bench, args, [(None, run)], table)
 
 

@@ -65,7 +65,7 @@ class EngineResult:
     # PostgreSQL only: the codes table's statistics just before each measurement. Claim plans depend on
     # whether autovacuum has analyzed the table yet, and on how many dead tuples the drain left.
     table_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def code_values(count: int) -> Iterator[str]:
@@ -260,7 +260,6 @@ async def measure_engine(engine: str, url: str, args: argparse.Namespace) -> Eng
         final_counts=final,
         started_at=started_at,
         table_stats=table_stats,
-        host=host_info(),
     )
 
 
@@ -280,7 +279,6 @@ def print_table(results: list[EngineResult]) -> None:
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--claims", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per phase (median reported)")
     parser.add_argument("--concurrency", type=int, default=64)
@@ -301,7 +299,13 @@ def check(args: argparse.Namespace) -> str | None:
 
 def main() -> int:
     return _harness.main(
-        "claim_flatness", __doc__, run_engine, arguments=arguments, check=check, table=print_table
+        "claim_flatness",
+        __doc__,
+        run_engine,
+        codes=1_000_000,
+        arguments=arguments,
+        check=check,
+        table=print_table,
     )
 
 

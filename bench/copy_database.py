@@ -55,7 +55,7 @@ class CopyResult:
     first_claim_matches_source: bool
     load_average_before: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def write_random_codes(path: Path, count: int) -> None:
@@ -177,12 +177,10 @@ def run(ctx: Context) -> CopyResult:
         first_claim_matches_source=True,
         load_average_before=load,
         started_at=started_at,
-        host=host_info(),
     )
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--claims", type=int, default=10_000)
 
 
@@ -193,7 +191,9 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def main() -> int:
-    return _harness.main_once("copy_database", __doc__, run, arguments=arguments, check=check)
+    return _harness.main_once(
+        "copy_database", __doc__, run, codes=1_000_000, arguments=arguments, check=check
+    )
 
 
 if __name__ == "__main__":

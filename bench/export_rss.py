@@ -56,7 +56,7 @@ class EngineResult:
     load_before: float
     load_after: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def download(client: httpx.Client, url: str, target: Path) -> int:
@@ -168,7 +168,6 @@ def measure_engine(ctx: Context, engine: str, database_url: str) -> EngineResult
         load_before=load_before,
         load_after=load_average(),
         started_at=started_at,
-        host=host_info(),
     )
 
 
@@ -189,19 +188,24 @@ def print_table(results: list[EngineResult]) -> None:
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--claimed", type=int, default=1_000)
 
 
 def check(args: argparse.Namespace) -> str | None:
-    if args.codes < 1 or not 0 <= args.claimed <= args.codes:
-        return "--codes must be at least 1 and --claimed between 0 and --codes"
+    if not 0 <= args.claimed <= args.codes:
+        return "--claimed must be between 0 and --codes"
     return None
 
 
 def main() -> int:
     return _harness.main(
-        "export_rss", __doc__, run_engine, arguments=arguments, check=check, table=print_table
+        "export_rss",
+        __doc__,
+        run_engine,
+        codes=1_000_000,
+        arguments=arguments,
+        check=check,
+        table=print_table,
     )
 
 

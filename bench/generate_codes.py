@@ -59,7 +59,7 @@ class EngineResult:
     load_before: float
     load_after: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def spec_of(args: argparse.Namespace) -> CodeSpec:
@@ -204,7 +204,6 @@ def run_engine(ctx: Context, engine: str) -> EngineResult:
         load_before=load_before,
         load_after=load_average(),
         started_at=started_at,
-        host=host_info(),
     )
 
 
@@ -228,7 +227,6 @@ def print_table(results: list[EngineResult]) -> None:
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=10_000_000)
     parser.add_argument("--pattern", default="#" * 12, help="default: 12 random characters")
     parser.add_argument("--check-character", action="store_true")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
@@ -236,12 +234,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def main() -> int:
     return _harness.main(
-        "generate_codes",
-        __doc__,
-        run_engine,
-        arguments=arguments,
-        check=lambda args: "--codes must be at least 1" if args.codes < 1 else None,
-        table=print_table,
+        "generate_codes", __doc__, run_engine, codes=10_000_000, arguments=arguments, table=print_table
     )
 
 

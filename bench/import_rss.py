@@ -13,7 +13,6 @@ bench/results/import_rss-<engine>-<UTC timestamp>.json.
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ class EngineResult:
     first: ImportRun
     second: ImportRun
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def run_import(ctx: Context, database_url: str, pool_id: int, path: Path, codes: int) -> ImportRun:
@@ -124,7 +123,6 @@ def run_engine(ctx: Context, engine: str) -> EngineResult:
         first=runs[0],
         second=runs[1],
         started_at=started_at,
-        host=host_info(),
     )
 
 
@@ -139,19 +137,8 @@ def print_table(results: list[EngineResult]) -> None:
             )
 
 
-def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=1_000_000)
-
-
 def main() -> int:
-    return _harness.main(
-        "import_rss",
-        __doc__,
-        run_engine,
-        arguments=arguments,
-        check=lambda args: "--codes must be at least 1" if args.codes < 1 else None,
-        table=print_table,
-    )
+    return _harness.main("import_rss", __doc__, run_engine, codes=1_000_000, table=print_table)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Results are printed and written as JSON to bench/results/personaclick_upload_rss
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ class UploadResult:
     peak_rss_mb: float  # the kernel's high-water mark (VmHWM) of the server's worker
     rss_after_mb: float
     message: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def run_engine(ctx: Context, engine: str) -> UploadResult:
@@ -78,7 +77,6 @@ def upload(ctx: Context, engine: str, database_url: str, codes: int) -> UploadRe
         peak_rss_mb=round(peak, 1),
         rss_after_mb=round(after, 1),
         message=response.json()["message"],
-        host=host_info(),
     )
 
 
@@ -90,18 +88,8 @@ def print_table(results: list[UploadResult]) -> None:
         )
 
 
-def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=1_000_000)
-
-
 def main() -> int:
-    return _harness.main(
-        "personaclick_upload_rss",
-        __doc__,
-        run_engine,
-        arguments=arguments,
-        table=print_table,
-    )
+    return _harness.main("personaclick_upload_rss", __doc__, run_engine, codes=1_000_000, table=print_table)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class EngineResult:
     engine: str
     sizes: list[SizeResult]
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def count_json(path: Path, expected: set[str]) -> int:
@@ -184,7 +184,7 @@ def run_engine(ctx: Context, engine: str) -> EngineResult:
     for codes in ctx.args.sizes:
         with ctx.database(engine) as database_url:
             results.append(run_size(ctx, engine, database_url, codes))
-    result = EngineResult(engine=engine, sizes=results, started_at=started_at, host=host_info())
+    result = EngineResult(engine=engine, sizes=results, started_at=started_at)
     check_flat(result)
     return result
 

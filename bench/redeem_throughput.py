@@ -116,12 +116,11 @@ async def measure_engine(engine: str, url: str, args: argparse.Namespace) -> Res
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codes", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=_harness.at_least(1), default=64)
 
 
 def main() -> int:
-    return _harness.main("redeem_throughput", __doc__, run_engine, arguments=arguments)
+    return _harness.main("redeem_throughput", __doc__, run_engine, codes=10_000, arguments=arguments)
 
 
 if __name__ == "__main__":
