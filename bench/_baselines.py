@@ -18,10 +18,10 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
-from _common import BenchFailure, without_schema
+from _common import BenchFailure, pg_connect, schema_of, without_schema
 from _procs import Processes, ensure_tool
 
 from promopool.storage import open_store
@@ -97,14 +97,6 @@ class RedisResult:
 # -- PostgreSQL ---------------------------------------------------------------------------------------------
 
 
-def _schema_of(url: str) -> str:
-    return dict(parse_qsl(urlsplit(url).query))["schema"]
-
-
-async def _pg_connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(without_schema(url), server_settings={"search_path": _schema_of(url)})
-
-
 async def _pg_scratch(url: str) -> tuple[asyncpg.Connection, int]:
     """promopool's schema (migrated by promopool) at ``url``, one account and one pool; (conn, pool id)."""
     store = open_store(url)
@@ -113,7 +105,7 @@ async def _pg_scratch(url: str) -> tuple[asyncpg.Connection, int]:
         await store.migrate()
     finally:
         await store.close()
-    conn = await _pg_connect(url)
+    conn = await pg_connect(url)
     account = await conn.fetchval(
         "INSERT INTO accounts (name, public_key) VALUES ('raw', 'raw') RETURNING id"
     )
@@ -143,7 +135,7 @@ async def pg_raw_copy(url: str, codes: int) -> RawImport:
 
 
 async def _pg_plan_and_issued(url: str) -> tuple[str, int]:
-    conn = await _pg_connect(url)
+    conn = await pg_connect(url)
     try:
         inner = PG_NAIVE_CLAIM.split("id = (", 1)[1].rsplit(")", 1)[0]
         plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + inner))
@@ -164,7 +156,7 @@ def pgbench(
     script = workdir / "naive_claim.sql"
     script.write_text(PG_NAIVE_CLAIM + "\n", encoding="utf-8")
     # Durability on whatever the server's default: the comparison is between durable claims.
-    env = {"PGOPTIONS": f"-c search_path={_schema_of(url)} -c synchronous_commit=on"}
+    env = {"PGOPTIONS": f"-c search_path={schema_of(url)} -c synchronous_commit=on"}
     command = [executable, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds)]
     command += ["-P", "1", "-f", str(script), without_schema(url)]
     output = processes.run("pgbench", command, timeout=seconds + 120, env=env).output()

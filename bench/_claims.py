@@ -12,28 +12,21 @@ by run.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
-import asyncpg
-from _common import BenchFailure, log, without_schema
+from _common import BenchFailure, DuplicateCodes, fetch_rows, log
 from _procs import Processes
 from _server import Server
 from _wrk import WrkStats, claimed_codes, run_wrk
 
 from promopool.domain import Claimed
-from promopool.storage import open_store
+from promopool.storage import Store, open_store
 
 DRAIN_BATCH = 5000
 SETTLE_S = 0.5  # longer than the slowest claim seen (p99 under contention is a few hundred ms)
 SETTLE_TIMEOUT_S = 30.0
-
-
-class DuplicateCodes(BenchFailure):
-    """A code was handed out more than once: promopool broke its promise."""
 
 
 @dataclass(slots=True)
@@ -133,46 +126,36 @@ def measure_claims(
 
 
 async def drain(url: str, account_id: int, ledger: Ledger, count: int) -> None:
-    """Claim ``count`` codes in-process through the store, in big batches: the same row updates (and, on
-    PostgreSQL, dead tuples and index entries) a drain by real claims leaves, without a commit per claim."""
+    """``drain_store`` through a store of its own on ``url``."""
     store = open_store(url)
     await store.connect()
     try:
-        left = count
-        while left > 0:
-            size = min(DRAIN_BATCH, left)
-            values = []
-            for result in await store.claim_batch(account_id, ledger.pool_id, [None] * size):
-                if not isinstance(result, Claimed):
-                    raise BenchFailure(f"drain claim failed with {left} still to go: {result!r}")
-                values.append(result.code.value)
-            ledger.record(values, "in-process drain")
-            left -= size
+        await drain_store(store, account_id, ledger, count)
     finally:
         await store.close()
 
 
+async def drain_store(store: Store, account_id: int, ledger: Ledger, count: int) -> None:
+    """Claim ``count`` codes in-process through the store, in big batches: the same row updates (and, on
+    PostgreSQL, dead tuples and index entries) a drain by real claims leaves, without a commit per claim."""
+    left = count
+    while left > 0:
+        size = min(DRAIN_BATCH, left)
+        values = []
+        for result in await store.claim_batch(account_id, ledger.pool_id, [None] * size):
+            if not isinstance(result, Claimed):
+                raise BenchFailure(f"drain claim failed with {left} still to go: {result!r}")
+            values.append(result.code.value)
+        ledger.record(values, "in-process drain")
+        left -= size
+
+
 async def _stored(url: str, pool_id: int) -> tuple[dict[str, int], set[str]]:
     """(the pool's rows by state, the values of its issued rows), read from the database itself."""
-    by_state = "SELECT state, count(*) FROM codes WHERE pool_id = {} GROUP BY state"
-    issued = "SELECT value FROM codes WHERE pool_id = {} AND state = 'issued'"
-    if url.startswith("sqlite"):
-        path = urlsplit(url).path[1:]
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            states = {row[0]: row[1] for row in conn.execute(by_state.format("?"), (pool_id,))}
-            values = {row[0] for row in conn.execute(issued.format("?"), (pool_id,))}
-        finally:
-            conn.close()
-        return states, values
-    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
-    pg = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
-    try:
-        states = {row[0]: row[1] for row in await pg.fetch(by_state.format("$1"), pool_id)}
-        values = {row[0] for row in await pg.fetch(issued.format("$1"), pool_id)}
-    finally:
-        await pg.close()
-    return states, values
+    by_state = "SELECT state, count(*) FROM codes WHERE pool_id = ? GROUP BY state"
+    issued = "SELECT value FROM codes WHERE pool_id = ? AND state = 'issued'"
+    states = {state: n for state, n in await fetch_rows(url, by_state, pool_id)}
+    return states, {value for (value,) in await fetch_rows(url, issued, pool_id)}
 
 
 def verify_pool(server: Server, url: str, ledger: Ledger) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""What the bench scripts share: logging, the PostgreSQL URL and throw-away schema, and the result files.
+"""What the bench scripts share: logging, the PostgreSQL URL and throw-away schema, code files, results.
 
 The scripts run as ``python bench/<script>.py``, which puts bench/ on sys.path, so they import this module as
 ``from _common import ...``; bench/ is not a package and nothing outside it imports this.
@@ -6,12 +6,14 @@ The scripts run as ``python bench/<script>.py``, which puts bench/ on sys.path, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
-import subprocess
+import sqlite3
 import sys
 import time
 from dataclasses import asdict
@@ -32,6 +34,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 class BenchFailure(Exception):
     """A correctness check failed: the figures of this run must not be trusted."""
+
+
+class DuplicateCodes(BenchFailure):
+    """A code was handed out more than once: promopool broke its promise."""
 
 
 def log(message: str) -> None:
@@ -67,6 +73,40 @@ def without_schema(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
+def schema_of(url: str) -> str:
+    """The ``schema`` parameter of a promopool PostgreSQL URL."""
+    return dict(parse_qsl(urlsplit(url).query))["schema"]
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///`` URL."""
+    return Path(urlsplit(url).path[1:])
+
+
+async def pg_connect(url: str) -> asyncpg.Connection:
+    """An asyncpg connection working in the URL's schema, as promopool's own connections do."""
+    return await asyncpg.connect(without_schema(url), server_settings={"search_path": schema_of(url)})
+
+
+async def fetch_rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (``?`` placeholders) read from the database at ``url`` itself, not through
+    promopool: what a check compares promopool's answers with. SQLite opens read-only."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(f"file:{sqlite_path(url)}?mode=ro", uri=True)
+        try:
+            return [tuple(row) for row in conn.execute(sql, args)]
+        finally:
+            conn.close()
+    numbers = itertools.count(1)
+    pg = await pg_connect(url)
+    try:
+        return [
+            tuple(row) for row in await pg.fetch(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *args)
+        ]
+    finally:
+        await pg.close()
+
+
 async def drop_schema(url: str, schema: str) -> None:
     """Drop the run's schema and everything in it; ``url`` may carry a ``schema`` parameter or not."""
     conn = await asyncpg.connect(without_schema(url))
@@ -95,6 +135,13 @@ def write_json(bench: str, engine: str | None, result: DataclassInstance) -> Pat
     return path
 
 
+def write_codes(path: Path, count: int, prefix: str = "C") -> None:
+    """``count`` distinct codes ``<prefix>000000000``, ``<prefix>000000001`` … one per line."""
+    with path.open("w", encoding="ascii", newline="\n") as out:
+        for start in range(0, count, 100_000):
+            out.write("".join(f"{prefix}{i:09d}\n" for i in range(start, min(start + 100_000, count))))
+
+
 def promopool_executable() -> str:
     # The console script next to this interpreter is the one installed with the code being measured; a
     # `promopool` found on PATH might belong to another environment.
@@ -107,21 +154,21 @@ def promopool_executable() -> str:
     return found
 
 
-def cli(database_url: str, *args: str) -> str:
-    """Run a CLI command to completion and return its stdout; fail loudly on a non-zero exit."""
-    command = [promopool_executable(), "--database-url", database_url, *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchFailure(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
 def current_rss_mb(pid: int) -> float | None:
     """The process's resident set now, or None once it is gone (or where /proc is missing)."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The kernel's high-water mark of the process's resident set (VmHWM), or None once it is gone."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def _status_mb(pid: int, field: str) -> float | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
     except (FileNotFoundError, ProcessLookupError):
         return None

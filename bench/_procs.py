@@ -82,6 +82,11 @@ def interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def _environment(env: Mapping[str, str], drop: tuple[str, ...]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if not (drop and k.startswith(drop))}
+    return {**inherited, **env}
+
+
 @dataclass(slots=True)
 class Child:
     name: str
@@ -92,6 +97,9 @@ class Child:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def stdout_text(self) -> str:
+        return self.stdout.read_text(encoding="utf-8", errors="replace")
 
     def output(self) -> str:
         parts = [path.read_text(encoding="utf-8", errors="replace") for path in (self.stdout, self.stderr)]
@@ -106,7 +114,16 @@ class Processes:
         self._children: list[Child] = []
         self._count = 0
 
-    def start(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None) -> Child:
+    def start(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        drop_env: tuple[str, ...] = (),
+    ) -> Child:
+        """Start ``command`` with this environment plus ``env``, less the variables named with a prefix in
+        ``drop_env``."""
         self._count += 1
         stem = self._workdir / f"{self._count:02d}-{name}"
         out, err = stem.with_suffix(".out"), stem.with_suffix(".err")
@@ -119,7 +136,7 @@ class Processes:
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
-                env=None if env is None else {**os.environ, **env},
+                env=_environment(env or {}, drop_env),
                 start_new_session=True,
             )
         child = Child(name, process, out, err)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from _profile import format_summary
-
-if TYPE_CHECKING:
-    from run import EngineResult, RunResult
+from _run_results import EngineResult, RunResult
 
 # (what, engine or None for both, the ratio's function, the comparison, the goal); from issue 8.
 TARGETS: list[tuple[str, str | None, str, str, float]] = [

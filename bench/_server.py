@@ -15,6 +15,13 @@ from _common import BenchFailure, promopool_executable
 from _procs import Child, Processes, children_of, free_port, wait_ready
 
 API_KEY = re.compile(r"API key:\s+(pp_\S+)")
+SHOP_ID = re.compile(r"shop_id\):\s+(\S+)")
+
+
+@dataclass(slots=True)
+class NewAccount:
+    api_key: str
+    shop_id: str  # the public key, PersonaClick's shop_id
 
 
 @dataclass(slots=True)
@@ -27,14 +34,20 @@ class HttpImport:
     invalid: int
 
 
-def create_account(processes: Processes, database_url: str, name: str) -> str:
-    """Create an account with the CLI, as an operator would; return its API key (printed once)."""
-    command = [promopool_executable(), "--database-url", database_url, "accounts", "create", name]
-    output = processes.run(f"accounts-create-{name}", command, timeout=120).output()
-    found = API_KEY.search(output)
-    if found is None:
-        raise BenchFailure(f"'accounts create' printed no API key:\n{output}")
-    return found.group(1)
+def cli(processes: Processes, database_url: str, *args: str, timeout: float = 3600) -> str:
+    """Run a CLI command to completion, as an operator would; its stdout. A non-zero exit is a
+    BenchFailure."""
+    command = [promopool_executable(), "--database-url", database_url, *args]
+    return processes.run("-".join(["cli", *args[:2]]), command, timeout=timeout).stdout_text()
+
+
+def create_account(processes: Processes, database_url: str, name: str) -> NewAccount:
+    """Create an account with the CLI; its API key (printed once) and public key."""
+    output = cli(processes, database_url, "accounts", "create", name, timeout=120)
+    key, shop = API_KEY.search(output), SHOP_ID.search(output)
+    if key is None or shop is None:
+        raise BenchFailure(f"'accounts create' printed no API key or shop_id:\n{output}")
+    return NewAccount(key.group(1), shop.group(1))
 
 
 class Server:
@@ -53,8 +66,11 @@ class Server:
         command = [promopool_executable(), "--database-url", self.database_url, "serve"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
         # The CLI has no --log-level flag; the documented setting is the environment variable. Warnings only,
-        # as in production: per-request logging would be part of what is measured.
-        self._child = self.processes.start(name, command, env={"PROMOPOOL_LOG_LEVEL": "warning"})
+        # as in production: per-request logging would be part of what is measured. No other PROMOPOOL_
+        # setting of the shell reaches the server: it runs with the settings the bench gives it.
+        self._child = self.processes.start(
+            name, command, env={"PROMOPOOL_LOG_LEVEL": "warning"}, drop_env=("PROMOPOOL_",)
+        )
         wait_ready(self._child, self.base_url, workers=self.workers)
 
     def stop(self) -> None:
@@ -75,6 +91,14 @@ class Server:
             if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
                 pids.append(pid)
         return pids
+
+    def worker_pid(self) -> int:
+        """The one worker that serves requests (granian's workers are processes even when there is one):
+        the process whose memory a one-worker bench measures."""
+        pids = self.worker_pids()
+        if len(pids) != 1:
+            raise BenchFailure(f"expected one server worker, found {pids}")
+        return pids[0]
 
     # -- API calls ---------------------------------------------------------------------------------------
     def _connection(self, timeout: float) -> http.client.HTTPConnection:

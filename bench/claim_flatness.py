@@ -18,25 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-import asyncpg
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, without_schema, write_json
+import _harness
+from _claims import Ledger, drain_store
+from _common import BenchFailure, fetch_rows, host_info, log, pg_connect
+from _harness import Context
 
 from promopool import service
 from promopool.domain import Account, Claimed, CodeState, PoolSettings
 from promopool.storage import Store, open_store
-
-DRAIN_BATCH = 5000
 
 
 @dataclass(slots=True)
@@ -69,7 +65,7 @@ class EngineResult:
     # PostgreSQL only: the codes table's statistics just before each measurement. Claim plans depend on
     # whether autovacuum has analyzed the table yet, and on how many dead tuples the drain left.
     table_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def code_values(count: int) -> Iterator[str]:
@@ -78,9 +74,9 @@ def code_values(count: int) -> Iterator[str]:
 
 
 async def measure(
-    store: Store, account: Account, pool_id: int, claims: int, concurrency: int, seen: set[str]
+    store: Store, account: Account, pool_id: int, claims: int, concurrency: int, ledger: Ledger
 ) -> Measurement:
-    """``claims`` claims from ``concurrency`` tasks; every value handed out is added to ``seen``."""
+    """``claims`` claims from ``concurrency`` tasks; every value handed out goes into the ledger."""
     remaining = claims
     latencies: list[float] = []
     values: list[str] = []
@@ -104,7 +100,7 @@ async def measure(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
-    record(values, seen)
+    ledger.record(values, "claims")
     latencies.sort()
     return Measurement(
         claims=claims,
@@ -123,13 +119,13 @@ async def measure_rounds(
     account: Account,
     pool_id: int,
     args: argparse.Namespace,
-    seen: set[str],
+    ledger: Ledger,
 ) -> list[Measurement]:
     # One untimed round first, so connection set-up and statement preparation are not measured.
-    await measure(store, account, pool_id, args.concurrency, args.concurrency, seen)
+    await measure(store, account, pool_id, args.concurrency, args.concurrency, ledger)
     rounds = []
     for number in range(1, args.rounds + 1):
-        rounds.append(await measure(store, account, pool_id, args.claims, args.concurrency, seen))
+        rounds.append(await measure(store, account, pool_id, args.claims, args.concurrency, ledger))
         log(f"{engine}: {phase} round {number}: {describe(rounds[-1])}")
     return rounds
 
@@ -138,64 +134,22 @@ def median_rate(rounds: list[Measurement]) -> float:
     return round(statistics.median(m.claims_per_s for m in rounds), 1)
 
 
-def record(values: list[str], seen: set[str]) -> None:
-    before = len(seen)
-    seen.update(values)
-    if len(seen) - before != len(values):
-        duplicates = len(values) - (len(seen) - before)
-        raise BenchFailure(f"{duplicates} code(s) were handed out more than once")
-
-
-async def drain(store: Store, account: Account, pool_id: int, count: int, seen: set[str]) -> None:
-    """Claim ``count`` codes in big batches: the same row updates (and dead tuples / index entries) a
-    real drain leaves, without paying one commit per claim."""
-    left = count
-    while left > 0:
-        size = min(DRAIN_BATCH, left)
-        results = await store.claim_batch(account.id, pool_id, [None] * size)
-        values = []
-        for result in results:
-            if not isinstance(result, Claimed):
-                raise BenchFailure(f"drain claim failed with {left} still to go: {result!r}")
-            values.append(result.code.value)
-        record(values, seen)
-        left -= size
-
-
-async def row_counts(store: Store, url: str, pool_id: int) -> dict[str, int]:
+async def row_counts(url: str, pool_id: int) -> dict[str, int]:
     """The pool's codes by state, counted from the rows themselves, to check the stored counters."""
-    query = "SELECT state, count(*) FROM codes WHERE pool_id = {} GROUP BY state"
-    if store.engine == "sqlite":
-        path = urlsplit(url).path[1:]
-
-        def count() -> dict[str, int]:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                return {row[0]: row[1] for row in conn.execute(query.format("?"), (pool_id,))}
-            finally:
-                conn.close()
-
-        return await asyncio.to_thread(count)
-    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
-    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
-    try:
-        return {row[0]: row[1] for row in await conn.fetch(query.format("$1"), pool_id)}
-    finally:
-        await conn.close()
+    sql = "SELECT state, count(*) FROM codes WHERE pool_id = ? GROUP BY state"
+    return {state: n for state, n in await fetch_rows(url, sql, pool_id)}
 
 
 async def pg_table_stats(store: Store, url: str) -> dict[str, Any]:
     if store.engine == "sqlite":
         return {}
-    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
-    conn = await asyncpg.connect(without_schema(url))
+    conn = await pg_connect(url)
     try:
         row = await conn.fetchrow(
             "SELECT n_live_tup, n_dead_tup,"
             " last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS analyzed,"
             " last_vacuum IS NOT NULL OR last_autovacuum IS NOT NULL AS vacuumed"
-            " FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'codes'",
-            schema,
+            " FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'codes'"
         )
     finally:
         await conn.close()
@@ -210,7 +164,7 @@ async def check_counts(
     got = {"available": counts.available, "issued": counts.issued, "redeemed": counts.redeemed}
     if got != expected:
         raise BenchFailure(f"pool counters {got} != expected {expected}")
-    rows = await row_counts(store, url, pool_id)
+    rows = await row_counts(url, pool_id)
     rows_full = {state: rows.get(state, 0) for state in expected}
     if rows_full != expected or sum(rows.values()) != available + issued:
         raise BenchFailure(f"rows by state {rows} != pool counters {got}")
@@ -233,18 +187,23 @@ def stats_note(stats: dict[str, Any]) -> str:
     )
 
 
-async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineResult:
+def run_engine(ctx: Context, engine: str) -> EngineResult:
+    with ctx.database(engine) as url:
+        return asyncio.run(measure_engine(engine, url, ctx.args))
+
+
+async def measure_engine(engine: str, url: str, args: argparse.Namespace) -> EngineResult:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     n, concurrency = args.codes, args.concurrency
     measured = args.claims * args.rounds
     reserve = n // 100
-    seen: set[str] = set()
     store = open_store(url)
     await store.connect()
     try:
         await store.migrate()
         account = (await service.create_account(store, name="bench")).account
         pool = await service.create_pool(store, account=account, name="flatness", settings=PoolSettings())
+        ledger = Ledger(pool.id)
 
         t0 = time.perf_counter()
         report = await service.import_codes(store, account=account, pool_id=pool.id, values=code_values(n))
@@ -256,12 +215,12 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
 
         table_stats = {"fresh": await pg_table_stats(store, url)}
         log(f"{engine}: measuring the fresh pool{stats_note(table_stats['fresh'])}")
-        fresh = await measure_rounds(engine, "fresh", store, account, pool.id, args, seen)
+        fresh = await measure_rounds(engine, "fresh", store, account, pool.id, args, ledger)
 
         available = (await service.get_pool(store, account=account, pool_id=pool.id)).counts.available
         to_drain = available - (reserve + measured)
         t0 = time.perf_counter()
-        await drain(store, account, pool.id, to_drain, seen)
+        await drain_store(store, account.id, ledger, to_drain)
         drain_s = time.perf_counter() - t0
         log(f"{engine}: drained {to_drain:,} codes in {drain_s:.1f}s ({to_drain / drain_s:,.0f} codes/s)")
         await check_counts(
@@ -270,15 +229,17 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
 
         table_stats["drained"] = await pg_table_stats(store, url)
         log(f"{engine}: measuring the drained pool{stats_note(table_stats['drained'])}")
-        drained = await measure_rounds(engine, "drained", store, account, pool.id, args, seen)
+        drained = await measure_rounds(engine, "drained", store, account, pool.id, args, ledger)
         # The second untimed round came out of the 1% reserve; everything else is accounted for exactly.
         final_available = reserve - concurrency
         final = await check_counts(
             store, url, account, pool.id, available=final_available, issued=n - final_available
         )
-        if len(seen) != n - final_available:
-            raise BenchFailure(f"{len(seen)} distinct codes handed out, expected {n - final_available}")
-        if not all(value.startswith("C") and int(value[1:]) < n for value in seen):
+        if len(ledger.seen) != n - final_available:
+            raise BenchFailure(
+                f"{len(ledger.seen)} distinct codes handed out, expected {n - final_available}"
+            )
+        if not all(value.startswith("C") and int(value[1:]) < n for value in ledger.seen):
             raise BenchFailure("a claim returned a value that was never imported")
     finally:
         await store.close()
@@ -299,21 +260,7 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> EngineR
         final_counts=final,
         started_at=started_at,
         table_stats=table_stats,
-        host=host_info(),
     )
-
-
-async def run_sqlite(args: argparse.Namespace) -> EngineResult:
-    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-        return await run_engine("sqlite", f"sqlite:///{tmp}/bench.db", args)
-
-
-async def run_postgres(args: argparse.Namespace) -> EngineResult:
-    url, schema = pg_schema_url(args.pg_url, "bench_flat")
-    try:
-        return await run_engine("postgresql", url, args)
-    finally:
-        await drop_schema(url, schema)
 
 
 def print_table(results: list[EngineResult]) -> None:
@@ -331,44 +278,36 @@ def print_table(results: list[EngineResult]) -> None:
     print("(claims/s: median of the measured rounds)")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=1_000_000)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claims", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per phase (median reported)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
+
+
+def check(args: argparse.Namespace) -> str | None:
     if min(args.concurrency, args.claims, args.rounds) < 1:
-        parser.error("--claims, --rounds and --concurrency must be at least 1")
+        return "--claims, --rounds and --concurrency must be at least 1"
     # Room for both phases (warm-up + measured rounds each) plus a 1% reserve the second warm-up comes out of.
     per_phase = args.concurrency + args.claims * args.rounds
     if args.codes // 100 < args.concurrency or args.codes < args.codes // 100 + 2 * per_phase:
-        parser.error(
+        return (
             "--codes too small: need 1% >= --concurrency, and room for"
             " 2 x (--concurrency + --claims x --rounds) claims besides the 1%"
         )
-    return args
+    return None
 
 
 def main() -> int:
-    args = parse_args()
-    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-    results: list[EngineResult] = []
-    for engine in engines:
-        t0 = time.perf_counter()
-        try:
-            result = asyncio.run(run_sqlite(args) if engine == "sqlite" else run_postgres(args))
-        except BenchFailure as exc:
-            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
-            return 1
-        elapsed = time.perf_counter() - t0
-        log(f"{engine}: done in {elapsed:.1f}s; results in {write_json('claim_flatness', engine, result)}")
-        results.append(result)
-    print_table(results)
-    return 0
+    return _harness.main(
+        "claim_flatness",
+        __doc__,
+        run_engine,
+        codes=1_000_000,
+        arguments=arguments,
+        check=check,
+        table=print_table,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

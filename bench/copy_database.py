@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,17 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    BenchFailure,
-    cli,
-    drop_schema,
-    host_info,
-    load_average,
-    log,
-    pg_schema_url,
-    promopool_executable,
-    write_json,
-)
+import _harness
+from _common import BenchFailure, host_info, load_average, log, promopool_executable, sqlite_path
+from _harness import Context, measured_run
 
 from promopool import service
 from promopool.domain.profiles import identity
@@ -67,10 +55,10 @@ class CopyResult:
     first_claim_matches_source: bool
     load_average_before: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
-def write_codes(path: Path, count: int) -> None:
+def write_random_codes(path: Path, count: int) -> None:
     """``count`` distinct random 12-character codes, one per line."""
     seen: set[str] = set()
     with path.open("w", encoding="ascii", newline="\n") as out:
@@ -121,21 +109,10 @@ def handed_out(path: Path, pool_id: int) -> set[str]:
         return {row[0] for row in rows}
 
 
-def run_copy(source_url: str, target_url: str, workdir: Path) -> tuple[float, float, str]:
-    """(seconds, peak RSS MB, stdout) of ``promopool copy``."""
+def run_copy(ctx: Context, source_url: str, target_url: str) -> _harness.MeasuredRun:
+    """``promopool copy``: its time, peak RSS and output."""
     command = [promopool_executable(), "--database-url", source_url, "copy", "--to", target_url]
-    out_path, err_path = workdir / "copy.out", workdir / "copy.err"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err)
-        # wait4, not Popen.wait: it reports this child's own ru_maxrss.
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-    stdout = out_path.read_text(encoding="utf-8", errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        stderr = err_path.read_text(encoding="utf-8", errors="replace")
-        raise BenchFailure(f"copy exited {os.waitstatus_to_exitcode(status)}:\n{stdout}{stderr}")
-    return elapsed, usage.ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1), stdout
+    return measured_run(ctx, "copy", command)
 
 
 async def claims_on(url: str, pool_id: int, count: int) -> tuple[list[str], float]:
@@ -153,39 +130,34 @@ async def claims_on(url: str, pool_id: int, count: int) -> tuple[list[str], floa
         await store.close()
 
 
-def run(codes: int, claims: int, pg_url: str | None) -> CopyResult:
+def run(ctx: Context) -> CopyResult:
+    codes, claims = ctx.args.codes, ctx.args.claims
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    target_url, schema = pg_schema_url(pg_url, "bench_copy")
-    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-        workdir = Path(tmp)
-        db = workdir / "source.db"
-        source_url = f"sqlite:///{db}"
-        path = workdir / "codes.txt"
-        write_codes(path, codes)
-        cli(source_url, "accounts", "create", "default")
-        pool_id = int(cli(source_url, "pools", "create", "bench", "--max-uses", "2").split()[-1])
+    with ctx.database("sqlite") as source_url, ctx.database("postgresql") as target_url:
+        path = ctx.workdir / "codes.txt"
+        write_random_codes(path, codes)
+        ctx.cli(source_url, "accounts", "create", "default")
+        pool_id = int(ctx.cli(source_url, "pools", "create", "bench", "--max-uses", "2").split()[-1])
         t0 = time.perf_counter()
-        cli(source_url, "import", str(pool_id), str(path))
+        ctx.cli(source_url, "import", str(pool_id), str(path))
         log(f"imported {codes:,} codes in {time.perf_counter() - t0:.1f}s")
         issued, redeemed, attached = codes // 10, codes // 100, codes // 1000
         asyncio.run(mix_states(source_url, pool_id, issued, redeemed, attached))
-        before = handed_out(db, pool_id)
+        before = handed_out(sqlite_path(source_url), pool_id)
         log(f"source: {len(before):,} codes handed out, {redeemed:,} redeemed, {attached:,} attached")
-        try:
-            load = load_average()
-            elapsed, peak_mb, output = run_copy(source_url, target_url, workdir)
-            if "counts and checksums equal" not in output:
-                raise BenchFailure(f"the copy's verification did not pass:\n{output}")
-            # The verification table's rows: "│ codes │ 1000000 │ 1000000 │ equal │"
-            cells = [line.split("│")[1:-1] for line in output.splitlines() if line.count("│") == 5]
-            tables = {name.strip(): int(rows) for name, rows, *_ in cells}
-            rows = sum(tables.values())
-            rate = rows / elapsed
-            log(f"copy: {rows:,} rows in {elapsed:.1f}s ({rate:,.0f} rows/s), peak RSS {peak_mb:.1f} MB")
-            on_copy, claim_s = asyncio.run(claims_on(target_url, pool_id, claims))
-            on_source, _ = asyncio.run(claims_on(source_url, pool_id, 1))
-        finally:
-            asyncio.run(drop_schema(target_url, schema))
+        load = load_average()
+        copied = run_copy(ctx, source_url, target_url)
+        elapsed, peak_mb, output = copied.seconds, copied.peak_rss_mb, copied.stdout
+        if "counts and checksums equal" not in output:
+            raise BenchFailure(f"the copy's verification did not pass:\n{output}")
+        # The verification table's rows: "│ codes │ 1000000 │ 1000000 │ equal │"
+        cells = [line.split("│")[1:-1] for line in output.splitlines() if line.count("│") == 5]
+        tables = {name.strip(): int(rows) for name, rows, *_ in cells}
+        rows = sum(tables.values())
+        rate = rows / elapsed
+        log(f"copy: {rows:,} rows in {elapsed:.1f}s ({rate:,.0f} rows/s), peak RSS {peak_mb:.1f} MB")
+        on_copy, claim_s = asyncio.run(claims_on(target_url, pool_id, claims))
+        on_source, _ = asyncio.run(claims_on(source_url, pool_id, 1))
     again = len(set(on_copy) & before)
     log(f"{claims:,} claims on the copy in {claim_s:.1f}s; previously issued among them: {again}")
     if again or len(set(on_copy)) != len(on_copy):
@@ -205,26 +177,24 @@ def run(codes: int, claims: int, pg_url: str | None) -> CopyResult:
         first_claim_matches_source=True,
         load_average_before=load,
         started_at=started_at,
-        host=host_info(),
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--codes", type=int, default=1_000_000)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claims", type=int, default=10_000)
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
+
+
+def check(args: argparse.Namespace) -> str | None:
     if args.codes < 10_000 or args.claims < 1:
-        parser.error("--codes must be at least 10000 and --claims at least 1")
-    try:
-        result = run(args.codes, args.claims, args.pg_url)
-    except BenchFailure as exc:
-        print(f"\n!!! FAILED: {exc}\n", file=sys.stderr, flush=True)
-        return 1
-    log(f"results in {write_json('copy_database', None, result)}")
-    return 0
+        return "--codes must be at least 10000 and --claims at least 1"
+    return None
+
+
+def main() -> int:
+    return _harness.main_once(
+        "copy_database", __doc__, run, codes=1_000_000, arguments=arguments, check=check
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,8 +2,9 @@
 
 For each engine, on a fresh database: one pool of ``--codes`` (1,000,000) codes made by ``promopool
 generate``, ``--claimed`` of them claimed, and a real ``promopool serve`` subprocess. The export (``GET
-/v1/pools/{id}/export``, CSV) is streamed over HTTP to a file while the server's RSS is sampled every 50 ms;
-it must stay flat: less than 25 MB above what the server held just before. Then the pool is deleted, a new
+/v1/pools/{id}/export``, CSV) is streamed over HTTP to a file while the RSS of the server's worker (the
+process that serves it) is sampled every 50 ms; it must stay flat: less than 25 MB above what the worker held
+just before. Then the pool is deleted, a new
 one created, the file re-imported over HTTP (``text/csv``, streamed) and exported again: both exports are in
 code order, so their code columns are compared line by line, in constant memory.
 
@@ -19,38 +20,21 @@ work runs on the machine are noisy.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import re
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import _harness
 import httpx
-from _common import (
-    BenchFailure,
-    cli,
-    current_rss_mb,
-    drop_schema,
-    host_info,
-    load_average,
-    log,
-    pg_schema_url,
-    promopool_executable,
-    write_json,
-)
+from _common import BenchFailure, current_rss_mb, host_info, load_average, log
+from _harness import Context, RssSampler, serve
+from _server import create_account
 
 RSS_GROWTH_LIMIT_MB = 25.0
-SAMPLE_INTERVAL_S = 0.05
 CHUNK = 1 << 16
 
 
@@ -72,72 +56,7 @@ class EngineResult:
     load_before: float
     load_after: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
-
-
-class RssSampler:
-    """Samples a process's RSS in a thread until stopped."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        started = time.perf_counter()
-        while not self._stop.is_set():
-            rss = current_rss_mb(self.pid)
-            if rss is not None:
-                self.samples.append((time.perf_counter() - started, rss))
-            time.sleep(SAMPLE_INTERVAL_S)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def per_second(self) -> list[float]:
-        timeline: dict[int, float] = {}
-        for at, rss in self.samples:
-            timeline[int(at)] = max(timeline.get(int(at), 0.0), rss)
-        return [round(timeline[second], 1) for second in sorted(timeline)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(database_url: str, workdir: Path) -> Iterator[tuple[int, str]]:
-    """A `promopool serve` process: (pid, base URL)."""
-    port = free_port()
-    command = [promopool_executable(), "--database-url", database_url, "serve", "--port", str(port)]
-    with (workdir / "serve.log").open("wb") as server_log:
-        process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise BenchFailure(f"server exited:\n{(workdir / 'serve.log').read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchFailure("server did not start")
-            time.sleep(0.1)
-        yield process.pid, base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def download(client: httpx.Client, url: str, target: Path) -> int:
@@ -172,23 +91,28 @@ def compare_code_columns(first: Path, second: Path) -> int:
     return count
 
 
-def run_engine(engine: str, database_url: str, args: argparse.Namespace, workdir: Path) -> EngineResult:
+def run_engine(ctx: Context, engine: str) -> EngineResult:
+    with ctx.database(engine) as database_url:
+        return measure_engine(ctx, engine, database_url)
+
+
+def measure_engine(ctx: Context, engine: str, database_url: str) -> EngineResult:
+    args, workdir = ctx.args, ctx.workdir
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = load_average()
-    created = cli(database_url, "accounts", "create", "default")
-    key_match = re.search(r"API key:\s+(pp_\S+)", created)
-    if key_match is None:
-        raise BenchFailure(f"no API key in:\n{created}")
-    headers = {"Authorization": f"Bearer {key_match.group(1)}"}
-    pool_id = int(cli(database_url, "pools", "create", "export").split()[-1])
+    api_key = create_account(ctx.processes, database_url, "default").api_key
+    pool_id = int(ctx.cli(database_url, "pools", "create", "export").split()[-1])
     t0 = time.perf_counter()
-    cli(database_url, "generate", str(pool_id), str(args.codes))
+    ctx.cli(database_url, "generate", str(pool_id), str(args.codes))
     log(f"{engine}: generated {args.codes:,} codes in {time.perf_counter() - t0:.1f}s")
 
     with (
-        serve(database_url, workdir) as (pid, base),
-        httpx.Client(base_url=base, headers=headers, timeout=600) as client,
+        serve(ctx.processes, database_url, api_key=api_key) as server,
+        httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=600
+        ) as client,
     ):
+        pid = server.worker_pid()
         for _ in range(args.claimed):
             claimed = client.post(f"/v1/pools/{pool_id}/claim")
             if claimed.status_code != 200:
@@ -203,10 +127,10 @@ def run_engine(engine: str, database_url: str, args: argparse.Namespace, workdir
             export_s = time.perf_counter() - t0
             time.sleep(0.5)
         after = current_rss_mb(pid) or 0.0
-        peak = max(rss for _, rss in sampler.samples)
+        peak = sampler.peak
         log(
-            f"{engine}: exported {size / 1e6:.1f} MB in {export_s:.1f}s; server RSS {before:.1f} MB before,"
-            f" peak {peak:.1f} MB, {after:.1f} MB after ({len(sampler.samples)} samples)"
+            f"{engine}: exported {size / 1e6:.1f} MB in {export_s:.1f}s; server worker RSS {before:.1f} MB"
+            f" before, peak {peak:.1f} MB, {after:.1f} MB after ({len(sampler.samples)} samples)"
         )
 
         if client.delete(f"/v1/pools/{pool_id}").status_code != 204:
@@ -244,20 +168,7 @@ def run_engine(engine: str, database_url: str, args: argparse.Namespace, workdir
         load_before=load_before,
         load_after=load_average(),
         started_at=started_at,
-        host=host_info(),
     )
-
-
-def run(engine: str, args: argparse.Namespace) -> EngineResult:
-    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-        workdir = Path(tmp)
-        if engine == "sqlite":
-            return run_engine(engine, f"sqlite:///{workdir}/bench.db", args, workdir)
-        url, schema = pg_schema_url(args.pg_url, "bench_export")
-        try:
-            return run_engine(engine, url, args, workdir)
-        finally:
-            asyncio.run(drop_schema(url, schema))
 
 
 def print_table(results: list[EngineResult]) -> None:
@@ -276,28 +187,27 @@ def print_table(results: list[EngineResult]) -> None:
         print(f"{'':<12} round trip: {r.round_trip}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=1_000_000)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claimed", type=int, default=1_000)
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
-    if args.codes < 1 or not 0 <= args.claimed <= args.codes:
-        parser.error("--codes must be at least 1 and --claimed between 0 and --codes")
-    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-    results = []
-    for engine in engines:
-        try:
-            result = run(engine, args)
-        except BenchFailure as exc:
-            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
-            return 1
-        log(f"{engine}: results in {write_json('export_rss', engine, result)}")
-        results.append(result)
-    print_table(results)
-    return 0
+
+
+def check(args: argparse.Namespace) -> str | None:
+    if not 0 <= args.claimed <= args.codes:
+        return "--claimed must be between 0 and --codes"
+    return None
+
+
+def main() -> int:
+    return _harness.main(
+        "export_rss",
+        __doc__,
+        run_engine,
+        codes=1_000_000,
+        arguments=arguments,
+        check=check,
+        table=print_table,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -21,37 +21,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _harness
 import asyncpg
-from _common import (
-    BenchFailure,
-    cli,
-    current_rss_mb,
-    drop_schema,
-    host_info,
-    load_average,
-    log,
-    pg_schema_url,
-    promopool_executable,
-    without_schema,
-    write_json,
-)
+from _common import BenchFailure, host_info, load_average, log, pg_connect, promopool_executable, sqlite_path
+from _harness import Context, measured_run
 
 from promopool.domain.generation import CodeSpec, generate
 
 TARGET_S = 60.0
-SAMPLE_INTERVAL_S = 0.05
 BASELINE_BATCH = 50_000
 SUMMARY = re.compile(r"generated (\d+) codes \(job (\d+)\)")
 
@@ -74,7 +59,7 @@ class EngineResult:
     load_before: float
     load_after: float
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def spec_of(args: argparse.Namespace) -> CodeSpec:
@@ -88,31 +73,16 @@ def shape_regex(spec: CodeSpec) -> str:
 
 
 def run_generate(
-    database_url: str, pool_id: int, codes: int, spec: CodeSpec, workdir: Path
-) -> tuple[float, float, float]:
-    """(elapsed s, peak RSS MB, sampled peak RSS MB) of ``promopool generate``."""
+    ctx: Context, database_url: str, pool_id: int, codes: int, spec: CodeSpec
+) -> _harness.MeasuredRun:
+    """``promopool generate``, timed, with its peak RSS."""
     command = [promopool_executable(), "--database-url", database_url, "generate", str(pool_id), str(codes)]
     command += ["--pattern", spec.pattern] + (["--check-character"] if spec.check_character else [])
-    out_path, err_path = workdir / "generate.out", workdir / "generate.err"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err)
-        sampled_peak = 0.0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid != 0:
-                break
-            sampled_peak = max(sampled_peak, current_rss_mb(process.pid) or 0.0)
-            time.sleep(SAMPLE_INTERVAL_S)
-        elapsed = time.perf_counter() - started
-    output = out_path.read_text(encoding="utf-8", errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise BenchFailure(f"generate failed:\n{output}{err_path.read_text(errors='replace')}")
-    match = SUMMARY.search(output)
+    measured = measured_run(ctx, "generate", command)
+    match = SUMMARY.search(measured.stdout)
     if match is None or int(match.group(1)) != codes:
-        raise BenchFailure(f"generate did not report {codes} codes:\n{output}")
-    peak_mb = usage.ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
-    return elapsed, peak_mb, sampled_peak
+        raise BenchFailure(f"generate did not report {codes} codes:\n{measured.stdout}")
+    return measured
 
 
 def verify_sqlite(path: Path, pool_id: int, codes: int, spec: CodeSpec) -> str:
@@ -126,8 +96,8 @@ def verify_sqlite(path: Path, pool_id: int, codes: int, spec: CodeSpec) -> str:
     return check_counts(total, distinct, misshapen or 0, codes)
 
 
-async def verify_postgres(url: str, schema: str, pool_id: int, codes: int, spec: CodeSpec) -> str:
-    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
+async def verify_postgres(url: str, pool_id: int, codes: int, spec: CodeSpec) -> str:
+    conn = await pg_connect(url)
     try:
         row = await conn.fetchrow(
             "SELECT count(*), count(DISTINCT value), count(*) FILTER (WHERE value !~ $2)"
@@ -169,8 +139,8 @@ def baseline_sqlite(path: Path, codes: int, spec: CodeSpec) -> float:
     return time.perf_counter() - started
 
 
-async def baseline_postgres(url: str, schema: str, codes: int, spec: CodeSpec) -> float:
-    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
+async def baseline_postgres(url: str, codes: int, spec: CodeSpec) -> float:
+    conn = await pg_connect(url)
     try:
         await conn.execute(
             "CREATE TABLE baseline (id bigserial PRIMARY KEY, pool_id bigint, seq bigint, value text,"
@@ -194,38 +164,30 @@ async def baseline_postgres(url: str, schema: str, codes: int, spec: CodeSpec) -
         await conn.close()
 
 
-def run_engine(engine: str, args: argparse.Namespace) -> EngineResult:
+def run_engine(ctx: Context, engine: str) -> EngineResult:
+    args = ctx.args
     spec = spec_of(args)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = load_average()
-    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-        workdir = Path(tmp)
-        schema = None
+    with ctx.database(engine) as database_url:
+        ctx.cli(database_url, "accounts", "create", "default")
+        pool_id = int(ctx.cli(database_url, "pools", "create", "bench").split()[-1])
+        log(f"{engine}: generating {args.codes:,} codes of {spec.pattern!r} (load {load_before})")
+        run = run_generate(ctx, database_url, pool_id, args.codes, spec)
+        elapsed, peak, sampled = run.seconds, run.peak_rss_mb, run.sampled_peak_rss_mb
+        log(f"{engine}: {elapsed:.1f}s, {args.codes / elapsed:,.0f} codes/s, peak RSS {peak:.1f} MB")
         if engine == "sqlite":
-            database_url = f"sqlite:///{workdir}/bench.db"
+            verified = verify_sqlite(sqlite_path(database_url), pool_id, args.codes, spec)
         else:
-            database_url, schema = pg_schema_url(args.pg_url, "bench_gen")
-        try:
-            cli(database_url, "accounts", "create", "default")
-            pool_id = int(cli(database_url, "pools", "create", "bench").split()[-1])
-            log(f"{engine}: generating {args.codes:,} codes of {spec.pattern!r} (load {load_before})")
-            elapsed, peak, sampled = run_generate(database_url, pool_id, args.codes, spec, workdir)
-            log(f"{engine}: {elapsed:.1f}s, {args.codes / elapsed:,.0f} codes/s, peak RSS {peak:.1f} MB")
-            if schema is None:
-                verified = verify_sqlite(workdir / "bench.db", pool_id, args.codes, spec)
+            verified = asyncio.run(verify_postgres(database_url, pool_id, args.codes, spec))
+        log(f"{engine}: verified in the database: {verified}")
+        baseline = None
+        if args.baseline:
+            if engine == "sqlite":
+                baseline = baseline_sqlite(ctx.workdir / "baseline.db", args.codes, spec)
             else:
-                verified = asyncio.run(verify_postgres(database_url, schema, pool_id, args.codes, spec))
-            log(f"{engine}: verified in the database: {verified}")
-            baseline = None
-            if args.baseline:
-                if schema is None:
-                    baseline = baseline_sqlite(workdir / "baseline.db", args.codes, spec)
-                else:
-                    baseline = asyncio.run(baseline_postgres(database_url, schema, args.codes, spec))
-                log(f"{engine}: raw baseline {baseline:.1f}s ({args.codes / baseline:,.0f} codes/s)")
-        finally:
-            if schema is not None:
-                asyncio.run(drop_schema(database_url, schema))
+                baseline = asyncio.run(baseline_postgres(database_url, args.codes, spec))
+            log(f"{engine}: raw baseline {baseline:.1f}s ({args.codes / baseline:,.0f} codes/s)")
     return EngineResult(
         engine=engine,
         codes=args.codes,
@@ -242,7 +204,6 @@ def run_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         load_before=load_before,
         load_after=load_average(),
         started_at=started_at,
-        host=host_info(),
     )
 
 
@@ -265,30 +226,17 @@ def print_table(results: list[EngineResult]) -> None:
             print(f"PostgreSQL, 10,000,000 codes: {r.elapsed_s:.1f}s, {verdict} the {TARGET_S:.0f}s target")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=10_000_000)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pattern", default="#" * 12, help="default: 12 random characters")
     parser.add_argument("--check-character", action="store_true")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
-    if args.codes < 1:
-        parser.error("--codes must be at least 1")
-    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-    results = []
-    for engine in engines:
-        try:
-            result = run_engine(engine, args)
-        except BenchFailure as exc:
-            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
-            return 1
-        log(f"{engine}: results in {write_json('generate_codes', engine, result)}")
-        results.append(result)
-    print_table(results)
-    return 0
+
+
+def main() -> int:
+    return _harness.main(
+        "generate_codes", __doc__, run_engine, codes=10_000_000, arguments=arguments, table=print_table
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,8 +1,8 @@
 """Time and server memory of a PersonaClick upload of many codes in one JSON body (``POST /promo_codes``).
 
 Creates an account and a pool with the CLI, starts ``promopool serve`` (one worker), posts one body with
-``--codes`` codes and polls the server's RSS meanwhile. The upload must add every code; the server's peak RSS
-is reported beside its RSS before the upload and the body's size.
+``--codes`` codes. The upload must add every code; the peak RSS of the server's worker (the kernel's
+high-water mark, VmHWM) is reported beside its RSS before the upload and the body's size.
 
     python bench/personaclick_upload_rss.py [--engine sqlite|postgresql|both] [--codes 1000000] [--pg-url URL]
 
@@ -11,19 +11,16 @@ Results are printed and written as JSON to bench/results/personaclick_upload_rss
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import _harness
 import httpx
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, promopool_executable, write_json
-from _procs import free_port
+from _common import BenchFailure, current_rss_mb, host_info, log, peak_rss_mb
+from _harness import Context, serve
+from _server import create_account
 
 
 @dataclass(slots=True)
@@ -33,72 +30,41 @@ class UploadResult:
     body_mb: float
     elapsed_s: float
     rss_before_mb: float
-    peak_rss_mb: float  # the kernel's high-water mark (VmHWM) of the server process
+    peak_rss_mb: float  # the kernel's high-water mark (VmHWM) of the server's worker
     rss_after_mb: float
     message: str
-    host: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
-def memory(pid: int) -> dict[str, float]:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        return {
-            line.split(":")[0]: int(line.split()[1]) / 1024
-            for line in status
-            if line.startswith(("VmRSS:", "VmHWM:"))
-        }
+def run_engine(ctx: Context, engine: str) -> UploadResult:
+    with ctx.database(engine) as database_url:
+        return upload(ctx, engine, database_url, ctx.args.codes)
 
 
-def cli(database_url: str, *args: str) -> str:
-    done = subprocess.run(
-        [promopool_executable(), "--database-url", database_url, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchFailure(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def run_engine(engine: str, database_url: str, codes: int, workdir: Path) -> UploadResult:
-    created = cli(database_url, "accounts", "create", "shop")
-    shop_id = next(line.split()[-1] for line in created.splitlines() if "shop_id" in line)
-    secret = next(line.split()[-1] for line in created.splitlines() if line.startswith("API key"))
-    pool_id = int(cli(database_url, "pools", "create", "-a", "shop", "bench").split()[-1])
+def upload(ctx: Context, engine: str, database_url: str, codes: int) -> UploadResult:
+    account = create_account(ctx.processes, database_url, "shop")
+    pool_id = int(ctx.cli(database_url, "pools", "create", "-a", "shop", "bench").split()[-1])
     body = json.dumps(
         {
-            "shop_id": shop_id,
-            "shop_secret": secret,
+            "shop_id": account.shop_id,
+            "shop_secret": account.api_key,
             "id": pool_id,
             "codes": [f"M{i:09d}" for i in range(codes)],
         }
     ).encode()
-    port = free_port()
-    with (workdir / f"{engine}.log").open("wb") as out:
-        server = subprocess.Popen(
-            [promopool_executable(), "--database-url", database_url, "serve", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serve(ctx.processes, database_url, api_key=account.api_key) as server:
+        pid = server.worker_pid()
         time.sleep(1)
-        before = memory(server.pid)["VmRSS"]
+        before = current_rss_mb(pid) or 0.0
         started = time.perf_counter()
         response = httpx.post(
-            f"{base}/promo_codes", content=body, headers={"content-type": "application/json"}, timeout=900
+            f"{server.base_url}/promo_codes",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=900,
         )
         elapsed = time.perf_counter() - started
-        after = memory(server.pid)
-    finally:
-        server.terminate()
-        server.wait()
+        after, peak = current_rss_mb(pid) or 0.0, peak_rss_mb(pid) or 0.0
     expected = f"{codes} promo codes added, 0 non-unique skipped"
     if response.status_code != 200 or response.json().get("message") != expected:
         raise BenchFailure(f"{engine}: upload answered {response.status_code} {response.text}")
@@ -108,37 +74,22 @@ def run_engine(engine: str, database_url: str, codes: int, workdir: Path) -> Upl
         body_mb=round(len(body) / 1024 / 1024, 1),
         elapsed_s=round(elapsed, 1),
         rss_before_mb=round(before, 1),
-        peak_rss_mb=round(after["VmHWM"], 1),
-        rss_after_mb=round(after["VmRSS"], 1),
+        peak_rss_mb=round(peak, 1),
+        rss_after_mb=round(after, 1),
         message=response.json()["message"],
-        host=host_info(),
     )
 
 
+def print_table(results: list[UploadResult]) -> None:
+    for r in results:
+        log(
+            f"{r.engine}: {r.codes:,} codes ({r.body_mb} MB body) in {r.elapsed_s}s; server worker RSS"
+            f" {r.rss_before_mb} MB before, peak {r.peak_rss_mb} MB, {r.rss_after_mb} MB after"
+        )
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=1_000_000)
-    parser.add_argument("--pg-url")
-    args = parser.parse_args()
-    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-    with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-        for engine in engines:
-            if engine == "sqlite":
-                result = run_engine(engine, f"sqlite:///{tmp}/bench.db", args.codes, Path(tmp))
-            else:
-                url, schema = pg_schema_url(args.pg_url, "bench_pc")
-                try:
-                    result = run_engine(engine, url, args.codes, Path(tmp))
-                finally:
-                    asyncio.run(drop_schema(url, schema))
-            log(
-                f"{engine}: {result.codes:,} codes ({result.body_mb} MB body) in {result.elapsed_s}s;"
-                f" server RSS {result.rss_before_mb} MB before, peak {result.peak_rss_mb} MB,"
-                f" {result.rss_after_mb} MB after"
-            )
-            write_json("personaclick_upload_rss", engine, result)
-    return 0
+    return _harness.main("personaclick_upload_rss", __doc__, run_engine, codes=1_000_000, table=print_table)
 
 
 if __name__ == "__main__":

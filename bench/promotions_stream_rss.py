@@ -21,25 +21,19 @@ bench/results/promotions_stream_rss-<engine>-<UTC timestamp>.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import re
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _harness
 import defusedxml.ElementTree as SafeET
 import httpx
 import msgspec
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
-from import_rss import cli, current_rss_mb, promopool_executable, write_codes
+from _common import BenchFailure, current_rss_mb, host_info, log, write_codes
+from _harness import Context, RssSampler, serve
+from _server import create_account
 
 GROWTH_LIMIT_MB = 30.0
 SAMPLE_INTERVAL_S = 0.02
@@ -76,39 +70,7 @@ class EngineResult:
     engine: str
     sizes: list[SizeResult]
     started_at: str
-    host: dict[str, Any] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Sampler:
-    """Polls a process's RSS in a thread until stopped; keeps the peak."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0.0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = current_rss_mb(self.pid)
-            if rss is not None:
-                self.peak, self.samples = max(self.peak, rss), self.samples + 1
-            time.sleep(SAMPLE_INTERVAL_S)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    host: dict[str, Any] = field(default_factory=host_info)
 
 
 def count_json(path: Path, expected: set[str]) -> int:
@@ -144,7 +106,7 @@ def download(base: str, api_key: str, fmt: str, pid: int, workdir: Path, expecte
     rss_before = current_rss_mb(pid) or 0.0
     started = time.perf_counter()
     with (
-        Sampler(pid) as sampler,
+        RssSampler(pid, SAMPLE_INTERVAL_S) as sampler,
         path.open("wb") as out,
         httpx.stream(
             "GET",
@@ -173,62 +135,38 @@ def download(base: str, api_key: str, fmt: str, pid: int, workdir: Path, expecte
         rss_before_mb=round(rss_before, 1),
         rss_peak_mb=round(sampler.peak, 1),
         rss_growth_mb=round(max(0.0, sampler.peak - rss_before), 1),
-        samples=sampler.samples,
+        samples=len(sampler.samples),
     )
     path.unlink()
     return result
 
 
-def run_size(engine: str, database_url: str, codes: int, workdir: Path) -> SizeResult:
-    created = cli(database_url, "accounts", "create", ACCOUNT)
-    match = re.search(r"API key:\s+(pp_\S+)", created)
-    if match is None:
-        raise BenchFailure(f"accounts create printed no API key:\n{created}")
-    api_key = match.group(1)
-    pool_id = cli(database_url, "pools", "create", "stream", "--account", ACCOUNT).split()[-1]
-    path = workdir / "codes.txt"
+def run_size(ctx: Context, engine: str, database_url: str, codes: int) -> SizeResult:
+    api_key = create_account(ctx.processes, database_url, ACCOUNT).api_key
+    pool_id = ctx.cli(database_url, "pools", "create", "stream", "--account", ACCOUNT).split()[-1]
+    path = ctx.workdir / "codes.txt"
     write_codes(path, codes)
-    cli(database_url, "import", pool_id, str(path), "--account", ACCOUNT)
+    ctx.cli(database_url, "import", pool_id, str(path), "--account", ACCOUNT)
     path.unlink()
     expected = {f"C{i:09d}" for i in range(codes)}
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOPOOL_")}
-    command = [promopool_executable(), "--database-url", database_url, "serve", "--port", str(port)]
-    with (workdir / "serve.log").open("wb") as server_log:
-        server = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise BenchFailure(
-                        "promopool serve did not come up:\n" + (workdir / "serve.log").read_text()
-                    )
-                time.sleep(0.1)
-            # Warm-up: imports, caches, the first database connections, a first short list.
-            warm = httpx.get(f"{base}/api/promotions.json?limit=1000", auth=(ACCOUNT, api_key), timeout=60)
-            if warm.status_code != 200:
-                raise BenchFailure(f"warm-up: HTTP {warm.status_code}: {warm.text[:500]}")
-            time.sleep(0.5)
-            idle = current_rss_mb(server.pid) or 0.0
-            downloads = []
-            for fmt in ("json", "xml"):
-                result = download(base, api_key, fmt, server.pid, workdir, expected)
-                log(
-                    f"{engine}: {codes:,} promotions .{fmt}: {result.body_mb} MB in {result.seconds}s;"
-                    f" server RSS {result.rss_before_mb} MB before, peak {result.rss_peak_mb} MB"
-                    f" (+{result.rss_growth_mb} MB, {result.samples} samples)"
-                )
-                downloads.append(result)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with serve(ctx.processes, database_url, api_key=api_key) as server:
+        base, pid = server.base_url, server.worker_pid()
+        # Warm-up: imports, caches, the first database connections, a first short list.
+        warm = httpx.get(f"{base}/api/promotions.json?limit=1000", auth=(ACCOUNT, api_key), timeout=60)
+        if warm.status_code != 200:
+            raise BenchFailure(f"warm-up: HTTP {warm.status_code}: {warm.text[:500]}")
+        time.sleep(0.5)
+        idle = current_rss_mb(pid) or 0.0
+        downloads = []
+        for fmt in ("json", "xml"):
+            result = download(base, api_key, fmt, pid, ctx.workdir, expected)
+            log(
+                f"{engine}: {codes:,} promotions .{fmt}: {result.body_mb} MB in {result.seconds}s;"
+                f" server worker RSS {result.rss_before_mb} MB before, peak {result.rss_peak_mb} MB"
+                f" (+{result.rss_growth_mb} MB, {result.samples} samples)"
+            )
+            downloads.append(result)
     return SizeResult(codes=codes, server_rss_idle_mb=round(idle, 1), downloads=downloads)
 
 
@@ -240,21 +178,13 @@ def check_flat(result: EngineResult) -> None:
             raise BenchFailure(f"{result.engine} .{fmt}: RSS growth {growth} MB over sizes is not flat")
 
 
-def run_engine(engine: str, pg_url: str | None, sizes: list[int]) -> EngineResult:
+def run_engine(ctx: Context, engine: str) -> EngineResult:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     results = []
-    for codes in sizes:
-        with tempfile.TemporaryDirectory(prefix="promopool-bench-") as tmp:
-            workdir = Path(tmp)
-            if engine == "sqlite":
-                results.append(run_size(engine, f"sqlite:///{workdir}/bench.db", codes, workdir))
-                continue
-            url, schema = pg_schema_url(pg_url, "bench_stream")
-            try:
-                results.append(run_size(engine, url, codes, workdir))
-            finally:
-                asyncio.run(drop_schema(url, schema))
-    result = EngineResult(engine=engine, sizes=results, started_at=started_at, host=host_info())
+    for codes in ctx.args.sizes:
+        with ctx.database(engine) as database_url:
+            results.append(run_size(ctx, engine, database_url, codes))
+    result = EngineResult(engine=engine, sizes=results, started_at=started_at)
     check_flat(result)
     return result
 
@@ -274,28 +204,20 @@ def print_table(results: list[EngineResult]) -> None:
                 )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codes", default="100000,1000000", help="comma-separated list sizes")
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
-    sizes = [int(n) for n in args.codes.split(",")]
-    if min(sizes) < 1:
-        parser.error("--codes must be at least 1")
-    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-    results = []
-    for engine in engines:
-        try:
-            result = run_engine(engine, args.pg_url, sizes)
-        except BenchFailure as exc:
-            print(f"\n!!! FAILED ({engine}): {exc}\n", file=sys.stderr, flush=True)
-            return 1
-        log(f"{engine}: results in {write_json('promotions_stream_rss', engine, result)}")
-        results.append(result)
-    print_table(results)
-    return 0
+
+
+def check(args: argparse.Namespace) -> str | None:
+    args.sizes = [int(n) for n in args.codes.split(",")]
+    return "--codes must be at least 1" if min(args.sizes) < 1 else None
+
+
+def main() -> int:
+    return _harness.main(
+        "promotions_stream_rss", __doc__, run_engine, arguments=arguments, check=check, table=print_table
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, write_json
+import _harness
+from _common import BenchFailure, host_info, log
+from _harness import Context
 
 from promopool import service
 from promopool.domain import Account, PoolSettings
@@ -72,7 +72,12 @@ async def measure(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -
     )
 
 
-async def run_engine(engine: str, url: str, args: argparse.Namespace) -> Result:
+def run_engine(ctx: Context, engine: str) -> Result:
+    with ctx.database(engine) as url:
+        return asyncio.run(measure_engine(engine, url, ctx.args))
+
+
+async def measure_engine(engine: str, url: str, args: argparse.Namespace) -> Result:
     store: Store = open_store(url, pool_size=20)
     await store.connect()
     try:
@@ -110,33 +115,13 @@ async def run_engine(engine: str, url: str, args: argparse.Namespace) -> Result:
         await store.close()
 
 
-async def run(engine: str, args: argparse.Namespace) -> Result:
-    if engine == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            return await run_engine(engine, f"sqlite:///{folder}/bench.db", args)
-    url, schema = pg_schema_url(args.pg_url, "bench_redeem")
-    try:
-        return await run_engine(engine, url, args)
-    finally:
-        await drop_schema(url, schema)
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=_harness.at_least(1), default=64)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
-    for engine in ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]:
-        try:
-            result = asyncio.run(run(engine, args))
-        except BenchFailure as exc:
-            log(f"{engine}: FAILED: {exc}")
-            return 1
-        log(f"{engine}: written to {write_json('redeem_throughput', engine, result)}")
-    return 0
+    return _harness.main("redeem_throughput", __doc__, run_engine, codes=10_000, arguments=arguments)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

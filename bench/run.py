@@ -29,17 +29,13 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from _baselines import (
     PgbenchResult,
-    RawImport,
-    RedisResult,
     SqliteLoopResult,
     pg_raw_copy,
     pgbench,
@@ -47,12 +43,15 @@ from _baselines import (
     sqlite_claim_loop,
     sqlite_raw_executemany,
 )
-from _claims import ClaimRun, DuplicateCodes, Ledger, drain, measure_claims, verify_pool
-from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, with_schema, write_json
-from _procs import Processes, interrupt_on_signals
+from _claims import ClaimRun, Ledger, drain, measure_claims, verify_pool
+from _common import BenchFailure, drop_schema, host_info, log, pg_schema_url, with_schema, write_codes
+from _harness import Context as Harness
+from _harness import main_once, serve
+from _procs import Processes
 from _profile import ProfileSummary, format_summary, summarize
 from _report import print_report, targets
-from _server import HttpImport, Server, create_account
+from _run_results import EngineResult, MainPhase, RunResult, Trial
+from _server import Server, create_account
 from _wrk import WrkStats, ensure_wrk, run_wrk, write_scripts, wrk_version
 
 ENGINES = ("sqlite", "postgresql")
@@ -78,60 +77,6 @@ QUICK = Sizes(codes=250_000, trial_codes=200_000, redis_list=100_000)
 
 
 @dataclass(slots=True)
-class Trial:
-    workers: int
-    health: WrkStats
-    claims: ClaimRun
-
-
-@dataclass(slots=True)
-class MainPhase:
-    """The chosen worker count's server: import, trivial JSON, fresh and drained claims."""
-
-    http_import: HttpImport
-    health: WrkStats
-    fresh: ClaimRun
-    drained: ClaimRun
-    # The drained measurement starts with 99% of the pool's original codes issued; it needs more codes than
-    # the 1% left, so that many are appended at the pool's tail first (behind 99% of the queue).
-    drained_issued_at_start: int
-    top_up: int
-    drain_seconds: float
-    final_counts: dict[str, int]
-    profiles: list[ProfileSummary] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class EngineResult:
-    engine: str
-    workers: int
-    trials: list[Trial]
-    raw_import: RawImport
-    main: MainPhase
-    pgbench: PgbenchResult | None = None
-    sqlite_loop: SqliteLoopResult | None = None
-
-
-@dataclass(slots=True)
-class RunResult:
-    started_at: str
-    finished_at: str
-    seconds: float
-    quick: bool
-    duration_s: float
-    connections: int
-    codes: int
-    note: str
-    load_average_start: list[float]
-    load_average_end: list[float]
-    wrk: str
-    redis: RedisResult
-    engines: list[EngineResult]
-    targets: list[dict[str, Any]]
-    host: dict[str, Any]
-
-
-@dataclass(slots=True)
 class Context:
     processes: Processes
     workdir: Path
@@ -143,13 +88,6 @@ class Context:
     codes_file: Path
     trial_file: Path
     profile_dir: Path | None
-
-
-def write_codes(path: Path, count: int, prefix: str = "C") -> None:
-    with path.open("w", encoding="ascii", newline="\n") as out:
-        for start in range(1, count + 1, 100_000):
-            stop = min(start + 100_000, count + 1)
-            out.write("".join(f"{prefix}{i:09d}\n" for i in range(start, stop)))
 
 
 def claims(ctx: Context, server: Server, ledger: Ledger, label: str, *, seconds: float) -> ClaimRun:
@@ -178,9 +116,9 @@ def health(ctx: Context, server: Server, label: str, *, seconds: float) -> WrkSt
 
 def trial(ctx: Context, engine: str, url: str, api_key: str, workers: int) -> Trial:
     """One worker count: GET /health and claims on a pool of its own, each after a short warm-up."""
-    server = Server(ctx.processes, url, workers=workers, api_key=api_key)
-    try:
-        server.start(f"serve-{engine}-w{workers}")
+    with serve(
+        ctx.processes, url, api_key=api_key, workers=workers, name=f"serve-{engine}-w{workers}"
+    ) as server:
         ledger = Ledger(server.create_pool(f"trial-w{workers}"))
         server.import_file(ledger.pool_id, ctx.trial_file, ctx.sizes.trial_codes)
         # Half-length loads: the trials only pick the worker count; the reported figures come from the main
@@ -192,8 +130,6 @@ def trial(ctx: Context, engine: str, url: str, api_key: str, workers: int) -> Tr
         claims(ctx, server, ledger, f"{engine}-w{workers}-warmup", seconds=WARMUP_S)
         run = claims(ctx, server, ledger, f"{engine}-w{workers}-claims", seconds=seconds)
         verify_pool(server, url, ledger)
-    finally:
-        server.stop()
     return Trial(workers, trivial, run)
 
 
@@ -228,9 +164,7 @@ def main_phase(
     ctx: Context, engine: str, url: str, api_key: str, workers: int, peak_rate: float
 ) -> MainPhase:
     n = ctx.sizes.codes
-    server = Server(ctx.processes, url, workers=workers, api_key=api_key)
-    try:
-        server.start(f"serve-{engine}-main")
+    with serve(ctx.processes, url, api_key=api_key, workers=workers, name=f"serve-{engine}-main") as server:
         ledger = Ledger(server.create_pool("bench"))
         imported = server.import_file(ledger.pool_id, ctx.codes_file, n)
         log(f"  {engine}: imported {n:,} codes over HTTP in {imported.seconds:.1f}s")
@@ -260,8 +194,6 @@ def main_phase(
         drained = claims(ctx, server, ledger, f"{engine}-drained", seconds=ctx.seconds)
         final = verify_pool(server, url, ledger)
         profiles = profile(ctx, server, f"claim-{engine}") if ctx.profile_dir else []
-    finally:
-        server.stop()
     return MainPhase(
         imported, trivial, fresh, drained, issued_at_start, top_up, round(drain_seconds, 2), final, profiles
     )
@@ -297,7 +229,7 @@ def run_engine(ctx: Context, engine: str, pg_url: str | None) -> EngineResult:
             log(f"  sqlite3 loop, one claim per transaction: {loop_result.claims_per_s:,.0f} claims/s")
         log(f"  raw import ({raw.method}): {raw.codes_per_s:,.0f} codes/s")
 
-        api_key = create_account(ctx.processes, url, "bench")
+        api_key = create_account(ctx.processes, url, "bench").api_key
         log(f"{engine}: worker-count trials {WORKER_TRIALS[engine]}")
         trials = [trial(ctx, engine, url, api_key, w) for w in WORKER_TRIALS[engine]]
         fastest = max(trials, key=lambda t: t.claims.wrk.ok_per_s).workers
@@ -320,28 +252,30 @@ def run_engine(ctx: Context, engine: str, pg_url: str | None) -> EngineResult:
     )
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller pools, 3 s loads: a smoke run")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated: sqlite,postgresql")
     parser.add_argument("--duration", type=float, default=None, help="seconds per load (default 10, quick 3)")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--pg-url", default=None)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy a worker under claims, into DIR")
     parser.add_argument("--note", default="", help="kept with the result, e.g. what else ran on the box")
-    args = parser.parse_args()
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, if anything; fills in those whose defaults depend on others."""
     args.engine_list = [e.strip() for e in args.engines.split(",") if e.strip()]
     if not args.engine_list or set(args.engine_list) - set(ENGINES):
-        parser.error(f"--engines: a comma-separated subset of {','.join(ENGINES)}")
+        return f"--engines: a comma-separated subset of {','.join(ENGINES)}"
     if args.duration is None:
         args.duration = 3.0 if args.quick else 10.0
     if args.duration < 1 or args.connections < 1:
-        parser.error("--duration must be at least 1 and --connections at least 1")
-    return args
+        return "--duration must be at least 1 and --connections at least 1"
+    return None
 
 
-def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> RunResult:
+def run(harness: Harness) -> RunResult:
+    args, processes, workdir = harness.args, harness.processes, harness.workdir
     started_at, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
     load_start = [round(x, 2) for x in os.getloadavg()]
     sizes = QUICK if args.quick else FULL
@@ -380,29 +314,9 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> RunRes
 
 
 def main() -> int:
-    args = parse_args()
-    interrupt_on_signals()
-    workdir = Path(tempfile.mkdtemp(prefix="promopool-bench-"))
-    processes = Processes(workdir)
-    log(f"work files (servers' output, wrk's code files) in {workdir}, removed at the end")
-    try:
-        result = run(args, processes, workdir)
-    except DuplicateCodes as exc:
-        banner = "!" * 100
-        print(f"\n{banner}\n!!! DUPLICATE CODES: {exc}\n{banner}\n", file=sys.stderr, flush=True)
-        return 1
-    except BenchFailure as exc:
-        print(f"\n!!! FAILED: {exc}\n", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process the run started", file=sys.stderr, flush=True)
-        return 130
-    finally:
-        processes.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    print_report(result)
-    log(f"results in {write_json('run', None, result)}")
-    return 0
+    return main_once(
+        "run", __doc__, run, arguments=arguments, check=check, table=lambda r: print_report(r[0])
+    )
 
 
 if __name__ == "__main__":

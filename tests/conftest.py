@@ -8,6 +8,7 @@ it, a throwaway server from the ``pgserver`` wheel is started for the session. E
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 
-from promopool import service
+from promopool import service, serving
 from promopool.api.app import create_app
 from promopool.config import Settings
 from promopool.domain import Account, Pool, PoolSettings
@@ -144,11 +145,15 @@ async def client(store: Store, database_url: str) -> AsyncIterator[httpx.AsyncCl
         yield test_client
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
     """A ``promopool serve --workers 2`` on PostgreSQL (its log in ``tmp_path/server.log``): its URL."""
-    from tests.test_concurrency import free_port  # (it imports this module)
-
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOPOOL_", "PROMETHEUS_"))}
     env["PROMOPOOL_DATABASE_URL"] = postgres_url
@@ -177,3 +182,48 @@ def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def two_servers(postgres_url: str) -> Iterator[list[str]]:
+    """Two `promopool serve` processes on one PostgreSQL database (SQLite is served by one server)."""
+    ports = [free_port(), free_port()]
+    env = {**os.environ, "PROMOPOOL_DATABASE_URL": postgres_url}
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "promopool", "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        deadline = time.monotonic() + 30
+        for url, server in zip(urls, servers, strict=True):
+            while True:
+                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+                try:
+                    if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        yield urls
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+            if server.stderr is not None:
+                server.stderr.close()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """``serving.run`` replaced by a recorder: ``serve`` does all it does before the HTTP server starts."""
+    started: list[Settings] = []
+    monkeypatch.setattr(serving, "run", started.append)
+    return started

@@ -10,7 +10,7 @@ import httpx
 from promopool import service
 from promopool.domain.generation import CodeSpec
 from tests.conftest import Tenant
-from tests.test_api_native import assert_error
+from tests.helpers import assert_error
 
 Client = httpx.AsyncClient
 

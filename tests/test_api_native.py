@@ -7,17 +7,9 @@ from typing import Any
 import httpx
 
 from tests.conftest import Tenant
+from tests.helpers import assert_error
 
 Client = httpx.AsyncClient
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]  # type: ignore[no-any-return]
 
 
 async def test_pool_lifecycle(client: Client, tenant: Tenant) -> None:

@@ -18,8 +18,7 @@ from promopool.domain import PoolSettings
 from promopool.domain.guessing import FailureBudget
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.test_api_native import assert_error
-from tests.test_redemptions import attach
+from tests.helpers import assert_error, attach
 
 Client = httpx.AsyncClient
 

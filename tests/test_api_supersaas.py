@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from typing import Any
-from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 import httpx
@@ -16,9 +15,9 @@ from promopool.api.supersaas import render
 from promopool.domain import PoolSettings
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import snapshot, xml_array, xml_promotion
 from tests.promotion_fixtures import set_code_fields
 from tests.supersaas_client import OfficialStyleClient, Promotion, SuperSaasError
-from tests.test_bad_input import snapshot
 
 Client = httpx.AsyncClient
 JSON_URL = "/api/promotions.json"
@@ -44,24 +43,6 @@ def assert_vendor_error(response: httpx.Response, status: int, code: str) -> str
     assert set(error) == {"code", "title"} and error["code"] == code
     assert isinstance(error["title"], str) and error["title"]
     return str(error["title"])
-
-
-def xml_promotion(element: Element) -> dict[str, Any]:
-    assert [child.tag for child in element] == ["code", "description", "usage"]
-    usage = element.find("usage")
-    assert usage is not None and usage.get("type") == "integer"
-    return {
-        "code": element.findtext("code"),
-        "description": element.findtext("description") or "",
-        "usage": int(usage.text or ""),
-    }
-
-
-def xml_array(body: bytes) -> list[dict[str, Any]]:
-    root = SafeET.fromstring(body)
-    assert root.tag == "promotions" and root.get("type") == "array"
-    assert all(child.tag == "promotion" for child in root)
-    return [xml_promotion(child) for child in root]
 
 
 # -- the official clients -------------------------------------------------------------------------------

@@ -10,17 +10,9 @@ import pytest
 from promopool import service
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.test_api_native import assert_error
+from tests.helpers import assert_error, snapshot
 
 HUNDRED_MB = 100 * 1024 * 1024
-
-
-async def snapshot(store: Store, tenant: Tenant) -> Any:
-    pools = await service.list_pools(store, account=tenant.account)
-    codes = {
-        p.id: await service.list_codes(store, account=tenant.account, pool_id=p.id, limit=1000) for p in pools
-    }
-    return pools, codes
 
 
 @pytest.mark.parametrize(

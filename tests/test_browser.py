@@ -7,7 +7,6 @@ screenshots kept in ``docs/screenshots/`` are copies of these)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,23 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.reliability.servers import FirstServe, first_serve
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CODES = 10_000
 NNBSP = "\u202f"  # the pages group thousands with a narrow no-break space
 

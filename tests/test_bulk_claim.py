@@ -14,8 +14,7 @@ from promopool.domain import PoolSettings
 from promopool.domain.errors import CodeNotFound, IdempotencyKeyReused, InvalidInput, PoolExhausted
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
-from tests.helpers import assert_counters_exact, execute_sql, state_counts
-from tests.test_api_native import assert_error
+from tests.helpers import assert_counters_exact, assert_error, execute_sql, state_counts
 
 Client = httpx.AsyncClient
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pgserver
 import pytest
 
-from tests.test_concurrency import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow  # a process per command (test_cli.py has the quick in-process check)
 

@@ -8,24 +8,14 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import pytest
-from typer.testing import CliRunner
-
-from promopool import serving
 from promopool.cli import app
 from promopool.config import Settings
-from tests.test_concurrency import free_port
+from tests.conftest import free_port
+from tests.helpers import run, runner, with_password
 
-runner = CliRunner()
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
-
-
-def run(database_url: str, *args: str) -> str:
-    result = runner.invoke(app, ["--database-url", database_url, *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def run_json(database_url: str, *args: str) -> Any:
@@ -83,22 +73,6 @@ def test_tables_are_plain_text_when_stdout_is_not_a_terminal(database_url: str) 
     lines = [line.split() for line in listing.splitlines() if line.strip()]
     header = ["id", "name", "available", "issued", "redeemed"]
     assert lines == [header, [pool_id, "[bold]spring[/bold]", "0", "0", "0"]]
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
-    """``serving.run`` replaced by a recorder: ``serve`` does all it does before the HTTP server starts."""
-    started: list[Settings] = []
-    monkeypatch.setattr(serving, "run", started.append)
-    return started
-
-
-def with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit((parts.scheme, f"{userinfo}:{password}@{host}", parts.path, parts.query, ""))
 
 
 def test_serve_names_version_database_and_admin_url_at_every_start(

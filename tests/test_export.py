@@ -17,7 +17,7 @@ from promopool.domain import CodeState
 from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.test_api_native import assert_error
+from tests.helpers import assert_error
 
 Client = httpx.AsyncClient
 

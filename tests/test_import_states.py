@@ -23,7 +23,7 @@ from promopool.domain.profiles import identity
 from promopool.formats.lines import aiter_csv_codes
 from promopool.storage import Store
 from tests.conftest import Tenant, connected
-from tests.test_api_native import assert_error
+from tests.helpers import assert_error
 
 Client = httpx.AsyncClient
 HEADER = "code,state,issued_at,profile,usage_count\n"

@@ -14,7 +14,7 @@ from promopool.config import Settings
 from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.test_bad_input import snapshot
+from tests.helpers import snapshot
 
 BODIES = {
     ("POST", "/v1/pools/{pool_id:int}/codes"): {"json": ["INTRUDER"]},

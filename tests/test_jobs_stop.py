@@ -21,8 +21,7 @@ from promopool.domain.jobs import Job, JobState, stopped_error
 from promopool.service.generation import STOPPED
 from promopool.service.jobs import SERVER_STOPPED
 from promopool.storage import Store
-from tests.conftest import Tenant, connected, make_tenant
-from tests.test_concurrency import free_port
+from tests.conftest import Tenant, connected, free_port, make_tenant
 
 pytestmark = pytest.mark.slow
 

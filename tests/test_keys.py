@@ -27,8 +27,7 @@ from promopool.storage import migrations as storage_migrations
 from promopool.storage.postgres import driver as postgres_driver
 from promopool.storage.sqlite import driver as sqlite_driver
 from tests.conftest import Tenant, connected
-from tests.helpers import execute_sql
-from tests.test_admin import HTML, sign_in
+from tests.helpers import HTML, execute_sql, sign_in
 
 Client = httpx.AsyncClient
 runner = CliRunner()

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.conftest import free_port
 from tests.reliability.servers import Server
-from tests.test_concurrency import free_port
 
 ROOT = Path(__file__).parent.parent
 UNIT = ROOT / "packaging" / "promopool.service"

@@ -11,7 +11,7 @@ import pytest
 from promopool import service
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.test_api_native import assert_error
+from tests.helpers import assert_error
 
 Client = httpx.AsyncClient
 

@@ -19,12 +19,8 @@ from promopool.config import Settings
 from promopool.domain.errors import StorageUnavailable
 from promopool.storage import Store, open_store
 from promopool.storage.failures import safe_url
-from tests import test_cli_output
-from tests.conftest import Tenant, connected, make_tenant
-from tests.test_cli_output import run, with_password
-from tests.test_concurrency import free_port
-
-served = test_cli_output.served  # the fixture: `serve` does all it does before the HTTP server starts
+from tests.conftest import Tenant, connected, free_port, make_tenant
+from tests.helpers import run, with_password
 
 # A server setting in the URL (asyncpg hands unknown parameters to the server): every session on it refuses
 # writes, as every session on a standby does.

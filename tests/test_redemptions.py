@@ -22,7 +22,7 @@ from promopool.domain.errors import (
 )
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
-from tests.helpers import execute_sql
+from tests.helpers import attach
 
 
 async def multi_use_pool(store: Store, account: Account, **settings: object) -> int:
@@ -34,20 +34,6 @@ async def multi_use_pool(store: Store, account: Account, **settings: object) -> 
     )
     await service.import_codes(store, account=account, pool_id=pool.id, values=["MULTI", "OTHER"])
     return pool.id
-
-
-async def attach(store: Store, account: Account, pool_id: int, value: str, profile: str) -> None:
-    """Attach a code to a profile (named as redemptions name profiles). There is no attach use case yet (the
-    Altcraft dialect brings it), so the profile is created by a redemption, rolled back, and the code's
-    holder is set directly."""
-    helper = await service.create_pool(store, account=account, name="helper", settings=PoolSettings())
-    await service.import_codes(store, account=account, pool_id=helper.id, values=["HELPER"])
-    done = await service.redeem(store, account=account, code="HELPER", pool_id=helper.id, profile=profile)
-    await service.delete_pool(store, account=account, pool_id=helper.id)
-    profile_id = done.redemption.profile_id
-    code = await service.get_code(store, account=account, pool_id=pool_id, value=value)
-    sql = f"UPDATE codes SET profile_id = {profile_id} WHERE id = {code.id}"
-    await execute_sql(store, sql)
 
 
 def outcomes(results: list[Redeemed | BaseException]) -> tuple[int, list[type[BaseException]]]:

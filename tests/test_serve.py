@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from promopool import listen
+from tests.conftest import free_port
 from tests.reliability.servers import Server
-from tests.test_concurrency import free_port
 
 pytestmark = pytest.mark.slow
 

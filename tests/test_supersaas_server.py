@@ -19,8 +19,8 @@ import pytest
 from promopool.api.supersaas import render
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
+from tests.helpers import xml_array
 from tests.reliability.servers import Server
-from tests.test_api_supersaas import xml_array
 
 pytestmark = pytest.mark.slow
 

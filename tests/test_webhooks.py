@@ -14,8 +14,7 @@ from promopool.domain.errors import InvalidInput, PoolExhausted
 from promopool.storage import Store
 from promopool.storage.coalesce import MAX_BATCH
 from tests.conftest import Tenant, make_tenant
-from tests.helpers import execute_sql
-from tests.test_concurrency import drain_worker, run_workers
+from tests.helpers import drain_worker, execute_sql, run_workers
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 NO_WAIT = (timedelta(0), timedelta(0))

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,7 +45,16 @@ from promopool.domain.errors import PromopoolError, StorageBusy, StorageUnavaila
 if TYPE_CHECKING:
     from promopool.domain import CliRuns, ImportReport
     from promopool.domain.alerts import InventoryRow
-    from promopool.storage import Store
+
+
+class Inventory(Protocol):
+    """What a scrape reads from the store (the storage drivers import this module, so it names no store
+    class)."""
+
+    async def pool_inventory(self, *, limit: int) -> tuple[list[InventoryRow], int]: ...
+
+    async def cli_runs(self) -> list[CliRuns]: ...
+
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -333,7 +342,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def read_database(store: Store, *, max_pools: int) -> DatabaseReading | None:
+async def read_database(store: Inventory, *, max_pools: int) -> DatabaseReading | None:
     """What the scrape reports from the database; None when it did not answer."""
     try:
         pools, total = await store.pool_inventory(limit=max_pools)
@@ -343,7 +352,7 @@ async def read_database(store: Store, *, max_pools: int) -> DatabaseReading | No
     return DatabaseReading(pools=pools, total_pools=total, cli_runs=runs)
 
 
-async def exposition(store: Store, *, max_pools: int) -> bytes:
+async def exposition(store: Inventory, *, max_pools: int) -> bytes:
     """The Prometheus text exposition: counters, gauges and histograms (all workers), the stock of at most
     ``max_pools`` pools and the CLI's runs from the store."""
     reading = await read_database(store, max_pools=max_pools)

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from hypothesis import strategies as st
 
 from tests.reliability.dialects import Call, Value
-from tests.reliability.test_hostile_input import SQL
+from tests.reliability.hostile import SQL
 
 
 class _Absent:

@@ -25,8 +25,8 @@ from types import TracebackType
 
 import asyncpg
 
+from tests.conftest import free_port
 from tests.reliability.servers import children_of, running
-from tests.test_concurrency import free_port
 
 BIN_ENV = "PROMOPOOL_TEST_POSTGRES_BIN"
 STANDBY_NAME = "standby1"

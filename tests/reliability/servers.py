@@ -18,7 +18,7 @@ from types import TracebackType
 
 import httpx
 
-from tests.test_concurrency import free_port
+from tests.conftest import free_port
 
 # Generous: five other test suites may be running on this two-core machine.
 START_TIMEOUT = 90.0

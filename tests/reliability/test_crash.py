@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from promopool import service
-from tests.conftest import connected, make_tenant
+from tests.helpers import seed
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import integrity_problems, pool_rows
 from tests.reliability.load import ClaimLoad
@@ -31,18 +30,6 @@ CODES = 40_000
 # further stretch of load runs: the kill lands mid-stream, at a different point each time.
 CODES_BEFORE_KILL = 50
 MAX_EXTRA_LOAD_SECONDS = 2.0
-
-
-async def seed(url: str, name: str, codes: int) -> tuple[str, int]:
-    async with connected(url) as store:
-        tenant = await make_tenant(store, name)
-        await service.import_codes(
-            store,
-            account=tenant.account,
-            pool_id=tenant.pool.id,
-            values=(f"K{i:07d}" for i in range(codes)),
-        )
-        return tenant.api_key, tenant.pool.id
 
 
 def clean_start_problems(log: str) -> list[str]:

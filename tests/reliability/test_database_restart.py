@@ -18,11 +18,11 @@ import httpx
 import pgserver
 import pytest
 
+from tests.helpers import seed
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import integrity_problems, pool_rows
 from tests.reliability.load import ClaimLoad
 from tests.reliability.servers import Server
-from tests.reliability.test_crash import seed
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

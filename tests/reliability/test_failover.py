@@ -27,12 +27,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import seed
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import PoolRows, integrity_problems, pool_rows, query
 from tests.reliability.load import ClaimLoad, Ledger
 from tests.reliability.replication import ReplicatedPostgres, binaries_named
 from tests.reliability.servers import Server
-from tests.reliability.test_crash import seed
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

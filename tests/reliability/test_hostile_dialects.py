@@ -37,8 +37,8 @@ from tests.reliability.dialects import (
     personaclick_answer,
     supersaas_answer,
 )
+from tests.reliability.hostile import BILLION_LAUGHS, HUGE, MB
 from tests.reliability.integrity import table_dump
-from tests.reliability.test_hostile_input import BILLION_LAUGHS, HUGE, MB
 
 pytestmark = [pytest.mark.reliability]
 

@@ -23,9 +23,9 @@ from tests.reliability.dialects import (
     personaclick_answer,
     supersaas_answer,
 )
+from tests.reliability.hostile import MB, RawResponse, chunked, stalled_request
 from tests.reliability.integrity import table_dump
 from tests.reliability.servers import Server
-from tests.reliability.test_hostile_input import MB, RawResponse, chunked, stalled_request
 
 pytestmark = [pytest.mark.reliability]
 

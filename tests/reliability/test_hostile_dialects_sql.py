@@ -20,8 +20,8 @@ from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
 from tests.reliability.conftest import Tally
 from tests.reliability.dialects import ALTCRAFT, SUPERSAAS, altcraft_envelope, credentials
+from tests.reliability.hostile import SQL
 from tests.reliability.integrity import table_dump
-from tests.reliability.test_hostile_input import SQL
 
 pytestmark = [pytest.mark.reliability]
 

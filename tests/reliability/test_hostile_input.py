@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,14 +23,20 @@ import pytest
 
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
+from tests.helpers import seed
 from tests.reliability.conftest import Tally
+from tests.reliability.hostile import (
+    BILLION_LAUGHS,
+    HUGE,
+    MB,
+    SQL,
+    chunked,
+    stalled_request,
+)
 from tests.reliability.integrity import table_dump
 from tests.reliability.servers import Server
-from tests.reliability.test_crash import seed
 
 pytestmark = [pytest.mark.reliability]
-
-MB = 1024 * 1024
 
 
 @dataclass
@@ -120,12 +125,6 @@ async def test_malformed_json(hostile: Hostile, path: str) -> None:
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>
 <r><name>&x;</name></r>"""
-BILLION_LAUGHS = (
-    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">'
-    b'<!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">'
-    b'<!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]><l>&g;</l>'
-)
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/xml", "text/xml"])
@@ -223,9 +222,6 @@ async def test_non_utf8(hostile: Hostile) -> None:
     )
 
 
-HUGE = "9" * 5000  # past Python's 4300-digit limit for int()
-
-
 async def test_huge_and_negative_numbers(hostile: Hostile) -> None:
     kind = "huge or negative number"
     for number in (10**30, -(10**30), 2**63, -1, 0, 1.5, -0.0, 1e308):
@@ -266,30 +262,6 @@ async def test_expiry_outside_what_can_be_stored(hostile: Hostile) -> None:
         await hostile.refused(
             kind, "PATCH", "/v1/pools/{pool}", 400, "invalid_input", json={"expires_at": when}
         )
-
-
-SQL = [
-    "' OR '1'='1",
-    "'; DROP TABLE codes; --",
-    '" OR ""="',
-    "') OR 1=1 --",
-    "1; SELECT pg_sleep(10) --",
-    "%",
-    "_",
-    "%_%",
-    "\\",
-    "\\'",
-    "$1",
-    "?",
-    "$$",
-    "$tag$ x $tag$",
-    "/* comment */",
-    "::text",
-    "E'\\x41'",
-    "`backtick`",
-    "[bracket]",
-    "a' || (SELECT api_key FROM api_keys) || '",
-]
 
 
 async def test_sql_metacharacters_are_data(
@@ -373,58 +345,12 @@ async def test_sql_metacharacters_are_data(
 # -- a real server: 413 before the body is read -------------------------------------------------------------
 
 
-@dataclass
-class RawResponse:
-    status: int
-    body: bytes
-    seconds: float
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-
-async def stalled_request(port: int, head: bytes, body: bytes = b"", within: float = 30.0) -> RawResponse:
-    """Send the request head and ``body`` (maybe only part of what the head announces), then send nothing
-    more: the answer must come anyway. Reads the response status and body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = asyncio.get_running_loop().time()
-    try:
-        writer.write(head)
-        if body:
-            writer.write(body)
-        with contextlib.suppress(ConnectionError):  # the server may close on us once it has answered
-            await writer.drain()
-        async with asyncio.timeout(within):
-            status_line, _, rest = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in rest.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            payload = await reader.readexactly(length)
-        headers = [tuple(line.split(b":", 1)) for line in rest.split(b"\r\n") if b":" in line]
-        seconds = asyncio.get_running_loop().time() - started
-        return RawResponse(
-            int(status_line.split()[1]), payload, seconds, [(k, v.strip()) for k, v in headers]
-        )
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
 def head(method: str, path: str, api_key: str | None, content_type: str, announced: int | None) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {content_type}"]
     if api_key is not None:
         lines.append(f"Authorization: Bearer {api_key}")
     lines.append(f"Content-Length: {announced}" if announced is not None else "Transfer-Encoding: chunked")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def chunked(data: bytes, size: int = MB) -> bytes:
-    """``data`` as HTTP chunks, without the final empty chunk: the body never ends."""
-    return b"".join(
-        b"%x\r\n%s\r\n" % (len(part), part)
-        for part in (data[i : i + size] for i in range(0, len(data), size))
-    )
 
 
 HUNDRED_MB = 100 * MB

@@ -18,10 +18,10 @@ from promopool.config import Settings
 from promopool.domain.generation import CodeSpec
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import snapshot
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import table_dump
 from tests.reliability.routes import CREDENTIALS, NO_ACCOUNT, REFUSED, Route, discover
-from tests.test_bad_input import snapshot
 
 pytestmark = [pytest.mark.reliability]
 

@@ -19,11 +19,10 @@ import pytest
 
 from promopool import service
 from promopool.domain.keys import hash_api_key
-from tests.conftest import connected, make_tenant
+from tests.conftest import connected, free_port, make_tenant
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import sqlite_path, table_dump
 from tests.reliability.servers import Server
-from tests.test_concurrency import free_port
 
 pytestmark = [pytest.mark.reliability]
 

@@ -14,7 +14,6 @@ import pytest
 
 from promopool import service
 from promopool.storage import Store
-from tests import test_concurrency
 from tests.conftest import drop_schema, make_tenant, with_schema
 from tests.reliability.conftest import Tally
 from tests.reliability.integrity import integrity_problems, pool_rows
@@ -22,8 +21,6 @@ from tests.reliability.load import drain_raw
 from tests.reliability.servers import Server
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
-
-two_servers = test_concurrency.two_servers  # the fixture: two `promopool serve` on one PostgreSQL
 
 CODES = 100_000
 CLIENTS = 64  # each on its own keep-alive connection, alternating between the two servers

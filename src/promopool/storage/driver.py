@@ -283,11 +283,11 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def _read(self, op: Op[T], *, paged: bool) -> T: ...
 
+    @abc.abstractmethod
     async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
-        """Override when the engine has a faster way to run a claim batch without keys."""
-        from promopool.storage.ops.claims import take_fresh  # the operations import this module
-
-        return await self._write(take_fresh(account_id, pool_id, wanted, now))
+        """A claim batch without keys, its own transaction: ``self._write(take_fresh(…))``
+        (``storage/ops/claims.py``), or the engine's faster way. (The operations import this module, so
+        the engine's module names the operation, not this one.)"""
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[SnapshotReader[Any]]:

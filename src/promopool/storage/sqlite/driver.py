@@ -39,6 +39,7 @@ from promopool.storage.driver import (
 )
 from promopool.storage.failures import cannot_open, sqlite_hint
 from promopool.storage.migrations import Migration, apply, load_migrations
+from promopool.storage.ops.claims import take_fresh
 from promopool.storage.rows import CODE_COLUMNS, code_of
 from promopool.storage.sqlite.backup import PagesCopied, backup_into
 from promopool.storage.sqlite.writer import Writer
@@ -295,6 +296,10 @@ class SQLiteDriver(Driver):
 
     async def _write(self, op: Op[T]) -> T:
         return await self.submit(lambda conn: run(conn, op))
+
+    async def _claim(self, account_id: int, pool_id: int, wanted: int, now: datetime) -> list[Code]:
+        # No faster way than the shared operation: in the writer thread, a claim batch is one short write.
+        return await self._write(take_fresh(account_id, pool_id, wanted, now))
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
