@@ -197,3 +197,25 @@ async def test_activity_series_buckets_days_and_estimates_stock(database_url: st
         assert chart.runout is None or chart.runout.x <= chart.right
     finally:
         await store.close()
+
+
+async def test_pools_list_fallback_badges(client: Client, store: Store, tenant: Tenant) -> None:
+    account = tenant.account
+    spare = await service.create_pool(store, account=account, name="spare", settings=PoolSettings())
+    await service.import_codes(store, account=account, pool_id=spare.id, values=["S1", "S2"])
+    shared = await service.create_pool(store, account=account, name="shared", settings=PoolSettings())
+    await service.update_pool(store, account=account, pool_id=shared.id, fallback_code="WELCOME10")
+    await service.update_pool(store, account=account, pool_id=tenant.pool.id, fallback_pool_id=spare.id)
+    await sign_in(client, tenant.api_key)
+
+    async def badges() -> dict[str, str]:
+        page = await client.get("/admin/", headers=HTML)
+        return dict(re.findall(r'<tr data-pool="(\d+)">(.*?)</tr>', page.text, re.S))
+
+    rows = await badges()
+    assert ">fallback</span>" in rows[str(shared.id)] and "a shared code" in rows[str(shared.id)]
+    assert f"falls back to pool #{spare.id}" in rows[str(tenant.pool.id)]
+    assert "fallback" not in rows[str(spare.id)] and "serving fallback" not in rows[str(tenant.pool.id)]
+    for _ in range(11):  # 10 codes, then the fallback pool serves
+        await service.claim_with_fallback(store, account=account, pool_id=tenant.pool.id)
+    assert "serving fallback" in (await badges())[str(tenant.pool.id)]
