@@ -5,6 +5,7 @@ kill -9 — continued by the same command, without claiming a code twice or losi
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import signal
 import subprocess
@@ -171,3 +172,80 @@ def test_a_run_killed_mid_way_is_continued_by_the_same_command(database_url: str
     codes = codes_in(out)
     assert len(codes) == len(set(codes)) == count
     assert set(handed_out(database_url, pool_id)) == set(codes)
+
+
+def recipients_file(tmp_path: Path, count: int) -> Path:
+    """``count`` recipients, one a line, with the things a real list holds: blank lines, a CRLF line end, a
+    recipient CSV must quote, and a recipient named twice."""
+    lines = [f"customer-{i}" for i in range(count - 2)] + ['Doe, "Jane"', "customer-7"]
+    lines[10] += "\r"
+    path = tmp_path / "recipients.txt"
+    path.write_text("\n".join(lines[:500]) + "\n\n  \n" + "\n".join(lines[500:]) + "\n")
+    return path
+
+
+def rows_in(path: Path) -> list[tuple[str, str]]:
+    with path.open(newline="") as rows:
+        return [(recipient, code) for recipient, code in csv.reader(rows)]
+
+
+def test_claims_each_recipient_its_code_and_continues_a_cut_file(database_url: str, tmp_path: Path) -> None:
+    pool_id = new_pool(database_url, tmp_path, 2_600)
+    recipients = recipients_file(tmp_path, 2_500)
+    out = tmp_path / "codes.csv"
+    run = ("claim", pool_id, "--recipients", str(recipients), "-o", str(out), "--chunk-size", "1000")
+    keyed = (*run, "--idempotency-key", "spring")
+    assert "claimed codes for 2500 recipients" in promopool(database_url, *keyed)
+    whole = out.read_bytes()
+    rows = rows_in(out)
+    wanted = [f"customer-{i}" for i in range(2_498)] + ['Doe, "Jane"', "customer-7"]
+    assert [recipient for recipient, _ in rows] == wanted  # the input's order, blank lines skipped
+    assert b'"Doe, ""Jane"""' in whole
+    codes = dict(rows[:-1])
+    assert rows[-1] == ("customer-7", codes["customer-7"])  # named again: the same code
+    assert len(set(codes.values())) == len(codes) == 2_499
+    assert sorted(handed_out(database_url, pool_id)) == sorted(codes.values())
+    # Another run (another key, another file) for the same list: the same codes, nothing new claimed.
+    again = tmp_path / "again.csv"
+    promopool(database_url, *run[:5], str(again), "--chunk-size", "1000", "--idempotency-key", "again")
+    assert again.read_bytes() == whole
+    # Cut inside chunk 1 and mid-line: continued after chunk 0, to the same file; nothing new claimed.
+    out.write_bytes(whole[: len(whole) // 2] + b"customer-1")
+    assert "continued after 1000" in promopool(database_url, *keyed)
+    assert out.read_bytes() == whole
+    promopool(database_url, *keyed)  # finished: nothing more
+    assert out.read_bytes() == whole
+    assert sorted(handed_out(database_url, pool_id)) == sorted(codes.values())
+
+
+def test_a_bad_recipient_line_refuses_the_run_with_nothing_claimed(database_url: str, tmp_path: Path) -> None:
+    pool_id = new_pool(database_url, tmp_path, 2_600)
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_text("".join(f"c{i}\n" for i in range(1_500)) + "bad\x07one\n" + "c-last\n")
+    out = tmp_path / "codes.csv"
+    run = ("claim", pool_id, "--recipients", str(recipients), "-o", str(out), "--idempotency-key", "k")
+    assert "line 1501" in promopool(database_url, *run, "--chunk-size", "1000", exit_code=1)
+    recipients.write_bytes(b"c1\n\xff\n")
+    assert "line 2: not UTF-8" in promopool(database_url, *run, exit_code=1)
+    recipients.write_text("\n \n")
+    assert "no recipient" in promopool(database_url, *run, exit_code=1)
+    assert not out.exists() and handed_out(database_url, pool_id) == []
+
+
+def test_recipients_refuse_count_and_another_lists_file(database_url: str, tmp_path: Path) -> None:
+    pool_id = new_pool(database_url, tmp_path, 30)
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_text("".join(f"c{i}\n" for i in range(20)))
+    out = tmp_path / "codes.csv"
+    run = ("claim", pool_id, "--recipients", str(recipients), "-o", str(out), "--idempotency-key", "k")
+    assert "exclude each other" in promopool(database_url, *run, "--count", "5", exit_code=2)
+    assert "go together" in promopool(database_url, *run[:4], exit_code=2)
+    assert not out.exists() and handed_out(database_url, pool_id) == []
+    promopool(database_url, *run, "--chunk-size", "10")
+    kept, claimed = out.read_bytes(), sorted(handed_out(database_url, pool_id))
+    # The same file continued with another list (its first chunk names other recipients): refused.
+    recipients.write_text("".join(f"other{i}\n" for i in range(25)))
+    assert "does not end with the recipients" in promopool(
+        database_url, *run, "--chunk-size", "10", exit_code=1
+    )
+    assert out.read_bytes() == kept and sorted(handed_out(database_url, pool_id)) == claimed

@@ -21,7 +21,7 @@ a different chunk).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +47,9 @@ class Resume:
     last: list[str] = field(default_factory=list)
 
 
-def resume_point(path: Path, count: int, chunk: int) -> Resume:
-    """The file's whole chunks (all of it once it holds ``count`` lines), read in constant memory."""
+def resume_point(path: Path, count: int, chunk: int, *, wanted: str = "") -> Resume:
+    """The file's whole chunks (all of it once it holds ``count`` lines), read in constant memory; ``wanted``
+    names the run's size in the refusal of a file holding more lines than it (``--count N`` by default)."""
     if not path.exists():
         return Resume(0, 0)
     lines = size = 0
@@ -63,7 +64,9 @@ def resume_point(path: Path, count: int, chunk: int) -> Resume:
             if lines % chunk == 0 or lines == count:
                 kept, current = Resume(lines, size, current), []
     if lines > count:
-        raise InvalidInput(f"{path} holds {lines} codes, more than --count {count}: is it another run's?")
+        raise InvalidInput(
+            f"{path} holds {lines} lines, more than {wanted or f'--count {count}'}: is it another run's?"
+        )
     return kept
 
 
@@ -115,28 +118,46 @@ async def claim_into(
     start = resume_point(path, count, chunk)
     await check_owner(store, account=account, pool_id=pool_id, key=key, chunk=chunk, path=path, start=start)
     on_codes(start.lines)
+
+    async def next_chunk(done: int) -> list[str]:
+        claimed = await service.claim_many(
+            store,
+            account=account,
+            pool_id=pool_id,
+            count=min(chunk, count - done),
+            idempotency_key=chunk_key(key, done // chunk),
+        )
+        return [f"{code.value}\n" for code in claimed.codes]
+
+    await write_chunks(path, start=start, total=count, next_chunk=next_chunk, on_lines=on_codes)
+    return start
+
+
+async def write_chunks(
+    path: Path,
+    *,
+    start: Resume,
+    total: int,
+    next_chunk: Callable[[int], Awaitable[list[str]]],
+    on_lines: Callable[[int], None],
+) -> None:
+    """Append to ``path``, after ``start``, the lines ``next_chunk(done)`` claims (each ending in a newline)
+    until the file holds ``total``: each chunk written, flushed and fsynced before the next is claimed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     with os.fdopen(fd, "wb") as out:
         _sync_directory(path)  # the file itself survives a crash, not only its contents
         done, size = start.lines, start.size
-        while done < count:
-            claimed = await service.claim_many(
-                store,
-                account=account,
-                pool_id=pool_id,
-                count=min(chunk, count - done),
-                idempotency_key=chunk_key(key, done // chunk),
-            )
+        while done < total:
+            lines = await next_chunk(done)
             # Cut what follows the last whole chunk only now: a run refused before it claimed anything (the
             # database away, another --count) leaves the file as it found it.
             out.seek(size)
             out.truncate()
-            size += out.write("".join(f"{code.value}\n" for code in claimed.codes).encode())
+            size += out.write("".join(lines).encode())
             out.flush()
             os.fsync(out.fileno())
-            done += len(claimed.codes)
-            on_codes(len(claimed.codes))
-    return start
+            done += len(lines)
+            on_lines(len(lines))
 
 
 def _sync_directory(path: Path) -> None:

@@ -47,6 +47,7 @@ from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
 from promopool.domain.jobs import CliCommand, Job, JobState
 from promopool.formats.export import encode_export
 from promopool.formats.lines import CsvCodes, iter_lines
+from promopool.recipientfile import claim_for_recipients_into
 from promopool.storage import Store, open_store
 from promopool.storage.failures import safe_url
 
@@ -681,20 +682,37 @@ def claim(
     count: Annotated[
         int | None, typer.Option("--count", "-n", min=1, help="Claim this many codes into --output.")
     ] = None,
+    recipients: Annotated[
+        Path | None,
+        typer.Option(help="Claim for each recipient of this file (one a line) its code, into --output."),
+    ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="With --count: the file to write, one code per line."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="With --count: the file to write, one code per line; with --recipients, CSV recipient,code.",
+        ),
     ] = None,
     chunk_size: Annotated[
         int,
         typer.Option(
-            min=1, max=MAX_BULK_CLAIM, help="With --count: codes per bulk claim (keep it for a re-run)."
+            min=1, max=MAX_BULK_CLAIM, help="Codes per bulk claim into --output (keep it for a re-run)."
         ),
     ] = MAX_BULK_CLAIM,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hand out the next code of a pool and print it; or, with --count and -o, that many codes into a file,
-    resumable: re-run the same command (same --idempotency-key) to continue a run that stopped."""
+    """Hand out the next code of a pool and print it; or, with --count and -o, that many codes into a file;
+    or, with --recipients and -o, each recipient's code. Resumable: re-run the same command (same
+    --idempotency-key) to continue a run that stopped."""
+    if recipients is not None:
+        if count is not None:
+            err.print("[red]error:[/red] --count and --recipients exclude each other")
+            raise typer.Exit(2)
+        _claim_for_recipients_into(
+            ctx, pool, account, idempotency_key, recipients, output, chunk_size, as_json
+        )
+        return
     if count is not None or output is not None:
         _claim_into(ctx, pool, account, idempotency_key, count, output, chunk_size, as_json)
         return
@@ -723,21 +741,8 @@ def _claim_into(
     if count is None or output is None:
         err.print("[red]error:[/red] --count and --output go together")
         raise typer.Exit(2)
-    if key is None:  # a run without a key could not be continued without claiming its lost chunk again
-        err.print(
-            "[red]error:[/red] claiming into a file needs --idempotency-key (a unique name of this run, e.g."
-            " the campaign's): re-running the same command with it continues where the file stops"
-        )
-        raise typer.Exit(2)
-    progress = Progress(
-        TextColumn("[bold]claiming[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    )
-    task = progress.add_task("claim", total=count)
+    run_key = _need_key(key)
+    progress, task = _claim_progress(count)
 
     async def work(store: Store) -> Resume:
         owner = await _account(store, account)
@@ -746,7 +751,7 @@ def _claim_into(
             account=owner,
             pool_id=pool,
             count=count,
-            key=key,
+            key=run_key,
             path=output,
             chunk=chunk,
             on_codes=lambda codes: progress.advance(task, codes),
@@ -759,6 +764,74 @@ def _claim_into(
     else:
         resumed = f" (continued after {start.lines} already in the file)" if start.lines else ""
         _print_line(f"claimed {count} codes into {output}{resumed}")
+
+
+def _need_key(key: str | None) -> str:
+    """The run's key; exit 2 without one."""
+    if key is None:  # a run without a key could not be continued without claiming its lost chunk again
+        err.print(
+            "[red]error:[/red] claiming into a file needs --idempotency-key (a unique name of this run, e.g."
+            " the campaign's): re-running the same command with it continues where the file stops"
+        )
+        raise typer.Exit(2)
+    return key
+
+
+def _claim_progress(total: int | None) -> tuple[Progress, TaskID]:
+    progress = Progress(
+        TextColumn("[bold]claiming[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    return progress, progress.add_task("claim", total=total)
+
+
+def _claim_for_recipients_into(
+    ctx: typer.Context,
+    pool: int,
+    account: str,
+    key: str | None,
+    recipients: Path,
+    output: Path | None,
+    chunk: int,
+    as_json: bool,
+) -> None:
+    if output is None:
+        err.print("[red]error:[/red] --recipients and --output go together")
+        raise typer.Exit(2)
+    run_key = _need_key(key)
+    progress, task = _claim_progress(None)
+    total = 0
+
+    def on_total(count: int) -> None:
+        nonlocal total
+        total = count
+        progress.update(task, total=count)
+
+    async def work(store: Store) -> Resume:
+        owner = await _account(store, account)
+        return await claim_for_recipients_into(
+            store,
+            account=owner,
+            pool_id=pool,
+            recipients=recipients,
+            key=run_key,
+            path=output,
+            chunk=chunk,
+            on_total=on_total,
+            on_rows=lambda rows: progress.advance(task, rows),
+        )
+
+    with progress:
+        start = _run(_settings(ctx), work)
+    if as_json:
+        _print_json({"pool": pool, "recipients": total, "file": str(output), "resumed_at": start.lines})
+    else:
+        resumed = f" (continued after {start.lines} already in the file)" if start.lines else ""
+        _print_line(f"claimed codes for {total} recipients into {output}{resumed}")
 
 
 def _copy_progress(verb: str) -> tuple[Progress, TaskID]:
