@@ -27,20 +27,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _harness
 import httpx
-from _claims import DuplicateCodes, Ledger, verify_pool
-from _common import BenchFailure, drop_schema, host_info, load_average, log, pg_schema_url, write_json
-from _procs import Processes, interrupt_on_signals
+from _claims import Ledger, verify_pool
+from _common import BenchFailure, host_info, load_average, log
+from _harness import Context, at_least, serve
 from _server import Server, create_account
 
 REQUEST_TIMEOUT_S = 900.0  # a claim may queue behind all the others on the pool's row
@@ -202,18 +200,20 @@ def run_phase(
     return phase
 
 
-def run_engine(
-    engine: str, url: str, args: argparse.Namespace, processes: Processes, workdir: Path
-) -> EngineResult:
+def run_engine(ctx: Context, engine: str) -> EngineResult:
+    with ctx.database(engine) as url:
+        return measure_engine(ctx, engine, url)
+
+
+def measure_engine(ctx: Context, engine: str, url: str) -> EngineResult:
+    args, workdir = ctx.args, ctx.workdir
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    api_key = create_account(processes, url, "bench")
+    api_key = create_account(ctx.processes, url, "bench").api_key
     files = {name: workdir / f"{engine}-{name}.txt" for name in ("other", "whole", "partial")}
     sizes = {"other": args.other_codes, "whole": args.codes, "partial": args.codes + args.count // 2}
     for name, path in files.items():
         write_random_codes(path, sizes[name], name[0].upper())
-    server = Server(processes, url, workers=args.workers, api_key=api_key)
-    server.start(f"serve-{engine}")
-    try:
+    with serve(ctx.processes, url, api_key=api_key, workers=args.workers, name=f"serve-{engine}") as server:
         t0 = time.perf_counter()
         other = server.create_pool("other")  # the database already holds another pool
         server.import_file(other, files["other"], sizes["other"])
@@ -226,8 +226,6 @@ def run_engine(
         other_counts = server.counts(other)
         if (other_counts["available"], other_counts["issued"]) != (sizes["other"], 0):
             raise BenchFailure(f"the other pool changed: {other_counts}")
-    finally:
-        server.stop()
     return EngineResult(
         engine=engine,
         workers=args.workers,
@@ -242,50 +240,22 @@ def run_engine(
     )
 
 
-def run(engine: str, args: argparse.Namespace, processes: Processes, workdir: Path) -> EngineResult:
-    if engine == "sqlite":
-        return run_engine(engine, f"sqlite:///{workdir}/bench.db", args, processes, workdir)
-    url, schema = pg_schema_url(args.pg_url, "bench_bulk")
-    try:
-        return run_engine(engine, url, args, processes, workdir)
-    finally:
-        asyncio.run(drop_schema(url, schema))
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--claims", type=at_least(1), default=200)
+    parser.add_argument("--count", type=at_least(1), default=5_000)
+    parser.add_argument("--other-codes", type=at_least(1), default=100_000)
+    parser.add_argument("--workers", type=at_least(1), default=2)
+
+
+def check(args: argparse.Namespace) -> str | None:
+    if args.count > 10_000:
+        return "--count must be at most 10,000 (one bulk claim's limit)"
+    return None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--codes", type=int, default=600_000)
-    parser.add_argument("--claims", type=int, default=200)
-    parser.add_argument("--count", type=int, default=5_000)
-    parser.add_argument("--other-codes", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pg-url", default=None)
-    args = parser.parse_args()
-    if min(args.codes, args.claims, args.count, args.other_codes, args.workers) < 1 or args.count > 10_000:
-        parser.error("sizes must be at least 1, and --count at most 10,000 (one bulk claim's limit)")
-    interrupt_on_signals()
-    workdir = Path(tempfile.mkdtemp(prefix="promopool-bench-"))
-    processes = Processes(workdir)
-    try:
-        for engine in ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]:
-            result = run(engine, args, processes, workdir)
-            log(f"{engine}: results in {write_json('bulk_claims', engine, result)}")
-    except DuplicateCodes as exc:
-        banner = "!" * 100
-        print(f"\n{banner}\n!!! DUPLICATE CODES: {exc}\n{banner}\n", file=sys.stderr, flush=True)
-        return 1
-    except BenchFailure as exc:
-        print(f"\n!!! FAILED: {exc}\n", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process the run started", file=sys.stderr, flush=True)
-        return 130
-    finally:
-        processes.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return _harness.main("bulk_claims", __doc__, run_engine, codes=600_000, arguments=arguments, check=check)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

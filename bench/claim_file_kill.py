@@ -10,7 +10,8 @@ lines. Then the same command again, to completion. Checks: the file has exactly 
 distinct; the codes the database records as handed out from the pool are exactly the file's; the other pool
 handed out nothing; the pool's counters agree.
 
-    python bench/claim_file_kill.py --engine sqlite|postgresql [--codes 1000000] [--pg-url URL]
+    python bench/claim_file_kill.py [--engine sqlite|postgresql|both] [--codes 1000000] [--spare 10000]
+                                    [--other-codes 100000] [--kill-at N] [--backend-kill-at N] [--pg-url URL]
 
 PostgreSQL: ``--pg-url``, else $PROMOPOOL_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test;
 the run uses a schema of its own, dropped afterwards. Results are printed and written as JSON to
@@ -23,28 +24,24 @@ import argparse
 import asyncio
 import os
 import signal
-import sqlite3
-import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _harness
 import asyncpg
 from _common import (
     BenchFailure,
-    cli,
-    drop_schema,
+    fetch_rows,
     host_info,
     load_average,
     log,
-    pg_schema_url,
     promopool_executable,
     without_schema,
-    write_json,
 )
+from _harness import Context, at_least
 
 KEY = "acceptance-run-1"
 POLL_S = 0.02
@@ -126,7 +123,7 @@ async def terminate_backends(url: str, pid: int) -> list[int]:
 
 
 def claim_run(
-    url: str, pool_id: int, count: int, output: Path, *, kill_at: int | None, how: str | None
+    ctx: Context, url: str, pool_id: int, output: Path, *, kill_at: int | None, how: str | None
 ) -> Run:
     """Run the claim command; with ``kill_at``, interrupt it (``how``) once the file has that many lines."""
     command = [
@@ -136,7 +133,7 @@ def claim_run(
         "claim",
         str(pool_id),
         "--count",
-        str(count),
+        str(ctx.args.codes),
         "-o",
         str(output),
         "--idempotency-key",
@@ -144,27 +141,29 @@ def claim_run(
     ]
     before = lines_in(output)
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = ctx.processes.start("claim", command)
     at: int | None = None
     terminated: list[int] = []
-    while child.poll() is None:
+    while child.process.poll() is None:
         if kill_at is not None and at is None and (lines := lines_in(output)) >= kill_at:
             at = lines
             if how == "kill -9 cli":
-                child.send_signal(signal.SIGKILL)
+                child.process.send_signal(signal.SIGKILL)
             else:
                 terminated = asyncio.run(terminate_backends(url, child.pid))
                 log(f"terminated backends {terminated} of the CLI (pid {child.pid})")
         time.sleep(POLL_S)
-    stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
     elapsed = time.perf_counter() - started
-    if child.returncode not in (0, -signal.SIGKILL):
-        log(f"claim exited {child.returncode}: {stderr.strip()[-500:]}")
-    if at is None and child.returncode != 0:
-        raise BenchFailure(f"the claim failed without being interrupted ({child.returncode}): {stderr}")
+    exit_code = child.process.returncode
+    ctx.processes.stop(child)  # ended already; whatever it left in its process group goes too
+    stderr = child.output()
+    if exit_code not in (0, -signal.SIGKILL):
+        log(f"claim exited {exit_code}: {stderr.strip()[-500:]}")
+    if at is None and exit_code != 0:
+        raise BenchFailure(f"the claim failed without being interrupted ({exit_code}): {stderr}")
     return Run(
         elapsed_s=round(elapsed, 2),
-        exit_code=child.returncode,
+        exit_code=exit_code,
         lines_before=before,
         lines_after=lines_in(output),
         interrupted_by=how if at is not None else None,
@@ -173,52 +172,49 @@ def claim_run(
     )
 
 
-HANDED_OUT = "SELECT value FROM codes WHERE pool_id = $1 AND state <> 'available'"
-COUNTERS = "SELECT n_available, n_issued, n_redeemed FROM pools WHERE id = $1"
+HANDED_OUT = "SELECT value FROM codes WHERE pool_id = ? AND state <> 'available'"
+COUNTERS = "SELECT n_available, n_issued, n_redeemed FROM pools WHERE id = ?"
 
 
 async def database_state(url: str, pool_id: int, other_id: int) -> tuple[set[str], int, dict[str, int]]:
     """The pool's handed-out codes, how many the other pool handed out, the pool's counters."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            values = {row[0] for row in conn.execute(HANDED_OUT.replace("$1", "?"), (pool_id,))}
-            other = len(conn.execute(HANDED_OUT.replace("$1", "?"), (other_id,)).fetchall())
-            counters = conn.execute(COUNTERS.replace("$1", "?"), (pool_id,)).fetchone()
-        return values, other, dict(zip(("available", "issued", "redeemed"), counters, strict=True))
-    schema = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))["schema"]
-    conn = await asyncpg.connect(without_schema(url), server_settings={"search_path": schema})
-    try:
-        values = {row[0] for row in await conn.fetch(HANDED_OUT, pool_id)}
-        other = len(await conn.fetch(HANDED_OUT, other_id))
-        row = await conn.fetchrow(COUNTERS, pool_id)
-    finally:
-        await conn.close()
-    return values, other, dict(zip(("available", "issued", "redeemed"), row, strict=True))
+    values = {row[0] for row in await fetch_rows(url, HANDED_OUT, pool_id)}
+    other = len(await fetch_rows(url, HANDED_OUT, other_id))
+    (counters,) = await fetch_rows(url, COUNTERS, pool_id)
+    return values, other, dict(zip(("available", "issued", "redeemed"), counters, strict=True))
 
 
-def run(args: argparse.Namespace, url: str, workdir: Path) -> KillResult:
+def run_engine(ctx: Context, engine: str) -> KillResult:
+    with ctx.database(engine) as url:
+        return measure_engine(ctx, engine, url)
+
+
+def measure_engine(ctx: Context, engine: str, url: str) -> KillResult:
+    args = ctx.args
+    kill_at = args.kill_at or int(args.codes * 0.3)
+    backend_kill_at = args.backend_kill_at or int(args.codes * 0.6)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = load_average()
-    cli(url, "accounts", "create", "default")
-    other_id = int(cli(url, "pools", "create", "other").split()[-1])
-    pool_id = int(cli(url, "pools", "create", "target").split()[-1])
+    ctx.cli(url, "accounts", "create", "default")
+    other_id = int(ctx.cli(url, "pools", "create", "other").split()[-1])
+    pool_id = int(ctx.cli(url, "pools", "create", "target").split()[-1])
     generate_started = time.perf_counter()
-    cli(url, "generate", str(other_id), str(args.other_codes))
-    cli(url, "generate", str(pool_id), str(args.codes + args.spare))
+    ctx.cli(url, "generate", str(other_id), str(args.other_codes))
+    ctx.cli(url, "generate", str(pool_id), str(args.codes + args.spare))
     generate_s = round(time.perf_counter() - generate_started, 2)
     log(f"generated {args.other_codes} + {args.codes + args.spare} codes in {generate_s} s")
 
-    output = workdir / "claimed.txt"
-    runs = [claim_run(url, pool_id, args.codes, output, kill_at=args.kill_at, how="kill -9 cli")]
+    output = ctx.workdir / "claimed.txt"
+    runs = [claim_run(ctx, url, pool_id, output, kill_at=kill_at, how="kill -9 cli")]
     log(f"run 1: {runs[-1]}")
-    if args.engine == "postgresql":
+    if engine == "postgresql":
         backend_kill = claim_run(
-            url, pool_id, args.codes, output, kill_at=args.backend_kill_at, how="pg_terminate_backend"
+            ctx, url, pool_id, output, kill_at=backend_kill_at, how="pg_terminate_backend"
         )
         runs.append(backend_kill)
         log(f"run 2: {backend_kill}")
     if runs[-1].exit_code != 0 or runs[-1].lines_after < args.codes:
-        runs.append(claim_run(url, pool_id, args.codes, output, kill_at=None, how=None))
+        runs.append(claim_run(ctx, url, pool_id, output, kill_at=None, how=None))
         log(f"run {len(runs)}: {runs[-1]}")
 
     with output.open(encoding="utf-8") as file:
@@ -233,8 +229,8 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> KillResult:
         and counters["issued"] == args.codes
         and counters["available"] == args.spare
     )
-    return KillResult(
-        engine=args.engine,
+    result = KillResult(
+        engine=engine,
         codes=args.codes,
         pool_codes=args.codes + args.spare,
         other_pool_codes=args.other_codes,
@@ -254,38 +250,31 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> KillResult:
         host=host_info(),
     )
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=("sqlite", "postgresql"), required=True)
-    parser.add_argument("--codes", type=int, default=1_000_000, help="codes to claim into the file")
-    parser.add_argument("--spare", type=int, default=10_000, help="codes the pool holds beyond --codes")
-    parser.add_argument("--other-codes", type=int, default=100_000, help="codes of the other pool")
-    parser.add_argument("--kill-at", type=int, help="kill -9 the CLI at this many lines (default: 30%%)")
-    parser.add_argument("--backend-kill-at", type=int, help="PostgreSQL: terminate its backend here (60%%)")
-    parser.add_argument("--pg-url", help="PostgreSQL server (default: $PROMOPOOL_TEST_POSTGRES_URL or local)")
-    args = parser.parse_args()
-    args.kill_at = args.kill_at or int(args.codes * 0.3)
-    args.backend_kill_at = args.backend_kill_at or int(args.codes * 0.6)
-    with tempfile.TemporaryDirectory(prefix="claim-file-kill-") as tmp:
-        workdir = Path(tmp)
-        schema = None
-        if args.engine == "sqlite":
-            url = f"sqlite:///{workdir}/promopool.db"
-        else:
-            url, schema = pg_schema_url(args.pg_url, "claim_kill")
-        try:
-            result = run(args, url, workdir)
-        finally:
-            if schema is not None:
-                asyncio.run(drop_schema(url, schema))
-    for key, value in asdict(result).items():
-        print(f"{key}: {value}")
-    path = write_json("claim_file_kill", args.engine, result)
-    log(f"written {path}")
     if not result.ok:
-        raise BenchFailure("the checks failed: see the result above")
+        raise BenchFailure(f"the checks failed: {asdict(result)}")
+    return result
+
+
+def print_result(results: list[KillResult]) -> None:
+    for result in results:
+        print()
+        for key, value in asdict(result).items():
+            print(f"{key}: {value}")
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--spare", type=at_least(0), default=10_000, help="codes the pool holds beyond --codes")
+    add("--other-codes", type=at_least(1), default=100_000, help="codes of the other pool")
+    add("--kill-at", type=at_least(1), help="kill -9 the CLI at this many lines (default: 30%%)")
+    add("--backend-kill-at", type=at_least(1), help="PostgreSQL: terminate its backend here (60%%)")
+
+
+def main() -> int:
+    return _harness.main(
+        "claim_file_kill", __doc__, run_engine, codes=1_000_000, arguments=arguments, table=print_result
+    )
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,7 +10,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree.ElementTree import Element
@@ -24,6 +27,7 @@ from promopool import service
 from promopool.cli import app
 from promopool.domain import Account, PoolSettings
 from promopool.domain.errors import PoolExhausted
+from promopool.domain.profiles import identity
 from promopool.storage import Store, open_store
 from promopool.storage.driver import Execute, Fetch, Op
 from tests.conftest import Tenant, connected, make_tenant
@@ -268,3 +272,95 @@ async def seed(url: str, name: str, codes: int) -> tuple[str, int]:
             values=(f"K{i:07d}" for i in range(codes)),
         )
         return tenant.api_key, tenant.pool.id
+
+
+ALTCRAFT_BASE = "/api/v1.1/promocodes"
+
+
+@dataclass
+class Filled:
+    tenant: Tenant
+    issued: set[str]  # every code handed out on the source
+    claim_key: str
+    claimed_with_key: str
+    deleted_code_id: int
+
+
+async def fill(store: Store) -> Filled:
+    """Codes in every state, redemptions (one rolled back), a lease, profiles, keys, idempotency records, a
+    low-stock delivery, and a deleted code (the largest id: the copy must not give it out again)."""
+    tenant = await make_tenant(store, "acme", [f"CODE{i:03d}" for i in range(12)])
+    account, pool_id = tenant.account, tenant.pool.id
+    await service.create_api_key(store, account=account)
+    await service.set_low_stock_alert(
+        store, account=account, pool_id=pool_id, threshold=8, webhook_url="https://hooks.example/x"
+    )
+    keyed = await service.claim(store, account=account, pool_id=pool_id, idempotency_key="claim-1")
+    plain = await service.claim(store, account=account, pool_id=pool_id)
+    leased = await service.claim(store, account=account, pool_id=pool_id, lease_seconds=600)
+    redeemed = await service.claim(store, account=account, pool_id=pool_id)
+    await service.redeem(
+        store,
+        account=account,
+        code=redeemed.code.value,
+        profile="cust-1",
+        order_ref="order-7",
+        amount=Decimal("12.50"),
+        metadata={"zeta": 1, "basket": ["a", "b"], "note": "é"},
+        idempotency_key="redeem-1",
+    )
+    undone = await service.redeem(store, account=account, code=plain.code.value, profile="cust-2")
+    await service.rollback_redemption(store, account=account, redemption_id=undone.redemption.id)
+    crm = await service.create_profile_database(store, account=account, name="crm")
+    attached = await service.attach_code(
+        store,
+        account=account,
+        pool_id=pool_id,
+        database_id=crm.id,
+        identity=identity(matching="email", email="ann@example.com", field_name="card", field_value="C-7"),
+        code=None,
+    )
+    other = await make_tenant(store, "rival", ["R1", "R2"])
+    await service.update_pool(
+        store, account=other.account, pool_id=other.pool.id, public_fetch=True, max_uses=3, holder_only=True
+    )
+    last = await service.get_code(store, account=other.account, pool_id=other.pool.id, value="R2")
+    await service.delete_code(store, account=other.account, pool_id=other.pool.id, value="R2")
+    issued = {keyed.code.value, plain.code.value, leased.code.value, redeemed.code.value, attached.value}
+    return Filled(tenant, issued, "claim-1", keyed.code.value, last.id)
+
+
+@asynccontextmanager
+async def other_engine(store: Store, tmp_path: Path, postgres_url: str, name: str) -> AsyncIterator[Store]:
+    """An empty store of the engine ``store`` is not."""
+    url = postgres_url if store.engine == "sqlite" else f"sqlite:///{tmp_path}/{name}.db"
+    async with connected(url) as target:
+        yield target
+
+
+def cli(database_url: str, *args: str, exit_code: int = 0) -> str:
+    result = runner.invoke(app, ["--database-url", database_url, *args], catch_exceptions=False)
+    assert result.exit_code == exit_code, result.output
+    return result.output
+
+
+async def call(client: httpx.AsyncClient, method: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    return await client.post(f"{ALTCRAFT_BASE}/{method}", json=body, **kwargs)
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["error"] == 0 and body["error_text"] == "Successful operation"
+    return body["data"]
+
+
+async def multi_use_pool(store: Store, account: Account, **settings: object) -> int:
+    pool = await service.create_pool(
+        store,
+        account=account,
+        name="multi",
+        settings=PoolSettings(**settings),  # type: ignore[arg-type]
+    )
+    await service.import_codes(store, account=account, pool_id=pool.id, values=["MULTI", "OTHER"])
+    return pool.id

@@ -19,10 +19,11 @@ from promopool.domain.keys import hash_api_key
 from promopool.domain.profiles import identity
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import ALTCRAFT_BASE, call, ok
 from tests.reliability.integrity import table_dump
 
 Client = httpx.AsyncClient
-BASE = "/api/v1.1/promocodes"
+BASE = ALTCRAFT_BASE
 XML_HEADERS = {"Content-Type": "application/xml"}
 
 # The vendor's documented examples (seed 001, "Attach promo code"), verbatim.
@@ -58,23 +59,12 @@ OUR_XML_SUCCESS = b"<xml>\n<data/>\n<error>0</error>\n<error_text>Successful ope
 OUR_JSON_SUCCESS = b'{"data":null,"error":0,"error_text":"Successful operation"}'
 
 
-async def call(client: Client, method: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
-    return await client.post(f"{BASE}/{method}", json=body, **kwargs)
-
-
 def xml_body(fields: dict[str, Any]) -> bytes:
     parts = []
     for key, value in fields.items():
         for item in value if isinstance(value, list) else [value]:
             parts.append(f"<{key}>{item}</{key}>")
     return ("<xml>" + "".join(parts) + "</xml>").encode()
-
-
-def ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["error"] == 0 and body["error_text"] == "Successful operation"
-    return body["data"]
 
 
 def failed(response: httpx.Response, code: int) -> str:

@@ -16,7 +16,7 @@ from promopool.storage import Store
 from promopool.storage.ops.tables import TABLES
 from promopool.storage.sqlite import backup as sqlite_backup
 from tests.conftest import connected
-from tests.test_copy import Filled, fill, other_engine
+from tests.helpers import Filled, fill, other_engine
 
 CODES = next(table for table in TABLES if table.name == "codes")
 

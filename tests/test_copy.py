@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,73 +15,12 @@ from typer.testing import CliRunner
 from promopool import service
 from promopool.cli import app
 from promopool.domain.errors import Conflict
-from promopool.domain.profiles import identity
 from promopool.storage import Store
 from promopool.storage.ops.tables import JSON_TYPES, TABLES
-from tests.conftest import Tenant, connected, drop_schema, make_tenant, with_schema
+from tests.conftest import Tenant, connected, drop_schema, with_schema
+from tests.helpers import Filled, fill, other_engine
 
 runner = CliRunner()
-
-
-@dataclass
-class Filled:
-    tenant: Tenant
-    issued: set[str]  # every code handed out on the source
-    claim_key: str
-    claimed_with_key: str
-    deleted_code_id: int
-
-
-async def fill(store: Store) -> Filled:
-    """Codes in every state, redemptions (one rolled back), a lease, profiles, keys, idempotency records, a
-    low-stock delivery, and a deleted code (the largest id: the copy must not give it out again)."""
-    tenant = await make_tenant(store, "acme", [f"CODE{i:03d}" for i in range(12)])
-    account, pool_id = tenant.account, tenant.pool.id
-    await service.create_api_key(store, account=account)
-    await service.set_low_stock_alert(
-        store, account=account, pool_id=pool_id, threshold=8, webhook_url="https://hooks.example/x"
-    )
-    keyed = await service.claim(store, account=account, pool_id=pool_id, idempotency_key="claim-1")
-    plain = await service.claim(store, account=account, pool_id=pool_id)
-    leased = await service.claim(store, account=account, pool_id=pool_id, lease_seconds=600)
-    redeemed = await service.claim(store, account=account, pool_id=pool_id)
-    await service.redeem(
-        store,
-        account=account,
-        code=redeemed.code.value,
-        profile="cust-1",
-        order_ref="order-7",
-        amount=Decimal("12.50"),
-        metadata={"zeta": 1, "basket": ["a", "b"], "note": "é"},
-        idempotency_key="redeem-1",
-    )
-    undone = await service.redeem(store, account=account, code=plain.code.value, profile="cust-2")
-    await service.rollback_redemption(store, account=account, redemption_id=undone.redemption.id)
-    crm = await service.create_profile_database(store, account=account, name="crm")
-    attached = await service.attach_code(
-        store,
-        account=account,
-        pool_id=pool_id,
-        database_id=crm.id,
-        identity=identity(matching="email", email="ann@example.com", field_name="card", field_value="C-7"),
-        code=None,
-    )
-    other = await make_tenant(store, "rival", ["R1", "R2"])
-    await service.update_pool(
-        store, account=other.account, pool_id=other.pool.id, public_fetch=True, max_uses=3, holder_only=True
-    )
-    last = await service.get_code(store, account=other.account, pool_id=other.pool.id, value="R2")
-    await service.delete_code(store, account=other.account, pool_id=other.pool.id, value="R2")
-    issued = {keyed.code.value, plain.code.value, leased.code.value, redeemed.code.value, attached.value}
-    return Filled(tenant, issued, "claim-1", keyed.code.value, last.id)
-
-
-@asynccontextmanager
-async def other_engine(store: Store, tmp_path: Path, postgres_url: str, name: str) -> AsyncIterator[Store]:
-    """An empty store of the engine ``store`` is not."""
-    url = postgres_url if store.engine == "sqlite" else f"sqlite:///{tmp_path}/{name}.db"
-    async with connected(url) as target:
-        yield target
 
 
 async def portable_dump(store: Store, kinds: Store) -> dict[str, list[tuple[Any, ...]]]:

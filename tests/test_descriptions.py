@@ -10,9 +10,8 @@ from promopool import service
 from promopool.domain.codes import MAX_DESCRIPTION
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import HTML, assert_error, sign_in
 from tests.supersaas_client import OfficialStyleClient, Promotion
-from tests.test_admin import HTML, sign_in
-from tests.test_api_native import assert_error
 
 Client = httpx.AsyncClient
 

@@ -16,10 +16,7 @@ from promopool.domain import PoolSettings
 from promopool.domain.errors import InvalidInput, PoolExhausted
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.helpers import assert_counters_exact, state_counts
-from tests.test_api_native import assert_error
-from tests.test_copy import other_engine
-from tests.test_pool_alerts_api import cli
+from tests.helpers import assert_counters_exact, assert_error, cli, other_engine, state_counts
 
 Client = httpx.AsyncClient
 

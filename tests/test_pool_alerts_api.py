@@ -12,13 +12,12 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from typer.testing import CliRunner
 
 from promopool import service
-from promopool.cli import app
 from promopool.domain.alerts import standard_secret
 from promopool.storage import Store
 from tests.conftest import Tenant
+from tests.helpers import cli
 from tests.webhook_receiver import Received, Receiver, webhook_receiver
 
 NO_WAIT = (timedelta(0), timedelta(0))
@@ -102,15 +101,6 @@ async def test_another_accounts_pool_is_not_found(
     assert answer.status_code == 404
     test_event = await client.post(f"/v1/pools/{other.pool.id}/webhook/test", headers=tenant.headers)
     assert test_event.status_code == 404
-
-
-runner = CliRunner()
-
-
-def cli(database_url: str, *args: str, exit_code: int = 0) -> str:
-    result = runner.invoke(app, ["--database-url", database_url, *args], catch_exceptions=False)
-    assert result.exit_code == exit_code, result.output
-    return result.output
 
 
 def test_cli_create_and_set(database_url: str) -> None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from promopool import service
-from promopool.domain import Account, CodeState, PoolSettings, Redeemed
+from promopool.domain import CodeState, PoolSettings, Redeemed
 from promopool.domain.errors import (
     AlreadyRolledBack,
     CodeExpired,
@@ -22,18 +22,7 @@ from promopool.domain.errors import (
 )
 from promopool.storage import Store
 from tests.conftest import Tenant, make_tenant
-from tests.helpers import attach
-
-
-async def multi_use_pool(store: Store, account: Account, **settings: object) -> int:
-    pool = await service.create_pool(
-        store,
-        account=account,
-        name="multi",
-        settings=PoolSettings(**settings),  # type: ignore[arg-type]
-    )
-    await service.import_codes(store, account=account, pool_id=pool.id, values=["MULTI", "OTHER"])
-    return pool.id
+from tests.helpers import attach, multi_use_pool
 
 
 def outcomes(results: list[Redeemed | BaseException]) -> tuple[int, list[type[BaseException]]]:

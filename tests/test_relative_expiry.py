@@ -12,10 +12,8 @@ from promopool import service
 from promopool.domain.errors import CodeExpired, CodeUnusable
 from promopool.storage import Store
 from tests.conftest import Tenant
-from tests.helpers import execute_sql
-from tests.test_api_altcraft import call as altcraft
-from tests.test_api_altcraft import ok
-from tests.test_redemptions import attach, multi_use_pool
+from tests.helpers import attach, execute_sql, multi_use_pool, ok
+from tests.helpers import call as altcraft
 
 Client = httpx.AsyncClient
 STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"  # a timestamp literal both engines read

@@ -19,8 +19,9 @@ from promopool.domain.errors import InvalidInput, PromopoolError
 from promopool.domain.generation import CHARSETS, DEFAULT_CHARSET, CodeSpec
 from promopool.domain.jobs import Job
 from promopool.domain.keys import check_writable
+from promopool.web.admin import Admin
 from promopool.web.forms import whole_number
-from promopool.web.pages import Admin, AnyRequest, form_of, handle_admin_error, signed_in
+from promopool.web.pages import AnyRequest, form_of, handle_admin_error, signed_in
 from promopool.web.render import render
 from promopool.web.session import COOKIE_PATH, CSRF_FIELD
 

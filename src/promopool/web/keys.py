@@ -21,7 +21,8 @@ from promopool.api.native.keys import KeyId
 from promopool.domain import ApiKeyInfo
 from promopool.domain.errors import ApiKeyNotFound, InvalidInput, LastApiKey, PromopoolError
 from promopool.domain.keys import check_writable
-from promopool.web.pages import Admin, AnyRequest, form_of, handle_admin_error, signed_in
+from promopool.web.admin import Admin
+from promopool.web.pages import AnyRequest, form_of, handle_admin_error, signed_in
 from promopool.web.render import render
 from promopool.web.session import COOKIE_PATH, CSRF_FIELD, SESSION_COOKIE
 

@@ -17,12 +17,13 @@ from litestar.response import Redirect, Stream
 from promopool import service
 from promopool.api.deps import PoolId, SettingsDep, StoreDep, limited_stream
 from promopool.api.errors import handle_domain_error, status_for
-from promopool.domain import Account, ApiKeyInfo, Code, PoolCounts, PoolSettings
+from promopool.domain import Code, PoolCounts, PoolSettings
 from promopool.domain.alerts import standard_secret
-from promopool.domain.errors import CodeNotFound, Forbidden, InvalidInput, PromopoolError, Unauthenticated
+from promopool.domain.errors import CodeNotFound, InvalidInput, PromopoolError, Unauthenticated
 from promopool.formats.lines import aiter_csv_codes, aiter_lines
 from promopool.service.activity import RANGES
 from promopool.service.sessions import session_account, sign_in
+from promopool.web.admin import Admin
 from promopool.web.chart import chart_context
 from promopool.web.forms import utc_moment, whole_number
 from promopool.web.pools_list import pools_list
@@ -35,7 +36,6 @@ from promopool.web.session import (
     LOGIN_SECONDS,
     SESSION_COOKIE,
     SESSION_SECONDS,
-    Session,
     Signer,
 )
 
@@ -46,21 +46,6 @@ DELIVERIES_SHOWN = 20
 
 class SignInRequired(Unauthenticated):
     """No valid session: pages redirect to the sign-in form."""
-
-
-class Admin:
-    """The signed-in account of a request (as its key may act on it), the key, and the CSRF token."""
-
-    def __init__(self, account: Account, key: ApiKeyInfo, session: Session, signer: Signer) -> None:
-        self.account = account
-        self.key = key  # the API key this session was opened with
-        self.session = session
-        self.csrf = signer.csrf_token(session)
-        self._signer = signer
-
-    def check(self, token: str | None) -> None:
-        if not self._signer.csrf_ok(self.session, token):
-            raise Forbidden("the form has expired or did not come from this site: reload the page and retry")
 
 
 def _signer(request: AnyRequest) -> Signer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Response
@@ -13,11 +13,9 @@ from litestar import Response
 from promopool import service
 from promopool.api.deps import StoreDep
 from promopool.domain.listing import POOL_SORTS, PoolQuery, pool_query
+from promopool.web.admin import Admin
 from promopool.web.render import render
 from promopool.web.session import COOKIE_PATH
-
-if TYPE_CHECKING:  # (pages.py imports this module)
-    from promopool.web.pages import Admin
 
 
 def query_of(params: Mapping[str, str]) -> PoolQuery:
