@@ -45,8 +45,8 @@ async def code_of(store: Store, tenant: Tenant, value: str) -> Code:
 
 
 async def listed(store: Store, tenant: Tenant, recipient: str = "customer-42") -> list[str]:
-    found, _ = await service.recipient_codes(store, account=tenant.account, recipient=recipient)
-    return [held.code.value for held in found]
+    page = await service.recipient_codes(store, account=tenant.account, recipient=recipient)
+    return [held.code.value for held in page.items]
 
 
 async def test_a_resend_while_the_lease_lives_gets_the_same_code(
