@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import re
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
@@ -247,19 +246,6 @@ async def attach(store: Store, account: Account, pool_id: int, value: str, profi
     code = await service.get_code(store, account=account, pool_id=pool_id, value=value)
     sql = f"UPDATE codes SET profile_id = {profile_id} WHERE id = {code.id}"
     await execute_sql(store, sql)
-
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def seed(url: str, name: str, codes: int) -> tuple[str, int]:

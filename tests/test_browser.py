@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.reliability.servers import FirstServe, first_serve
 from tests.webhook_receiver import Receiver, webhook_receiver
 
