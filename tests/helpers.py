@@ -220,12 +220,6 @@ def xml_array(body: bytes) -> list[dict[str, Any]]:
 runner = CliRunner()
 
 
-def run(database_url: str, *args: str) -> str:
-    result = runner.invoke(app, ["--database-url", database_url, *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":

@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 from promopool.cli import app
 from promopool.config import Settings
 from tests.conftest import free_port
-from tests.helpers import run, runner, with_password
+from tests.helpers import cli, runner, with_password
 
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
 
 
 def run_json(database_url: str, *args: str) -> Any:
-    return json.loads(run(database_url, *args, "--json"))
+    return json.loads(cli(database_url, *args, "--json"))
 
 
 def test_version_is_the_installed_package_version() -> None:
@@ -39,7 +39,7 @@ def test_migrate_creates_the_default_account_once(database_url: str) -> None:
 
 
 def test_every_data_command_prints_one_json_document(database_url: str, tmp_path: Path) -> None:
-    run(database_url, "migrate")
+    cli(database_url, "migrate")
     shop = run_json(database_url, "accounts", "create", "shop")
     assert shop["account"] == "shop" and shop["api_key"].startswith("pp_") and shop["public_key"]
     pool = run_json(database_url, "pools", "create", "spring <b>")
@@ -66,9 +66,9 @@ def test_every_data_command_prints_one_json_document(database_url: str, tmp_path
 
 
 def test_tables_are_plain_text_when_stdout_is_not_a_terminal(database_url: str) -> None:
-    run(database_url, "migrate")
-    pool_id = run(database_url, "pools", "create", "[bold]spring[/bold]").strip()
-    listing = run(database_url, "pools", "list")
+    cli(database_url, "migrate")
+    pool_id = cli(database_url, "pools", "create", "[bold]spring[/bold]").strip()
+    listing = cli(database_url, "pools", "list")
     assert not BOX_DRAWING.search(listing), listing
     lines = [line.split() for line in listing.splitlines() if line.strip()]
     header = ["id", "name", "available", "issued", "redeemed"]
@@ -81,7 +81,7 @@ def test_serve_names_version_database_and_admin_url_at_every_start(
     # (The test server trusts every local connection, so a password is accepted and must not be shown.)
     url = with_password(database_url, "s3cret-pw")
     port = free_port()
-    outputs = [run(url, "serve", "--port", str(port)) for _ in range(2)]
+    outputs = [cli(url, "serve", "--port", str(port)) for _ in range(2)]
     assert len(served) == 2
     for output in outputs:
         assert f"promopool {version('promopool')}" in output
@@ -94,8 +94,8 @@ def test_serve_names_version_database_and_admin_url_at_every_start(
 
 
 def test_serve_after_migrate_finds_the_default_account(database_url: str, served: list[Settings]) -> None:
-    assert "API key:" in run(database_url, "migrate")
-    output = run(database_url, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert "API key:" in cli(database_url, "migrate")
+    output = cli(database_url, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert "Created the 'default' account" not in output
     assert re.search(r"admin pages: http://127\.0\.0\.1:\d+/admin/", output)
     assert served[0].host == "0.0.0.0"

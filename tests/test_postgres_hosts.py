@@ -20,7 +20,7 @@ from promopool.domain.errors import StorageUnavailable
 from promopool.storage import Store, open_store
 from promopool.storage.failures import safe_url
 from tests.conftest import Tenant, connected, free_port, make_tenant
-from tests.helpers import run, with_password
+from tests.helpers import cli, with_password
 
 # A server setting in the URL (asyncpg hands unknown parameters to the server): every session on it refuses
 # writes, as every session on a standby does.
@@ -114,7 +114,7 @@ def test_serve_on_a_multi_host_url_starts_and_shows_it_without_its_password(
     postgres_url: str, served: list[Settings]
 ) -> None:
     url = with_password(dead_then(postgres_url), "s3cret-pw")
-    output = run(url, "serve", "--port", str(free_port()))
+    output = cli(url, "serve", "--port", str(free_port()))
     shown = re.search(r"database:\s+(\S+)", output)
     assert shown is not None and "s3cret-pw" not in output, output
     assert shown.group(1) == safe_url(url) and "," in urlsplit(shown.group(1)).netloc
